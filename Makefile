@@ -1,0 +1,46 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# batch-syscalls: build, load and test the kernel module; build and run the
+# Swift userspace. `make test` runs everything in a QEMU guest.
+
+KDIR ?= /lib/modules/$(shell uname -r)/build
+LOG_LEVEL ?= 1
+SWIFT_TOOLCHAIN ?= /opt/swift/usr/bin
+SWIFT ?= $(SWIFT_TOOLCHAIN)/swift
+MODULE := batch-syscalls.ko
+MODULE_NAME := batch_syscalls
+TEST_DATA ?= test-data
+
+.PHONY: all module load unload tests test-generate test demo clean
+
+all: module
+
+module:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) LOG_LEVEL=$(LOG_LEVEL) modules
+
+load:
+	insmod $(MODULE)
+
+unload:
+	rmmod $(MODULE_NAME)
+
+# Host flow of the seed: run the test programs against the loaded module.
+tests: test-generate
+	$(SWIFT) build -c release --product overlay-tests
+	cd $(TEST_DATA) && $(CURDIR)/.build/release/overlay-tests tap
+
+test-generate:
+	$(SWIFT) build -c release --product overlay-tests
+	mkdir -p $(TEST_DATA)
+	.build/release/overlay-tests generate --dir $(TEST_DATA) --pages 1024
+
+# Everything, in a QEMU guest running the pinned kernel.
+test:
+	vm/test
+
+demo:
+	vm/demo
+
+clean:
+	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean
+	rm -rf kmod/swift/.build-kernel .build $(TEST_DATA) vm/out

@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The module's pseudo filesystem: one inode per overlay, whose page cache
+ * the Swift code fills from the layer files. A mapping of such a file is
+ * an ordinary file mapping, so the kernel's own fault path, fault-around,
+ * copy-on-write, reverse map, reclaim, migration, fork and munmap apply.
+ *
+ * Lifetime: the filesystem is mounted (simple_pin_fs) while any overlay
+ * inode exists, and its superblock holds a reference on this module (the
+ * file_system_type's owner), dropped by the VFS only after the last inode
+ * is evicted and the superblock is gone. So no code or table of this
+ * module can be in use once the module's reference count reaches zero.
+ */
+#include <linux/err.h>
+#include <linux/fs.h>
+#include <linux/fs_context.h>
+#include <linux/migrate.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/mount.h>
+#include <linux/pagemap.h>
+#include <linux/pseudo_fs.h>
+#include <linux/types.h>
+
+#include "batch_syscalls_glue.h"
+
+#define BS_OVERLAYFS_MAGIC 0x62737973 /* "bsys" */
+
+static struct vfsmount *bs_mount;
+static int bs_mount_count;
+
+static void bs_overlay_evict_inode(struct inode *inode)
+{
+	void *overlay = inode->i_private;
+
+	truncate_inode_pages_final(&inode->i_data);
+	clear_inode(inode);
+	if (overlay) {
+		inode->i_private = NULL;
+		bs_swift_overlay_release(overlay);
+		simple_release_fs(&bs_mount, &bs_mount_count);
+	}
+}
+
+static const struct super_operations bs_overlay_super_ops = {
+	.statfs = simple_statfs,
+	.drop_inode = generic_delete_inode,
+	.evict_inode = bs_overlay_evict_inode,
+};
+
+static int bs_overlay_init_fs_context(struct fs_context *fc)
+{
+	struct pseudo_fs_context *ctx = init_pseudo(fc, BS_OVERLAYFS_MAGIC);
+
+	if (!ctx)
+		return -ENOMEM;
+	ctx->ops = &bs_overlay_super_ops;
+	return 0;
+}
+
+static struct file_system_type bs_overlay_fs_type = {
+	.owner = THIS_MODULE,
+	.name = "batch_syscalls",
+	.init_fs_context = bs_overlay_init_fs_context,
+	.kill_sb = kill_anon_super,
+};
+
+static int bs_overlay_read_folio(struct file *file, struct folio *folio)
+{
+	void *overlay = folio->mapping->host->i_private;
+
+	if (!overlay) {
+		folio_unlock(folio);
+		return -EIO;
+	}
+	return bs_swift_overlay_read_folio(overlay, folio, folio->index);
+}
+
+static void bs_overlay_readahead(struct readahead_control *rac)
+{
+	void *overlay = rac->mapping->host->i_private;
+
+	if (overlay)
+		bs_swift_overlay_readahead(overlay, rac, readahead_index(rac),
+					   readahead_count(rac));
+}
+
+static const struct address_space_operations bs_overlay_aops = {
+	.read_folio = bs_overlay_read_folio,
+	.readahead = bs_overlay_readahead,
+	/* The page cache is never written: private writes copy the page. */
+	.dirty_folio = noop_dirty_folio,
+	/* Clean, movable pages: compaction may move them. */
+	.migrate_folio = filemap_migrate_folio,
+	.error_remove_folio = generic_error_remove_folio,
+};
+
+static int bs_overlay_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	int error = bs_swift_overlay_mmap_check(vma->vm_flags & VM_SHARED,
+						vma->vm_flags & VM_MAYWRITE);
+
+	return error ? error : generic_file_mmap(file, vma);
+}
+
+static const struct file_operations bs_overlay_fops = {
+	.owner = THIS_MODULE,
+	.mmap = bs_overlay_mmap,
+	.read_iter = generic_file_read_iter,
+	.llseek = generic_file_llseek,
+};
+
+struct file *bs_overlay_file_create(void *overlay, int64_t size,
+				    uint32_t readahead_pages, int *error)
+{
+	struct inode *inode;
+	struct file *file;
+	int err;
+
+	err = simple_pin_fs(&bs_overlay_fs_type, &bs_mount, &bs_mount_count);
+	if (err)
+		goto fail;
+
+	inode = alloc_anon_inode(bs_mount->mnt_sb);
+	if (IS_ERR(inode)) {
+		err = PTR_ERR(inode);
+		goto unpin;
+	}
+	inode->i_mode = S_IFREG | 0400;
+	inode->i_size = size;
+	inode->i_fop = &bs_overlay_fops;
+	inode->i_mapping->a_ops = &bs_overlay_aops;
+
+	/* alloc_file_pseudo does not take the reference __fput drops. */
+	__module_get(THIS_MODULE);
+	file = alloc_file_pseudo(inode, bs_mount, "batch_syscalls_overlay",
+				 O_RDONLY | O_LARGEFILE, &bs_overlay_fops);
+	if (IS_ERR(file)) {
+		err = PTR_ERR(file);
+		module_put(THIS_MODULE);
+		iput(inode);
+		goto unpin;
+	}
+	file->f_ra.ra_pages = readahead_pages;
+	file->f_ra.prev_pos = -1;
+	/* From here the inode owns the overlay: eviction releases it. */
+	inode->i_private = overlay;
+	return file;
+
+unpin:
+	simple_release_fs(&bs_mount, &bs_mount_count);
+fail:
+	*error = err;
+	return NULL;
+}
+
+struct file *bs_file_get(struct file *file)
+{
+	return get_file(file);
+}
+
+void bs_file_put(struct file *file)
+{
+	fput(file);
+}
+
+int64_t bs_file_size(struct file *file)
+{
+	return i_size_read(file_inode(file));
+}
+
+bool bs_file_is_readable_regular(struct file *file)
+{
+	return S_ISREG(file_inode(file)->i_mode) && (file->f_mode & FMODE_READ) &&
+	       (file->f_mode & FMODE_CAN_READ) && file->f_op->read_iter;
+}
+
+void *bs_file_overlay(struct file *file)
+{
+	return file->f_op == &bs_overlay_fops ? file_inode(file)->i_private : NULL;
+}
+
+uint32_t bs_file_readahead_pages(struct file *file)
+{
+	return file->f_ra.ra_pages;
+}

@@ -1,0 +1,68 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Rewrites the LLVM IR that swiftc emits for the module's Swift code into IR
+# that builds like the kernel's own C. Run as: awk -f this.awk in.ll in.ll
+# (two passes over the same file). swiftc's IRGen turns most kernel flags
+# (-Xcc -mno-sse ...) into target features, but not all of them:
+#  - every function definition gets fn_ret_thunk_extern (returns through
+#    __x86_return_thunk), 16 bytes of call padding (CONFIG_CALL_PADDING) and
+#    no jump tables (indirect jumps would need retpolines);
+#  - definitions whose attribute group has no target features (Embedded
+#    runtime functions such as swift_retain) get the module's target CPU and
+#    features and noredzone, or they would use SSE, the red zone and bare
+#    indirect calls;
+#  - +x87 becomes -x87: floating point then fails to link instead of silently
+#    using the FPU in the kernel;
+#  - private functions become internal (private ones get no ELF symbol and
+#    objtool reports them as falling through);
+#  - $e... symbols become _$e...: kallsyms hides names that start with '$',
+#    so an oops backtrace would name the wrong function;
+#  - swifterror parameters and allocas become plain pointers. Typed throws
+#    return the error in %r12, a callee-saved register in the kernel's ABI:
+#    a throwing function that spills %r12 and returns an error without
+#    reloading it looks to objtool like a corrupt frame ("return with
+#    modified stack frame"), and its ORC data would be wrong. As a plain
+#    pointer the error travels through memory in the caller's frame, with
+#    the same semantics; every caller and callee is in this one IR module.
+
+# Pass 1: which attribute groups function definitions use, and the target
+# attributes to give the groups that have none.
+NR == FNR {
+	if ($0 ~ /^define / && match($0, / #[0-9]+ \{$/)) {
+		group = substr($0, RSTART + 2, RLENGTH - 4)
+		definitionGroup[group] = 1
+	}
+	if (target == "" && $0 ~ /^attributes #/ && match($0, /"target-cpu"="[^"]*"/)) {
+		cpu = substr($0, RSTART, RLENGTH)
+		if (match($0, /"target-features"="[^"]*"/))
+			target = cpu " " substr($0, RSTART, RLENGTH)
+	}
+	next
+}
+
+# Pass 2: rewrite.
+{
+	line = $0
+	gsub(/@"\$e/, "@\"_$e", line)
+	gsub(/@\$e/, "@_$e", line)
+	sub(/^define private /, "define internal ", line)
+	gsub(/ swifterror/, "", line)
+
+	if (line ~ /^attributes #[0-9]+ = \{/) {
+		match(line, /^attributes #[0-9]+/)
+		group = substr(line, 13, RLENGTH - 12)
+		if (group in definitionGroup) {
+			extra = "fn_ret_thunk_extern \"patchable-function-prefix\"=\"16\" \"no-jump-tables\"=\"true\""
+			if (line !~ /"target-features"=/) {
+				if (target == "") {
+					print "swift-ir-fixup: no target features to copy" > "/dev/stderr"
+					exit 1
+				}
+				extra = extra " noredzone " target
+			}
+			sub(/ \}$/, " " extra " }", line)
+		}
+		gsub(/\+x87/, "-x87", line)
+	}
+	print line
+}

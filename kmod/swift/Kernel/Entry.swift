@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+
+// The functions the C glue calls (declared in batch_syscalls_glue.h).
+
+@c @implementation
+public func bs_swift_init() -> Int32 {
+    0
+}
+
+@c @implementation
+public func bs_swift_exit() {
+    // The VFS holds the module while any overlay exists, so none is left.
+    let left = OverlayDirectory.count
+    if left != 0 { Log.error("overlays still registered at exit:", Int64(left)) }
+}
+
+@c @implementation
+public func bs_swift_ioctl(_ command: UInt32, _ argument: UInt64) -> Int {
+    let user = UserPointer(argument)
+    do throws(OverlayError) {
+        switch command {
+        case bs_ioctl_create: try CreateRequest.handle(userRequest: user)
+        case bs_ioctl_cleanup: try CleanupRequest.handle(userRequest: user)
+        default: throw .unknownCommand
+        }
+        return 0
+    } catch {
+        Log.debug("request failed, errno:", Int64(error.errno))
+        return error.negativeErrno
+    }
+}
+
+@c @implementation
+public func bs_swift_overlay_mmap_check(_ shared: Bool, _ mayWrite: Bool) -> Int32 {
+    // Writes through a shared mapping would need a write layer; private
+    // writes copy the page and are always fine.
+    shared && mayWrite ? -13 /* EACCES */ : 0
+}
+
+@c @implementation
+public func bs_swift_overlay_readahead(_ overlay: UnsafeMutableRawPointer, _ rac: OpaquePointer,
+                                       _ firstPage: UInt64, _ pages: UInt64) {
+    let overlay = OverlayHandle(overlay).pointer
+    for run in overlay.pointee.segments.plan(first: firstPage, count: pages) {
+        Log.trace("readahead run, pages:", Int64(run.count))
+        _ = bs_readahead_fill(rac, overlay.pointee.file(for: run.layer), run.count)
+    }
+}
+
+@c @implementation
+public func bs_swift_overlay_read_folio(_ overlay: UnsafeMutableRawPointer, _ folio: OpaquePointer,
+                                        _ page: UInt64) -> Int32 {
+    let overlay = OverlayHandle(overlay).pointer
+    let layer = overlay.pointee.segments.layer(forPage: page)
+    return bs_folio_fill(folio, overlay.pointee.file(for: layer))
+}
+
+@c @implementation
+public func bs_swift_overlay_release(_ overlay: UnsafeMutableRawPointer) {
+    let handle = OverlayHandle(overlay)
+    let id = handle.pointer.pointee.id
+    OverlayDirectory.withLock { registry in registry.remove(id: id, handle: overlay) }
+    handle.destroy()
+}

@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+
+/// The attributes of a VMA of the calling process that the create request
+/// decides on (from `struct bs_vma_info`).
+struct ProcessMapping {
+    struct Flags: OptionSet {
+        let rawValue: UInt32
+        static let read = Flags(rawValue: UInt32(BS_VMA_READ.rawValue))
+        static let write = Flags(rawValue: UInt32(BS_VMA_WRITE.rawValue))
+        static let execute = Flags(rawValue: UInt32(BS_VMA_EXEC.rawValue))
+        static let shared = Flags(rawValue: UInt32(BS_VMA_MAYSHARE.rawValue))
+        static let locked = Flags(rawValue: UInt32(BS_VMA_LOCKED.rawValue))
+        static let noReserve = Flags(rawValue: UInt32(BS_VMA_NORESERVE.rawValue))
+        static let privatePages = Flags(rawValue: UInt32(BS_VMA_PRIVATE_PAGES.rawValue))
+        static let special = Flags(rawValue: UInt32(BS_VMA_SPECIAL.rawValue))
+        /// What a replacement mapping keeps of the original.
+        static let kept: Flags = [.read, .write, .execute, .locked, .noReserve]
+    }
+
+    let start: UInt64
+    let end: UInt64
+    let pageOffset: UInt64
+    let flags: Flags
+    /// Valid only while the mmap lock is held; take a `LayerFile` to keep it.
+    let file: OpaquePointer?
+
+    var length: UInt64 { end - start }
+
+    /// The mapping that contains `address`, if any. Call with the mmap lock
+    /// held (inside `withLock`).
+    static func containing(_ address: UInt64) -> ProcessMapping? {
+        var info = bs_vma_info()
+        guard bs_vma_describe(address, &info) else { return nil }
+        return ProcessMapping(start: info.start, end: info.end, pageOffset: info.pgoff,
+                              flags: Flags(rawValue: info.flags), file: info.file)
+    }
+
+    /// Runs `body` with the calling process's mmap lock held for reading.
+    static func withLock<Result: ~Copyable>(
+        _ body: () throws(OverlayError) -> Result
+    ) throws(OverlayError) -> Result {
+        bs_mmap_read_lock()
+        defer { bs_mmap_read_unlock() }
+        return try body()
+    }
+
+    /// Maps `file` over [start, start + length) of the calling process with
+    /// MAP_PRIVATE | MAP_FIXED, the given flags and page offset, replacing
+    /// what was mapped there.
+    static func mapPrivateFixed(_ file: OpaquePointer, start: UInt64, length: UInt64,
+                                flags: Flags, pageOffset: UInt64) throws(OverlayError) {
+        let result = bs_vm_mmap_fixed_private(file, start, length,
+                                              flags.intersection(.kept).rawValue, pageOffset)
+        guard result == 0 else { throw .kernel(errno: Int32(truncatingIfNeeded: -result)) }
+    }
+}
+
+/// The calling process.
+enum CurrentProcess {
+    /// The owner token of overlays this process creates.
+    static var owner: OwnerToken {
+        OwnerToken(processID: bs_current_process_id(), startTime: bs_current_process_start_time())
+    }
+}

@@ -43,4 +43,4 @@ demo:
 
 clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean
-	rm -rf kmod/swift/.build-kernel .build $(TEST_DATA) vm/out
+	rm -rf kmod/.build-swift .build $(TEST_DATA) vm/out

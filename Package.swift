@@ -14,6 +14,7 @@ let package = Package(
         .target(
             name: "OverlayLogic",
             path: "kmod/swift",
+            exclude: ["Kernel"],
             sources: ["Logic", "Host"]
         ),
         .testTarget(

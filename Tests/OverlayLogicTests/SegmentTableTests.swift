@@ -4,29 +4,29 @@ import Testing
 
 @Suite struct SegmentTableTests {
     @Test func seedScenarioLookup() throws {
-        let table = try makeTable([r(0, 0), r(4, 6), r(20, 20), r(21, 21), r(30, 70), r(80, 140)])
+        let request = [r(0, 0), r(4, 6), r(20, 20), r(21, 21), r(30, 70), r(80, 140)]
+        let table = try makeTable(request)
         let count = table.count
         #expect(count == 5)  // {20} and {21} merge
         for page in UInt64(0)..<1024 {
-            let expected: Layer = [0, 4, 5, 6, 20, 21].contains(page) || (30...70).contains(page)
-                || (80...140).contains(page) ? .overlay : .base
             let layer = table.layer(forPage: page)
-            #expect(layer == expected, "page \(page)")
+            #expect(layer == modelLayer([request], page), "page \(page)")
         }
     }
 
     @Test func mergesOverlappingUnsortedAndAdjacent() throws {
-        let table = try makeTable([r(50, 60), r(10, 20), r(15, 30), r(31, 31), r(55, 58), r(100, 100)])
-        let merged = Array(table.ranges)
-        #expect(merged == [r(10, 31), r(50, 60), r(100, 100)])
+        let table = try makeTable([r(50, 60), r(10, 20), r(15, 30), r(31, 31), r(55, 58), r(100, 100)], layer: 3)
+        #expect(Array(table.segments) == [s(10, 31, 3), s(50, 60, 3), s(100, 100, 3)])
+        #expect(table.footprint == 6 * 16)
     }
 
-    @Test func rejectsEmptyRequest() {
+    @Test func rejectsBadCounts() {
         #expect(throws: OverlayError.noSegments) { try SegmentTable.checkRequested(count: 0) }
         #expect(throws: OverlayError.tooManySegments) {
             try SegmentTable.checkRequested(count: SegmentLimits.maxSegments + 1)
         }
         #expect(throws: Never.self) { try SegmentTable.checkRequested(count: SegmentLimits.maxSegments) }
+        #expect(throws: OverlayError.noSegments) { _ = try makeTable([]) }
     }
 
     @Test func reportsFirstBackwardsSegment() {
@@ -35,22 +35,30 @@ import Testing
         }
     }
 
-    @Test func extremeOffsetsDoNotOverflow() throws {
-        let table = try makeTable([r(.max - 1, .max), r(0, 0), r(.max, .max)])
-        let ranges = Array(table.ranges)
-        #expect(ranges == [r(0, 0), r(.max - 1, .max)])
-        #expect(table.layer(forPage: .max) == .overlay)
-        #expect(table.layer(forPage: .max - 2) == .base)
-        // The plan's end saturates at .max (exclusive), far above any real
-        // page offset (file offsets end at 2^63).
-        let runs = Array(table.plan(first: .max - 3, count: 10))
-        #expect(runs == [LayerRun(layer: .base, first: .max - 3, count: 2),
-                         LayerRun(layer: .overlay, first: .max - 1, count: 1)])
+    @Test func pagesThatCannotExistAreDropped() throws {
+        let max = LayerSegment.maxPage
+        let table = try makeTable([r(.max - 1, .max), r(0, 0), r(max - 3, .max), r(max + 1, max + 9)])
+        #expect(Array(table.segments) == [s(0, 0, 1), s(max - 3, max, 1)])
+        #expect(table.layer(forPage: max) == 1)
+        #expect(table.layer(forPage: max - 4) == Layers.base)
+        let everything = try makeTable([r(.max, .max)])
+        let count = everything.count
+        #expect(count == 0)
+        #expect(Array(everything.plan(first: 0, count: 3)) == [LayerRun(layer: 0, first: 0, count: 3)])
     }
 
-    @Test func wholeRangeSegment() throws {
-        let table = try makeTable([r(0, .max)])
-        #expect(Array(table.plan(first: 5, count: 100)) == [LayerRun(layer: .overlay, first: 5, count: 100)])
+    @Test func planSaturatesAtTheEnd() throws {
+        let table = try makeTable([r(0, LayerSegment.maxPage)])
+        #expect(Array(table.plan(first: 5, count: 100)) == [LayerRun(layer: 1, first: 5, count: 100)])
+        let runs = Array(table.plan(first: .max - 3, count: 10))
+        #expect(runs == [LayerRun(layer: 0, first: .max - 3, count: 3)])
+    }
+
+    @Test func layerSegmentPacksIntoSixteenBytes() {
+        #expect(MemoryLayout<LayerSegment>.stride == 16)
+        #expect(MemoryLayout<PageRange>.stride == 16)
+        let segment = s(LayerSegment.maxPage - 1, LayerSegment.maxPage, 255)
+        #expect(segment.first == LayerSegment.maxPage - 1 && segment.layer == 255)
     }
 
     @Test func failedAllocationIsOutOfMemory() {
@@ -70,48 +78,91 @@ import Testing
         }
     }
 
-    /// Property test: lookups and run plans agree with the page-by-page model
-    /// for random requests (sorted, unsorted, overlapping, adjacent).
-    @Test(arguments: 0..<200)
+    @Test func layingSplitsAndJoins() throws {
+        let lower = try makeTable([r(0, 9), r(20, 29)], layer: 1)
+        let upper = try makeTable([r(3, 5), r(9, 20), r(40, 41)], layer: 2)
+        let laid = try SegmentTable(laying: upper, over: lower)
+        #expect(Array(laid.segments) == [s(0, 2, 1), s(3, 5, 2), s(6, 8, 1), s(9, 20, 2), s(21, 29, 1), s(40, 41, 2)])
+        let joined = try makeTable([r(10, 19)], layer: 1)
+        let stacked = try SegmentTable(laying: joined, over: laid)
+        #expect(Array(stacked.segments) == [s(0, 2, 1), s(3, 5, 2), s(6, 8, 1), s(9, 9, 2), s(10, 19, 1),
+                                            s(20, 20, 2), s(21, 29, 1), s(40, 41, 2)])
+    }
+
+    @Test func renumberingDropsUnusedLayers() throws {
+        let lower = try makeTable([r(0, 9)], layer: 1)
+        let middle = try SegmentTable(laying: try makeTable([r(20, 29)], layer: 2), over: lower)
+        var top = try SegmentTable(laying: try makeTable([r(0, 9)], layer: 3), over: middle)
+        let used = top.usedLayers
+        #expect(used.contains(0) && !used.contains(1) && used.contains(2) && used.contains(3) && used.count == 3)
+        let renumbering = LayerRenumbering(keeping: used)
+        #expect(renumbering.count == 3 && renumbering[2] == 1 && renumbering[3] == 2)
+        top.renumberLayers(renumbering)
+        #expect(Array(top.segments) == [s(0, 9, 2), s(20, 29, 1)])
+    }
+
+    /// Property test: random stacks of random requests (sorted, unsorted,
+    /// overlapping, adjacent) agree with the page-by-page model in lookups
+    /// and in run plans, before and after dropping unused layers.
+    @Test(arguments: 0..<150)
     func matchesNaiveModel(seed: Int) throws {
         var generator = SplitMix64(seed: UInt64(seed))
         let pages: UInt64 = seed % 3 == 0 ? 64 : 400
-        let requested = (0..<Int.random(in: 1...40, using: &generator)).map { _ -> PageRange in
-            let first = UInt64.random(in: 0..<pages, using: &generator)
-            let length = UInt64.random(in: 0..<(seed % 2 == 0 ? 4 : 40), using: &generator)
-            return r(first, min(first + length, pages - 1))
+        var requests: [[PageRange]] = []
+        var table: SegmentTable? = nil
+        for _ in 0..<Int.random(in: 1...5, using: &generator) {
+            let request = (0..<Int.random(in: 1...30, using: &generator)).map { _ -> PageRange in
+                let first = UInt64.random(in: 0..<pages, using: &generator)
+                let length = UInt64.random(in: 0..<(seed % 2 == 0 ? 4 : 40), using: &generator)
+                return r(first, min(first + length, pages - 1))
+            }
+            requests.append(request)
+            let layer = LayerIndex(requests.count)
+            let top = try makeTable(request, layer: layer)
+            if let lower = table.take() {
+                table = try SegmentTable(laying: top, over: lower)
+            } else {
+                table = consume top
+            }
         }
-        let table = try makeTable(requested)
+        var stacked = table.take()!
+        try checkAgainstModel(stacked, requests, pages, &generator, renumbering: nil)
+        let renumbering = LayerRenumbering(keeping: stacked.usedLayers)
+        stacked.renumberLayers(renumbering)
+        try checkAgainstModel(stacked, requests, pages, &generator, renumbering: renumbering)
+    }
 
-        // Normalised: sorted, disjoint, not adjacent.
-        let ranges = Array(table.ranges)
-        for (a, b) in zip(ranges, ranges.dropFirst()) { #expect(a.last + 1 < b.first) }
-
+    private func checkAgainstModel(_ table: borrowing SegmentTable, _ requests: [[PageRange]], _ pages: UInt64,
+                                   _ generator: inout SplitMix64, renumbering: LayerRenumbering?) throws {
+        func expected(_ page: UInt64) -> LayerIndex {
+            let layer = modelLayer(requests, page)
+            return renumbering.map { $0[layer] } ?? layer
+        }
+        // Normalised: sorted, disjoint, and touching segments differ in layer.
+        let segments = Array(table.segments)
+        for (a, b) in zip(segments, segments.dropFirst()) {
+            #expect(a.last < b.first)
+            #expect(a.last + 1 < b.first || a.layer != b.layer)
+        }
         for page in 0..<pages + 5 {
             let layer = table.layer(forPage: page)
-            #expect(layer == modelLayer(requested, page), "page \(page)")
+            #expect(layer == expected(page), "page \(page)")
         }
-
-        // Any window splits into runs that cover it exactly, alternate layers
-        // and agree with the model page by page.
+        // Any window splits into runs that cover it exactly, change layer
+        // at every boundary and agree with the model page by page.
         for _ in 0..<20 {
             let first = UInt64.random(in: 0..<pages, using: &generator)
             let count = UInt64.random(in: 0...64, using: &generator)
-            let runs = Array(table.plan(first: first, count: count))
             var cursor = first
-            var previous: Layer? = nil
-            for run in runs {
+            var previous: LayerIndex? = nil
+            for run in table.plan(first: first, count: count) {
                 #expect(run.first == cursor && run.count > 0)
                 #expect(run.layer != previous)
-                for page in run.first..<run.first + run.count {
-                    #expect(modelLayer(requested, page) == run.layer)
-                }
+                for page in run.first..<run.first + run.count { #expect(expected(page) == run.layer) }
                 previous = run.layer
                 cursor += run.count
             }
             #expect(cursor == first + count)
-            let overlaid = (first..<first + count).filter { modelLayer(requested, $0) == .overlay }.count
-            #expect(table.overlayPages(first: first, count: count) == UInt64(overlaid))
         }
     }
 }

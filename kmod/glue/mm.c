@@ -55,26 +55,11 @@ bool bs_vma_describe(uint64_t address, struct bs_vma_info *info)
 	return true;
 }
 
-long bs_vm_mmap_fixed_private(struct file *file, uint64_t start, uint64_t length,
-			      uint32_t flags, uint64_t pgoff)
+long bs_vm_mmap_private_fixed(struct file *file, uint64_t start, uint64_t length,
+			      uint64_t prot, uint64_t flags, uint64_t pgoff)
 {
-	unsigned long prot = 0, map_flags = MAP_PRIVATE | MAP_FIXED;
-	unsigned long result;
-
-	if (pgoff > (ULONG_MAX >> PAGE_SHIFT))
-		return -EOVERFLOW;
-	if (flags & BS_VMA_READ)
-		prot |= PROT_READ;
-	if (flags & BS_VMA_WRITE)
-		prot |= PROT_WRITE;
-	if (flags & BS_VMA_EXEC)
-		prot |= PROT_EXEC;
-	if (flags & BS_VMA_LOCKED)
-		map_flags |= MAP_LOCKED;
-	if (flags & BS_VMA_NORESERVE)
-		map_flags |= MAP_NORESERVE;
-
-	result = vm_mmap(file, start, length, prot, map_flags, pgoff << PAGE_SHIFT);
+	unsigned long result = vm_mmap(file, start, length, prot,
+				       MAP_PRIVATE | MAP_FIXED | flags, pgoff << PAGE_SHIFT);
 	if (IS_ERR_VALUE(result))
 		return (long)result;
 	return result == start ? 0 : -EINVAL;

@@ -4,9 +4,11 @@
  * mapping with one ioctl. Module entry and exit and the misc device; the
  * ioctls are handled in Swift.
  */
+#include <linux/debugfs.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
+#include <linux/seq_file.h>
 #include <linux/types.h>
 
 #include "batch_syscalls_glue.h"
@@ -28,20 +30,34 @@ static struct miscdevice bs_device = {
 	.mode = 0600,
 };
 
+/* /sys/kernel/debug/batch_syscalls/overlays: the live overlays, as Swift renders them. */
+static int bs_overlays_show(struct seq_file *file, void *unused)
+{
+	char *buffer;
+	size_t size = seq_get_buf(file, &buffer);
+
+	seq_commit(file, size ? bs_swift_render_overlays(buffer, size) : -1);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(bs_overlays);
+
+static struct dentry *bs_debugfs;
+
 static int __init bs_module_init(void)
 {
-	int error = bs_swift_init();
+	int error = misc_register(&bs_device);
 
 	if (error)
 		return error;
-	error = misc_register(&bs_device);
-	if (error)
-		bs_swift_exit();
-	return error;
+	bs_debugfs = debugfs_create_dir(BATCH_SYSCALLS_DEVICE_NAME, NULL);
+	debugfs_create_file("overlays", 0400, bs_debugfs, NULL, &bs_overlays_fops);
+	bs_swift_init();
+	return 0;
 }
 
 static void __exit bs_module_exit(void)
 {
+	debugfs_remove(bs_debugfs);
 	misc_deregister(&bs_device);
 	bs_swift_exit();
 }
@@ -52,3 +68,7 @@ module_exit(bs_module_exit);
 MODULE_DESCRIPTION("Lays segments of overlay files over a file mapping with one ioctl");
 MODULE_AUTHOR("batch-syscalls developers");
 MODULE_LICENSE("GPL");
+
+/* The ids are written back at the start of the requests. */
+static_assert(offsetof(struct mem_overlay_req, id) == 0);
+static_assert(offsetof(struct mem_overlay_cleanup_req, id) == 0);

@@ -164,23 +164,23 @@ void bs_file_put(struct file *file)
 	fput(file);
 }
 
-int64_t bs_file_size(struct file *file)
+void bs_file_describe(struct file *file, struct bs_file_info *info)
 {
-	return i_size_read(file_inode(file));
+	struct inode *inode = file_inode(file);
+
+	info->size = i_size_read(inode);
+	info->readahead_pages = file->f_ra.ra_pages;
+	info->readable_regular = S_ISREG(inode->i_mode) && (file->f_mode & FMODE_READ) &&
+				 (file->f_mode & FMODE_CAN_READ) && file->f_op->read_iter;
+	info->overlay = file->f_op == &bs_overlay_fops ? inode->i_private : NULL;
 }
 
-bool bs_file_is_readable_regular(struct file *file)
+struct inode *bs_file_inode(struct file *file)
 {
-	return S_ISREG(file_inode(file)->i_mode) && (file->f_mode & FMODE_READ) &&
-	       (file->f_mode & FMODE_CAN_READ) && file->f_op->read_iter;
+	return file_inode(file);
 }
 
-void *bs_file_overlay(struct file *file)
+uint64_t bs_inode_cached_pages(struct inode *inode)
 {
-	return file->f_op == &bs_overlay_fops ? file_inode(file)->i_private : NULL;
-}
-
-uint32_t bs_file_readahead_pages(struct file *file)
-{
-	return file->f_ra.ra_pages;
+	return inode->i_mapping->nrpages;
 }

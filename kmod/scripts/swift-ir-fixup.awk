@@ -15,6 +15,12 @@
 #    using the FPU in the kernel;
 #  - private functions become internal (private ones get no ELF symbol and
 #    objtool reports them as falling through);
+#  - the Embedded runtime's weak definitions (swift_slowAlloc, swift_retain,
+#    swift_once...) become internal, so the optimizer drops the ones no code
+#    calls. The module's Swift never allocates through the runtime (a failed
+#    runtime allocation traps; overlay memory comes from platformAllocate),
+#    and this keeps it so: a call that creeps in leaves posix_memalign or
+#    free undefined, and modpost fails the build;
 #  - $e... symbols become _$e...: kallsyms hides names that start with '$',
 #    so an oops backtrace would name the wrong function;
 #  - swifterror parameters and allocas become plain pointers. Typed throws
@@ -46,6 +52,9 @@ NR == FNR {
 	gsub(/@"\$e/, "@\"_$e", line)
 	gsub(/@\$e/, "@_$e", line)
 	sub(/^define private /, "define internal ", line)
+	sub(/^define (weak_odr|linkonce_odr) (protected |hidden )?/, "define internal ", line)
+	if (line ~ /^@[^ ]+ = (weak_odr|linkonce_odr) /)
+		sub(/ = (weak_odr|linkonce_odr) (protected |hidden )?/, " = internal ", line)
 	gsub(/ swifterror/, "", line)
 
 	if (line ~ /^attributes #[0-9]+ = \{/) {

@@ -9,8 +9,9 @@ enum CleanupRequest {
         try userRequest.read(into: &request)
         let id = withUnsafeBytes(of: &request.id) { OverlayID(bytes: $0) }
         let requester = CurrentProcess.owner
-        _ = try OverlayDirectory.withLock { (registry: inout OverlayRegistry) throws(OverlayError) in
-            try registry.remove(id: id, requester: requester)
+        try OverlayDirectory.withLock { (registry: inout OverlayRegistry) throws(OverlayError) in
+            _ = try registry.remove(id: id, requester: requester)
         }
+        Log.debug("overlay id released")
     }
 }

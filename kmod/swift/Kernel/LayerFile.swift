@@ -19,9 +19,12 @@ struct LayerFile: ~Copyable {
 
     deinit { bs_file_put(file) }
 
-    /// The file's size in bytes.
-    var size: Int64 { bs_file_size(file) }
+    /// What the create request needs to know about the file.
+    var info: bs_file_info { LayerFile.describe(file) }
 
-    /// Its readahead window, in pages.
-    var readaheadPages: UInt32 { bs_file_readahead_pages(file) }
+    static func describe(_ file: OpaquePointer) -> bs_file_info {
+        var info = bs_file_info()
+        bs_file_describe(file, &info)
+        return info
+    }
 }

@@ -5,34 +5,25 @@
 /// log line shows can be a kernel address. DEBUG and TRACE lines compile
 /// away unless the module is built with LOG_LEVEL=2 or 3.
 enum Log {
-    static func error(_ message: StaticString) { write(BS_LOG_ERROR, message) }
-    static func error(_ message: StaticString, _ value: Int64) { write(BS_LOG_ERROR, message, value) }
-    static func info(_ message: StaticString) { write(BS_LOG_INFO, message) }
-    static func info(_ message: StaticString, _ value: Int64) { write(BS_LOG_INFO, message, value) }
+    static func error(_ message: StaticString, _ value: Int64? = nil) { write(0, message, value) }
+    static func info(_ message: StaticString, _ value: Int64? = nil) { write(1, message, value) }
 
     @inline(__always)
-    static func debug(_ message: StaticString, _ value: Int64) {
+    static func debug(_ message: StaticString, _ value: Int64? = nil) {
         #if BS_LOG_DEBUG
-        write(BS_LOG_DEBUG, message, value)
+        write(2, message, value)
         #endif
     }
 
     @inline(__always)
-    static func trace(_ message: StaticString, _ value: Int64) {
+    static func trace(_ message: StaticString, _ value: Int64? = nil) {
         #if BS_LOG_TRACE
-        write(BS_LOG_TRACE, message, value)
+        write(3, message, value)
         #endif
     }
 
-    private static func write(_ level: bs_log_level, _ message: StaticString) {
-        bs_log(Int32(level.rawValue), text(message), message.utf8CodeUnitCount)
-    }
-
-    private static func write(_ level: bs_log_level, _ message: StaticString, _ value: Int64) {
-        bs_log_value(Int32(level.rawValue), text(message), message.utf8CodeUnitCount, value)
-    }
-
-    private static func text(_ message: StaticString) -> UnsafePointer<CChar> {
-        UnsafeRawPointer(message.utf8Start).assumingMemoryBound(to: CChar.self)
+    private static func write(_ level: Int32, _ message: StaticString, _ value: Int64?) {
+        let text = UnsafeRawPointer(message.utf8Start).assumingMemoryBound(to: CChar.self)
+        bs_log(level, text, message.utf8CodeUnitCount, value != nil, value ?? 0)
     }
 }

@@ -9,23 +9,45 @@ struct Overlay: ~Copyable {
     /// release).
     var id: OverlayID
     let owner: OwnerToken
+    /// Which layer serves each page.
     let segments: SegmentTable
-    let base: LayerFile
-    let overlay: LayerFile
+    /// The layer files, base first.
+    let layers: LayerList
+    /// 1, plus the depth of the deepest layer that is itself an overlay file.
+    let depth: Int
+    /// The overlay file's inode (set once the file exists; the inode owns
+    /// the overlay, so it outlives it).
+    var inode: OpaquePointer? = nil
+
+    /// Overlay files nested as layers deeper than this are refused: each
+    /// level adds a page-cache read to the kernel stack of a fault.
+    static let maximumDepth = 3
 
     /// The file that serves `layer`.
-    func file(for layer: Layer) -> OpaquePointer {
-        layer == .overlay ? overlay.file : base.file
+    func file(for layer: LayerIndex) -> OpaquePointer { layers.file(layer) }
+
+    /// The overlay file's size: the largest layer's. A page past its own
+    /// layer's end reads as past end of file (SIGBUS), like any mapping.
+    var size: Int64 {
+        var size: Int64 = 0
+        for layer in 0..<layers.count {
+            size = Swift.max(size, LayerFile.describe(layers.file(LayerIndex(layer))).size)
+        }
+        return size
     }
 
-    /// The overlay file's size: the larger layer's. A page past its own
-    /// layer's end reads as past end of file (SIGBUS), like any mapping.
-    var size: Int64 { Swift.max(base.size, overlay.size) }
+    /// The largest readahead window of the layers, in pages.
+    var readaheadPages: UInt32 {
+        var pages: UInt32 = 0
+        for layer in 0..<layers.count {
+            pages = Swift.max(pages, LayerFile.describe(layers.file(LayerIndex(layer))).readahead_pages)
+        }
+        return pages
+    }
 }
 
 /// A stored overlay, as the C side holds it (`void *`). Only the create
-/// request (before the inode exists or on its failure) and the inode's
-/// release destroy one.
+/// request (before the inode exists) and the inode's release destroy one.
 struct OverlayHandle {
     let pointer: UnsafeMutablePointer<Overlay>
 
@@ -33,6 +55,12 @@ struct OverlayHandle {
 
     init(_ raw: UnsafeMutableRawPointer) {
         pointer = raw.assumingMemoryBound(to: Overlay.self)
+    }
+
+    /// The overlay `file` serves, if it is an overlay file of this module.
+    init?(servedBy file: OpaquePointer) {
+        guard let raw = LayerFile.describe(file).overlay else { return nil }
+        self.init(raw)
     }
 
     /// Moves `overlay` into new kernel memory.

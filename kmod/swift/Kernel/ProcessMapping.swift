@@ -13,8 +13,6 @@ struct ProcessMapping {
         static let noReserve = Flags(rawValue: UInt32(BS_VMA_NORESERVE.rawValue))
         static let privatePages = Flags(rawValue: UInt32(BS_VMA_PRIVATE_PAGES.rawValue))
         static let special = Flags(rawValue: UInt32(BS_VMA_SPECIAL.rawValue))
-        /// What a replacement mapping keeps of the original.
-        static let kept: Flags = [.read, .write, .execute, .locked, .noReserve]
     }
 
     let start: UInt64
@@ -44,13 +42,21 @@ struct ProcessMapping {
         return try body()
     }
 
-    /// Maps `file` over [start, start + length) of the calling process with
-    /// MAP_PRIVATE | MAP_FIXED, the given flags and page offset, replacing
-    /// what was mapped there.
-    static func mapPrivateFixed(_ file: OpaquePointer, start: UInt64, length: UInt64,
-                                flags: Flags, pageOffset: UInt64) throws(OverlayError) {
-        let result = bs_vm_mmap_fixed_private(file, start, length,
-                                              flags.intersection(.kept).rawValue, pageOffset)
+    /// Maps `file` over this mapping's range, with its protection, lock
+    /// and reservation flags and its page offset, privately: MAP_FIXED
+    /// replaces what is mapped there in one step.
+    func replace(with file: OpaquePointer) throws(OverlayError) {
+        // The byte offset (pageOffset << PAGE_SHIFT) must fit in a word.
+        guard pageOffset <= LayerSegment.maxPage else { throw .kernel(errno: EOVERFLOW) }
+        var protection: Int32 = PROT_NONE
+        if flags.contains(.read) { protection |= PROT_READ }
+        if flags.contains(.write) { protection |= PROT_WRITE }
+        if flags.contains(.execute) { protection |= PROT_EXEC }
+        var mapFlags: Int32 = 0
+        if flags.contains(.locked) { mapFlags |= MAP_LOCKED }
+        if flags.contains(.noReserve) { mapFlags |= MAP_NORESERVE }
+        let result = bs_vm_mmap_private_fixed(file, start, length, UInt64(protection),
+                                              UInt64(mapFlags), pageOffset)
         guard result == 0 else { throw .kernel(errno: Int32(truncatingIfNeeded: -result)) }
     }
 }
@@ -59,6 +65,8 @@ struct ProcessMapping {
 enum CurrentProcess {
     /// The owner token of overlays this process creates.
     static var owner: OwnerToken {
-        OwnerToken(processID: bs_current_process_id(), startTime: bs_current_process_start_time())
+        var token = OwnerToken(processID: 0, startTime: 0)
+        bs_current_process(&token.processID, &token.startTime)
+        return token
     }
 }

@@ -2,11 +2,11 @@
 
 /// A run of consecutive pages served by one layer.
 struct LayerRun: Equatable {
-    var layer: Layer
+    var layer: LayerIndex
     var first: UInt64
     var count: UInt64
 
-    init(layer: Layer, first: UInt64, count: UInt64) {
+    init(layer: LayerIndex, first: UInt64, count: UInt64) {
         self.layer = layer
         self.first = first
         self.count = count
@@ -21,33 +21,37 @@ struct LayerRun: Equatable {
 /// The plan borrows the segment table's storage: use it only while the table
 /// is alive (the overlay outlives every read of its page cache).
 struct FaultPlan: Sequence, IteratorProtocol {
-    private let ranges: UnsafeBufferPointer<PageRange>
+    private let segments: UnsafeBufferPointer<LayerSegment>
     private var index: Int
     private var cursor: UInt64
     private let end: UInt64
 
-    init(ranges: UnsafeBufferPointer<PageRange>, first: UInt64, count: UInt64) {
-        self.ranges = ranges
+    init(segments: UnsafeBufferPointer<LayerSegment>, first: UInt64, count: UInt64) {
+        self.segments = segments
         self.cursor = first
         let (end, overflow) = first.addingReportingOverflow(count)
         self.end = overflow ? .max : end
-        self.index = SegmentTable.firstIndex(in: ranges, endingAtOrAfter: first)
+        self.index = SegmentTable.firstIndex(in: segments, endingAtOrAfter: first)
     }
 
     mutating func next() -> LayerRun? {
         guard cursor < end else { return nil }
         let start = cursor
-        if index < ranges.count && ranges[index].first <= start {
-            // Inside a segment: up to its end or the end of the range.
-            let segmentEnd = ranges[index].last
-            let stop = segmentEnd >= end - 1 ? end : segmentEnd + 1
-            index += 1
-            cursor = stop
-            return LayerRun(layer: .overlay, first: start, count: stop - start)
+        var layer = Layers.base
+        var stop = end
+        if index < segments.count {
+            let segment = segments[index]
+            if segment.first <= start {
+                // Inside a segment: up to its end or the end of the range.
+                layer = segment.layer
+                stop = segment.last >= end - 1 ? end : segment.last + 1
+                index += 1
+            } else {
+                // Before the next segment: the base serves.
+                stop = Swift.min(segment.first, end)
+            }
         }
-        // Before the next segment (or past the last one): the base serves.
-        let stop = index < ranges.count ? Swift.min(ranges[index].first, end) : end
         cursor = stop
-        return LayerRun(layer: .base, first: start, count: stop - start)
+        return LayerRun(layer: layer, first: start, count: stop - start)
     }
 }

@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 
-/// Why an overlay request failed. Every case maps to one negative errno that
-/// the ioctl returns, so userspace sees the design's errno table.
+#if canImport(Glibc)
+import Glibc  // errno constants on the host; the kernel build imports them from the uapi headers
+#endif
+
+/// Why an overlay request failed. Every case maps to one errno that the
+/// ioctl returns (negated), so userspace sees the design's errno table.
 enum OverlayError: Error, Equatable {
     /// `segments_size` is zero.
     case noSegments
@@ -20,6 +24,12 @@ enum OverlayError: Error, Equatable {
     case alreadyOverlaid
     /// The base mapping already holds private (copied-on-write) pages.
     case mappingHasPrivateWrites
+    /// Stacking this request would give the overlay more layers than a
+    /// `LayerIndex` can name.
+    case tooManyLayers
+    /// A layer is itself an overlay file nested too deeply (reading it
+    /// would recurse through too many page caches on the kernel stack).
+    case nestedTooDeep
     /// No overlay with this id is registered.
     case unknownID
     /// The overlay was created by another process.
@@ -31,21 +41,21 @@ enum OverlayError: Error, Equatable {
     /// A kernel call failed with this (positive) errno.
     case kernel(errno: Int32)
 
-    /// The positive Linux errno for this error (asm-generic/errno-base.h and
-    /// errno.h numbers, stable ABI on every Linux architecture we build for).
+    /// The positive errno for this error.
     var errno: Int32 {
         switch self {
         case .noSegments, .segmentEndsBeforeStart, .baseNotPrivateFileMapping,
              .overlayNotFileMapping:
-            return 22  // EINVAL
-        case .tooManySegments: return 7  // E2BIG
-        case .badAddress: return 14  // EFAULT
-        case .alreadyOverlaid: return 17  // EEXIST
-        case .mappingHasPrivateWrites: return 16  // EBUSY
-        case .unknownID: return 2  // ENOENT
-        case .notOwner: return 1  // EPERM
-        case .unknownCommand: return 25  // ENOTTY
-        case .outOfMemory: return 12  // ENOMEM
+            return EINVAL
+        case .tooManySegments, .tooManyLayers: return E2BIG
+        case .badAddress: return EFAULT
+        case .alreadyOverlaid: return EEXIST
+        case .mappingHasPrivateWrites: return EBUSY
+        case .nestedTooDeep: return ELOOP
+        case .unknownID: return ENOENT
+        case .notOwner: return EPERM
+        case .unknownCommand: return ENOTTY
+        case .outOfMemory: return ENOMEM
         case .kernel(let errno): return errno
         }
     }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 
-/// An inclusive range of file page offsets, `first...last`.
+/// An inclusive range of file page offsets, `first...last`, as a request
+/// carries it.
 ///
 /// Its layout (two 64-bit words, start then end) is that of the ABI's
 /// `struct mem_overlay_segment_req`, so a request's segments are copied from

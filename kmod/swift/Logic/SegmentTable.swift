@@ -1,33 +1,43 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 
-/// Which file serves a page of an overlay.
-enum Layer: UInt8 {
-    /// The file the base mapping showed before the request.
-    case base = 0
-    /// The overlay file of the request.
-    case overlay = 1
-}
-
-/// The segments of one overlay: sorted, merged, non-overlapping page ranges.
+/// Which layer serves each page of an overlay: sorted, disjoint segments,
+/// each naming its layer; pages no segment covers come from the base.
 ///
-/// Built once per create request from the user's segments (validated, sorted
-/// and merged in place, in the buffer they were copied into) and immutable
-/// afterwards, so the page-cache fill path reads it without locks and
-/// without allocating. Memory: 16 bytes a segment plus the buffer header.
+/// A table is built once, by a create request, and is immutable afterwards,
+/// so the page-cache fill path reads it without locks and without
+/// allocating. Memory: 16 bytes a segment plus the buffer header.
 struct SegmentTable: ~Copyable {
-    private var buffer: PlatformBuffer<PageRange>
-    /// Number of merged segments.
+    private var storage: PlatformBuffer<LayerSegment>
+    /// Number of segments.
     private(set) var count: Int
 
-    /// Takes `requested` ranges from the start of `buffer`, in request order
-    /// and possibly overlapping, and normalises them.
+    /// The segments, in page order.
+    var segments: UnsafeBufferPointer<LayerSegment> {
+        UnsafeBufferPointer(start: storage.base, count: count)
+    }
+
+    /// Bytes of memory the table holds.
+    var footprint: Int { storage.capacity * MemoryLayout<LayerSegment>.stride }
+
+    /// Checks a request's segment count before anything is allocated.
+    static func checkRequested(count: Int) throws(OverlayError) {
+        guard count > 0 else { throw .noSegments }
+        guard count <= SegmentLimits.maxSegments else { throw .tooManySegments }
+    }
+
+    // MARK: Building
+
+    /// The table of one request: the first `requested` ranges of `buffer`,
+    /// in request order and possibly overlapping or unsorted, all served by
+    /// `layer`. Normalised in place: no memory beyond the request's own.
     ///
     /// Throws `.noSegments` for an empty request and
     /// `.segmentEndsBeforeStart(index:)` for the first range whose end comes
     /// before its start, before changing anything.
-    init(normalizing buffer: consuming PlatformBuffer<PageRange>, requested: Int) throws(OverlayError) {
+    init(request buffer: consuming PlatformBuffer<PageRange>, requested: Int,
+         layer: LayerIndex) throws(OverlayError) {
         guard requested > 0 else { throw .noSegments }
-        precondition(requested <= buffer.capacity)
+        precondition(requested <= buffer.capacity && layer != Layers.base)
         let ranges = UnsafeMutableBufferPointer(start: buffer.base, count: requested)
         for index in 0..<requested where ranges[index].last < ranges[index].first {
             throw .segmentEndsBeforeStart(index: index)
@@ -35,46 +45,127 @@ struct SegmentTable: ~Copyable {
         if !SegmentTable.isSortedByFirst(ranges) {
             SegmentTable.heapSortByFirst(ranges)
         }
-        self.count = SegmentTable.mergeSorted(ranges)
-        self.buffer = buffer
+        let merged = SegmentTable.mergeSorted(ranges)
+
+        // Same 16 bytes an entry: store each segment over its range. Ranges
+        // above the last page that can exist serve nothing and are dropped.
+        var kept = 0
+        let raw = UnsafeMutableRawPointer(buffer.base)
+        for index in 0..<merged where ranges[index].first <= LayerSegment.maxPage {
+            let range = ranges[index]
+            let segment = LayerSegment(first: range.first,
+                                       last: Swift.min(range.last, LayerSegment.maxPage), layer: layer)
+            raw.storeBytes(of: segment, toByteOffset: index * MemoryLayout<LayerSegment>.stride,
+                           as: LayerSegment.self)
+            kept = index + 1
+        }
+        self.storage = buffer.rebound(to: LayerSegment.self)
+        self.count = kept
     }
 
-    /// The merged ranges, in order.
-    var ranges: UnsafeBufferPointer<PageRange> {
-        UnsafeBufferPointer(start: buffer.base, count: count)
+    /// `upper` laid over `lower`: pages that `upper` covers come from its
+    /// layers, all others from `lower`'s. Linear in both tables.
+    init(laying upper: borrowing SegmentTable, over lower: borrowing SegmentTable) throws(OverlayError) {
+        storage = try PlatformBuffer<LayerSegment>(capacity: lower.count + 2 * upper.count,
+                                                   chargedToCaller: true)
+        count = 0
+        let below = lower.segments
+        var index = 0
+        var pending: LayerSegment? = below.first
+        func advance() {
+            index += 1
+            pending = index < below.count ? below[index] : nil
+        }
+        for segment in upper.segments {
+            while let part = pending, part.last < segment.first {
+                append(part)
+                advance()
+            }
+            if let part = pending, part.first < segment.first {
+                append(part.ending(at: segment.first - 1))
+            }
+            append(segment)
+            while let part = pending, part.last <= segment.last { advance() }
+            if let part = pending, part.first <= segment.last {
+                pending = part.starting(at: segment.last + 1)
+            }
+        }
+        while let part = pending {
+            append(part)
+            advance()
+        }
     }
 
-    /// Bytes of memory this table holds.
-    var footprint: Int { buffer.capacity * MemoryLayout<PageRange>.stride }
+    /// Appends a segment that starts after the last one, joining the two
+    /// when they touch and share a layer. Capacity is the caller's to ensure.
+    private mutating func append(_ segment: LayerSegment) {
+        if count > 0 {
+            let previous = storage.base[count - 1]
+            if previous.layer == segment.layer && previous.last + 1 == segment.first {
+                storage.base[count - 1] = LayerSegment(first: previous.first, last: segment.last,
+                                                       layer: segment.layer)
+                return
+            }
+        }
+        precondition(count < storage.capacity)
+        storage.base[count] = segment
+        count += 1
+    }
+
+    /// The layers that serve at least one page; the base always does.
+    var usedLayers: LayerSet {
+        var used = LayerSet()
+        used.insert(Layers.base)
+        for segment in segments { used.insert(segment.layer) }
+        return used
+    }
+
+    /// Makes `layer` serve every segment (a request's table, once the
+    /// create request knows which layer its overlay file becomes).
+    mutating func assignAll(to layer: LayerIndex) {
+        for index in 0..<count { storage.base[index] = storage.base[index].served(by: layer) }
+    }
+
+    /// Renumbers every segment's layer (after unused layers were dropped).
+    mutating func renumberLayers(_ renumbering: LayerRenumbering) {
+        for index in 0..<count {
+            storage.base[index] = storage.base[index].served(by: renumbering[storage.base[index].layer])
+        }
+    }
+
+    // MARK: Lookup
 
     /// The layer that serves file page `page`.
-    func layer(forPage page: UInt64) -> Layer {
-        let ranges = self.ranges
-        let index = SegmentTable.firstIndex(in: ranges, endingAtOrAfter: page)
-        return index < ranges.count && ranges[index].first <= page ? .overlay : .base
+    func layer(forPage page: UInt64) -> LayerIndex {
+        let segments = self.segments
+        let index = SegmentTable.firstIndex(in: segments, endingAtOrAfter: page)
+        return index < segments.count && segments[index].first <= page ? segments[index].layer : Layers.base
     }
 
     /// The runs of pages `first ..< first + count`, each served by one layer.
     func plan(first: UInt64, count: UInt64) -> FaultPlan {
-        FaultPlan(ranges: ranges, first: first, count: count)
+        FaultPlan(segments: segments, first: first, count: count)
     }
 
-    /// Number of pages in `first ..< first + count` that the overlay serves.
-    func overlayPages(first: UInt64, count: UInt64) -> UInt64 {
-        var total: UInt64 = 0
-        for run in plan(first: first, count: count) where run.layer == .overlay {
-            total += run.count
+    /// Index of the first segment whose `last` is at or after `page`
+    /// (`segments.count` if none): a binary search over sorted, disjoint
+    /// segments.
+    static func firstIndex(in segments: UnsafeBufferPointer<LayerSegment>, endingAtOrAfter page: UInt64) -> Int {
+        var low = 0
+        var high = segments.count
+        while low < high {
+            // Shift, not `/ 2`: with -Osize a signed division becomes `idiv`.
+            let middle = Int(bitPattern: UInt(bitPattern: low &+ high) >> 1)
+            if segments[middle].last < page {
+                low = middle + 1
+            } else {
+                high = middle
+            }
         }
-        return total
+        return low
     }
 
-    // MARK: Building
-
-    /// Checks a request's segment count before anything is allocated.
-    static func checkRequested(count: Int) throws(OverlayError) {
-        guard count > 0 else { throw .noSegments }
-        guard count <= SegmentLimits.maxSegments else { throw .tooManySegments }
-    }
+    // MARK: Normalising a request
 
     static func isSortedByFirst(_ ranges: UnsafeMutableBufferPointer<PageRange>) -> Bool {
         var index = 1
@@ -133,23 +224,23 @@ struct SegmentTable: ~Copyable {
         }
         return kept + 1
     }
+}
 
-    // MARK: Lookup
+/// Maps the layers a table still uses to 0, 1, 2... in their order, so that
+/// an overlay drops the layer files that no longer serve any page.
+struct LayerRenumbering {
+    private var newIndex = InlineArray<256, LayerIndex>(repeating: 0)
+    /// Number of layers kept.
+    let count: Int
 
-    /// Index of the first range whose `last` is at or after `page`
-    /// (`ranges.count` if none): a binary search over sorted, disjoint ranges.
-    static func firstIndex(in ranges: UnsafeBufferPointer<PageRange>, endingAtOrAfter page: UInt64) -> Int {
-        var low = 0
-        var high = ranges.count
-        while low < high {
-            // Shift, not `/ 2`: with -Osize a signed division becomes `idiv`.
-            let middle = Int(bitPattern: UInt(bitPattern: low &+ high) >> 1)
-            if ranges[middle].last < page {
-                low = middle + 1
-            } else {
-                high = middle
-            }
+    init(keeping used: LayerSet) {
+        var next = 0
+        for layer in 0..<Layers.maximumCount where used.contains(LayerIndex(layer)) {
+            newIndex[layer] = LayerIndex(next)
+            next += 1
         }
-        return low
+        count = next
     }
+
+    subscript(old: LayerIndex) -> LayerIndex { newIndex[Int(old)] }
 }

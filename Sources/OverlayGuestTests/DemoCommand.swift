@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+import Glibc
+
+/// `demo`: the seed's page_fault example, shown as a table.
+enum DemoCommand {
+    static func run() -> Int32 {
+        do {
+            let device = try BatchDevice.open()
+            defer { device.close() }
+            let data = try TestData.load()
+            let base = try MappedFile.map(DataFile.base, protection: PROT_READ | PROT_WRITE)
+            defer { base.unmap() }
+            let overlay = try MappedFile.map(DataFile.overlay)
+            defer { overlay.unmap() }
+            let id = try device.overlay(base: base, overlay: overlay, segments: seedSegments)
+            Output.line("overlay id \(id); segments \(seedSegments.map { "{\($0.lowerBound)..\($0.upperBound)}" }.joined(separator: " "))")
+            var view = ExpectedView(base: data.base).overlaid(data.overlay, seedSegments)
+            var asExpected = true
+
+            Output.line("pages 0..150 of the overlaid mapping of base.bin:")
+            var runs: [(first: Int, last: Int, shows: String)] = []
+            for page in 0...150 {
+                let shows = classify(base, page: page, view: view)
+                if let last = runs.last, last.shows == shows, last.last == page - 1 {
+                    runs[runs.count - 1].last = page
+                } else {
+                    runs.append((page, page, shows))
+                }
+                if shows != expectedName(view, page: page) { asExpected = false }
+            }
+            for run in runs {
+                let pages = run.first == run.last ? "\(run.first)" : "\(run.first)-\(run.last)"
+                Output.line("  " + pad(pages, 9) + run.shows)
+            }
+
+            var generator = freshGenerator()
+            for page in [5, 10] {
+                let bytes = generator.page()
+                _ = base.write(filePage: page, bytes: bytes)
+                view.write(page: page, bytes: bytes, what: "written")
+            }
+            Output.line("after writing random data to pages 5 and 10:")
+            for page in [4, 5, 6, 10, 11] {
+                let shows = classify(base, page: page, view: view)
+                let expected = expectedName(view, page: page)
+                if shows != expected { asExpected = false }
+                Output.line("  page " + pad("\(page)", 4) + pad(shows, 9) + "(expected \(expected))")
+            }
+            let cleanup = device.cleanup(id)
+            Output.line("cleanup: \(Errno.describe(cleanup))")
+            if cleanup != 0 { asExpected = false }
+            Output.line(asExpected ? "result: as expected" : "result: NOT as expected")
+            return asExpected ? 0 : 1
+        } catch {
+            Output.line("demo: \(error)", to: 2)
+            return 1
+        }
+    }
+
+    /// What a page shows: "overlay", "base", "written" or "other".
+    static func classify(_ mapping: MappedFile, page: Int, view: ExpectedView) -> String {
+        let verifier = PageVerifier("demo", view: view)
+        let content = UnsafeMutableRawPointer.allocate(byteCount: pageSize, alignment: pageSize)
+        defer { content.deallocate() }
+        let signal = mapping.read(filePage: page, into: content)
+        if signal != 0 { return signalName(signal) }
+        _ = verifier
+        if let written = view.written[page], written.bytes.withUnsafeBytes({ memcmp(content, $0.baseAddress!, pageSize) }) == 0 {
+            return "written"
+        }
+        for (image, name) in [(view.layers.first!.image, "overlay"), (view.base, "base")] {
+            if image.bytes(ofPage: page).withUnsafeBytes({ memcmp(content, $0.baseAddress!, pageSize) }) == 0 { return name }
+        }
+        return "other"
+    }
+
+    static func expectedName(_ view: ExpectedView, page: Int) -> String {
+        if view.written[page] != nil { return "written" }
+        return view.layer(servingPage: page) === view.base ? "base" : "overlay"
+    }
+
+    static func pad(_ text: String, _ width: Int) -> String {
+        text + String(repeating: " ", count: max(1, width - text.count))
+    }
+}

@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+import Glibc
+
+/// One end-to-end test: one TAP line. The body runs in a process of its
+/// own; it records failures with `expect`/`Log.fail`, aborts by throwing,
+/// and skips by throwing `SkipScenario`.
+struct Scenario {
+    let name: String
+    let body: () throws -> Void
+
+    init(_ name: String, _ body: @escaping () throws -> Void) {
+        self.name = name
+        self.body = body
+    }
+
+    /// Every scenario, in run order. The module reload runs last: if it
+    /// breaks the module, only it fails.
+    static var all: [Scenario] {
+        PageFaultScenarios.all + CopyOnWriteScenarios.all + MultithreadScenarios.all + ForkScenarios.all
+            + LifecycleScenarios.all + ReverseMapScenarios.all + ErrnoScenarios.all + SegmentScenarios.all
+            + MapFilesScenarios.all + ModuleReloadScenarios.all
+    }
+}
+
+/// What every scenario needs first: the device (else SKIP) and root (the
+/// tests drop caches, use cgroups and /proc/self/map_files).
+func openDeviceAsRoot() throws -> BatchDevice {
+    let device = try BatchDevice.open()
+    if geteuid() != 0 {
+        device.close()
+        throw SkipScenario("not root")
+    }
+    return device
+}
+
+/// Runs `body` with the device open, closing it afterwards.
+func withDevice(_ body: (BatchDevice) throws -> Void) throws {
+    let device = try openDeviceAsRoot()
+    defer { device.close() }
+    try body(device)
+}

@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+import Glibc
+
+/// The page size of this kernel (4096 on x86-64).
+let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+
+/// procfs, sysfs, debugfs and cgroupfs files: small text reads and writes.
+enum SystemFiles {
+    static func exists(_ path: String) -> Bool {
+        access(path, F_OK) == 0
+    }
+
+    static func read(_ path: String, limit: Int = 1 << 16) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { return nil }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: limit)
+        var length = 0
+        while length < limit {
+            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + length, limit - length) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            length += n
+        }
+        return String(decoding: bytes[0..<length], as: UTF8.self)
+    }
+
+    /// Writes `value` with one write(2), as `echo value > path` does.
+    static func write(_ path: String, _ value: String) throws {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        if fd < 0 { throw SysError("open \(path)") }
+        defer { close(fd) }
+        let bytes = Array(value.utf8)
+        let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress!, $0.count) }
+        if n != bytes.count { throw SysError("write '\(value)' to \(path)") }
+    }
+
+    /// `sync; echo 3 > /proc/sys/vm/drop_caches`: clean page cache is freed,
+    /// so the next access reads from disk. Skips the scenario when not allowed.
+    static func dropCaches() throws {
+        sync()
+        do {
+            try write("/proc/sys/vm/drop_caches", "3")
+        } catch let error as SysError {
+            if error.errno.code == EACCES || error.errno.code == EPERM || error.errno.code == ENOENT {
+                throw SkipScenario("cannot drop caches: \(error)")
+            }
+            throw error
+        }
+    }
+
+    /// The filesystem types mounted at each mount point (/proc/mounts).
+    static func mountType(at mountPoint: String) -> String? {
+        guard let mounts = read("/proc/mounts") else { return nil }
+        var found: String? = nil
+        for line in mounts.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            if fields.count >= 3 && fields[1] == Substring(mountPoint) {
+                found = String(fields[2])  // the last mount on a point is the visible one
+            }
+        }
+        return found
+    }
+
+    /// The first mount point of a filesystem type, e.g. "cgroup2".
+    static func mountPoint(ofType type: String) -> String? {
+        guard let mounts = read("/proc/mounts") else { return nil }
+        for line in mounts.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            if fields.count >= 3 && fields[2] == Substring(type) { return String(fields[1]) }
+        }
+        return nil
+    }
+
+    /// Mounts `type` at `mountPoint` unless something is mounted there already.
+    static func ensureMounted(_ type: String, at mountPoint: String) -> Bool {
+        if mountType(at: mountPoint) == type { return true }
+        if mountType(at: mountPoint) != nil { return false }
+        mkdir(mountPoint, 0o755)
+        return mount(type, mountPoint, type, 0, nil) == 0
+    }
+}
+
+/// Seconds on the monotonic clock.
+func monotonicSeconds() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+}
+
+func sleepSeconds(_ seconds: Double) {
+    var request = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - Double(Int(seconds))) * 1e9))
+    var remaining = timespec()
+    while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+}
+
+/// Lowercase hexadecimal without a prefix (as /proc/self/map_files names ranges).
+func hex<T: BinaryInteger>(_ value: T) -> String {
+    String(value, radix: 16)
+}
+
+/// Formats seconds with one decimal.
+func formatSeconds(_ seconds: Double) -> String {
+    let tenths = Int((seconds * 10).rounded())
+    return "\(tenths / 10).\(tenths % 10)"
+}

@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// overlay-tests: end-to-end tests of batch-syscalls.ko, run in the QEMU
+// guest (see `overlay-tests help`).
+import CBatchSyscalls
+import Glibc
+
+let usage = """
+    usage: overlay-tests <subcommand> [options]
+
+      generate --dir D [--pages 1024] [--xl-pages N] [--seed S]
+          Write the data files to D: base.bin, base2.bin, overlay.bin
+          (pseudo-random, a different stream each), overlay_zebra.bin (pages
+          alternating 0x00 and 0xFF) with --pages pages each, and baseXL.bin,
+          overlayXL.bin with --xl-pages pages (for the memory pressure test).
+
+      tap [--filter SUBSTRING] [--timeout SECONDS] [--dir D]
+          Run the scenarios (or those whose name contains SUBSTRING), each in
+          its own process with a timeout (default 180 s), in the directory
+          holding the data files (the working directory, or D); print TAP
+          version 13. Needs root and /dev/batch_syscalls; without them every
+          scenario is skipped. Scratch files go to the same directory.
+
+      list
+          Print the scenario names.
+
+      demo
+          Run the seed's page_fault example and show which pages of the
+          overlaid mapping show the overlay and which the base file.
+    """
+
+// SIGBUS from a page past the end of a layer file becomes a result, not a death.
+_ = batch_syscalls_probe_install()
+
+func main() -> Int32 {
+    let arguments = Array(CommandLine.arguments.dropFirst())
+    do {
+        switch arguments.first {
+        case "generate":
+            return try GenerateCommand.run(Arguments(arguments, options: ["dir", "pages", "xl-pages", "seed"]))
+        case "tap":
+            let parsed = try Arguments(arguments, options: ["filter", "timeout", "dir"])
+            if let directory = parsed.string("dir"), chdir(directory) != 0 {
+                throw SysError("cd \(directory)")
+            }
+            let timeout = try parsed.integer("timeout", default: 180)
+            let filter = parsed.string("filter")
+            let scenarios = Scenario.all.filter { filter == nil || $0.name.contains(filter!) }
+            return TapRunner(scenarios: scenarios, timeout: Double(timeout)).run()
+        case "list":
+            _ = try Arguments(arguments, options: [])
+            for scenario in Scenario.all { Output.line(scenario.name) }
+            return 0
+        case "demo":
+            _ = try Arguments(arguments, options: [])
+            return DemoCommand.run()
+        case "help", "--help", "-h":
+            Output.line(usage)
+            return 0
+        default:
+            Output.line(usage, to: 2)
+            return 2
+        }
+    } catch {
+        Output.line("overlay-tests: \(error)", to: 2)
+        return error is Arguments.Invalid ? 2 : 1
+    }
+}
+
+exit(main())

@@ -52,7 +52,9 @@ static unsigned int bs_fill_folios(struct folio **folios, unsigned int count,
 		if (ok && read_end < folio_end)
 			folio_zero_segment(folio, read_end - folio_start, folio_size(folio));
 		filled += ok;
-		folio_end_read(folio, ok);
+		if (ok)
+			folio_mark_uptodate(folio);
+		folio_unlock(folio);
 	}
 	return filled;
 }

@@ -21,6 +21,7 @@
 #include <linux/pagemap.h>
 #include <linux/pseudo_fs.h>
 #include <linux/types.h>
+#include <linux/version.h>
 
 #include "batch_syscalls_glue.h"
 
@@ -92,7 +93,9 @@ static const struct address_space_operations bs_overlay_aops = {
 	.dirty_folio = noop_dirty_folio,
 	/* Clean, movable pages: compaction may move them. */
 	.migrate_folio = filemap_migrate_folio,
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 8, 0)
 	.error_remove_folio = generic_error_remove_folio,
+#endif
 };
 
 static int bs_overlay_mmap(struct file *file, struct vm_area_struct *vma)

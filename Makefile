@@ -32,7 +32,7 @@ tests: test-generate
 test-generate:
 	$(SWIFT) build -c release --product overlay-tests
 	mkdir -p $(TEST_DATA)
-	.build/release/overlay-tests generate --dir $(TEST_DATA) --pages 1024
+	.build/release/overlay-tests generate --dir $(TEST_DATA) --pages 1024 --xl-pages 16384
 
 # Everything, in a QEMU guest running the pinned kernel.
 test:

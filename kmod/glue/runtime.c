@@ -26,7 +26,12 @@ void *bs_kvzalloc(size_t size, bool account)
 	/* Allocation is never allowed where it could sleep illegally. */
 	WARN_ONCE(in_atomic() || irqs_disabled() || rcu_preempt_depth(),
 		  "batch_syscalls: allocation in atomic context");
-	return kvzalloc(size, account ? GFP_KERNEL_ACCOUNT : GFP_KERNEL);
+	/*
+	 * Sizes userspace chooses are charged to its memory cgroup, and fail
+	 * with ENOMEM rather than warn or invoke the OOM killer.
+	 */
+	return kvzalloc(size, account ? GFP_KERNEL_ACCOUNT | __GFP_NOWARN | __GFP_RETRY_MAYFAIL
+				      : GFP_KERNEL);
 }
 
 void bs_kvfree(void *pointer)

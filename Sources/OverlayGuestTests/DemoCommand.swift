@@ -59,12 +59,10 @@ enum DemoCommand {
 
     /// What a page shows: "overlay", "base", "written" or "other".
     static func classify(_ mapping: MappedFile, page: Int, view: ExpectedView) -> String {
-        let verifier = PageVerifier("demo", view: view)
         let content = UnsafeMutableRawPointer.allocate(byteCount: pageSize, alignment: pageSize)
         defer { content.deallocate() }
         let signal = mapping.read(filePage: page, into: content)
         if signal != 0 { return signalName(signal) }
-        _ = verifier
         if let written = view.written[page], written.bytes.withUnsafeBytes({ memcmp(content, $0.baseAddress!, pageSize) }) == 0 {
             return "written"
         }

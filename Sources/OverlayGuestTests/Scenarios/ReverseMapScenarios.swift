@@ -70,10 +70,12 @@ enum ReverseMapScenarios {
             let passes = Locked(0)
             runThreads(3) { thread in
                 if thread == 2 {
-                    for round in 0..<3 {
+                    // Compaction rounds while two threads read; dropping the
+                    // caches in between makes the readers fault pages in again.
+                    for round in 0..<8 {
                         do {
                             try SystemFiles.write(path, "1")
-                            if round == 1 { try SystemFiles.dropCaches() }
+                            if round % 3 == 1 { try SystemFiles.dropCaches() }
                         } catch {
                             Log.fail("compaction round \(round): \(error)")
                         }

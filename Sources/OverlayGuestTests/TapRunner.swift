@@ -42,7 +42,7 @@ struct TapRunner {
                 Output.line("not ok \(number) - \(scenario.name)")
             }
             for line in diagnostics { Output.line("# " + line) }
-            if case .skipped = verdict {} else { Output.line("# \(formatSeconds(seconds)) s") }
+            if case .skipped = verdict {} else { Output.line("# time: \(formatSeconds(seconds)) s") }
             KernelLog.write("batch-syscalls-test: end \(scenario.name) \(verdict == .failed ? "not ok" : "ok")")
         }
         Output.line("1..\(scenarios.count)")

@@ -5,6 +5,7 @@
  * FUSE included) into the overlay's folios.
  */
 #include <linux/bvec.h>
+#include <linux/fadvise.h>
 #include <linux/fs.h>
 #include <linux/pagemap.h>
 #include <linux/types.h>
@@ -80,6 +81,11 @@ uint64_t bs_readahead_fill(struct readahead_control *rac, struct file *layer, ui
 		filled += bs_fill_folios(folios, count, layer);
 	}
 	return filled;
+}
+
+void bs_layer_prefetch(struct file *layer, uint64_t first_page, uint64_t pages)
+{
+	vfs_fadvise(layer, first_page << PAGE_SHIFT, pages << PAGE_SHIFT, POSIX_FADV_WILLNEED);
 }
 
 int bs_folio_fill(struct folio *folio, struct file *layer)

@@ -138,6 +138,11 @@ struct file *_Nullable bs_overlay_file_create(void *overlay, int64_t size,
  * read_folio, which reports the error. Returns the pages filled.
  */
 uint64_t bs_readahead_fill(struct readahead_control *rac, struct file *layer, uint64_t pages);
+/*
+ * Starts reading pages [first_page, first_page + pages) of `layer` into its
+ * page cache without waiting (POSIX_FADV_WILLNEED).
+ */
+void bs_layer_prefetch(struct file *layer, uint64_t first_page, uint64_t pages);
 /* Fills one locked folio from `layer` and unlocks it; 0 or -EIO. */
 int bs_folio_fill(struct folio *folio, struct file *layer);
 

@@ -48,7 +48,15 @@ public func bs_swift_overlay_mmap_check(_ shared: Bool, _ mayWrite: Bool) -> Int
 public func bs_swift_overlay_readahead(_ overlay: UnsafeMutableRawPointer, _ rac: OpaquePointer,
                                        _ firstPage: UInt64, _ pages: UInt64) {
     let overlay = OverlayHandle(overlay).pointer
-    for run in overlay.pointee.segments.plan(first: firstPage, count: pages) {
+    let plan = overlay.pointee.segments.plan(first: firstPage, count: pages)
+    let spans = LayerSpans(plan)
+    if spans.worthPrefetching {
+        for index in 0..<spans.count {
+            let span = spans[index]
+            bs_layer_prefetch(overlay.pointee.file(for: span.layer), span.first, span.count)
+        }
+    }
+    for run in plan {
         Log.trace("readahead run, pages", Int64(run.count))
         let filled = bs_readahead_fill(rac, overlay.pointee.file(for: run.layer), run.count)
         overlay.pointee.layers.recordServed(filled, from: run.layer)

@@ -41,6 +41,13 @@ test:
 demo:
 	vm/demo
 
+# Works without kernel headers too: Kbuild's own clean when KDIR exists,
+# then every output by name (Kbuild's, the Swift object's, SwiftPM's, the
+# harness's).
 clean:
-	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean
+	if [ -d $(KDIR) ]; then $(MAKE) -C $(KDIR) M=$(CURDIR) clean; fi
+	find . -path ./.git -prune -o -path ./vm/.cache -prune -o \( -name '*.o' -o -name '*.ko' \
+		-o -name '*.mod' -o -name '*.mod.c' -o -name '.*.cmd' -o -name '*.su' \
+		-o -name 'batch_syscalls_swift*.ll' -o -name Module.symvers -o -name modules.order \) \
+		-type f -print0 | xargs -0 rm -f
 	rm -rf kmod/.build-swift .build $(TEST_DATA) vm/out

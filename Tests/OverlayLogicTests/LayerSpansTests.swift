@@ -7,16 +7,16 @@ import Testing
         // Every other page overlaid, as a fragmented snapshot layer is.
         let table = try makeTable((0..<16).map { r($0 * 2, $0 * 2) })
         let spans = LayerSpans(table.plan(first: 0, count: 32))
-        #expect(spans.runs == 32 && spans.worthPrefetching)
+        #expect(spans.runs == 32)
         #expect(spans.count == 2)
         #expect(spans[0] == .init(layer: 1, first: 0, count: 31))
         #expect(spans[1] == .init(layer: 0, first: 1, count: 31))
     }
 
-    @Test func singleRunIsNotPrefetched() throws {
+    @Test func singleRunIsItsOwnSpan() throws {
         let table = try makeTable([r(0, 100)])
         let spans = LayerSpans(table.plan(first: 10, count: 32))
-        #expect(spans.runs == 1 && !spans.worthPrefetching)
+        #expect(spans.runs == 1)
         #expect(spans.count == 1 && spans[0] == .init(layer: 1, first: 10, count: 32))
     }
 

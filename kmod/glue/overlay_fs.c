@@ -20,6 +20,7 @@
 #include <linux/mount.h>
 #include <linux/pagemap.h>
 #include <linux/pseudo_fs.h>
+#include <linux/shmem_fs.h>
 #include <linux/types.h>
 #include <linux/version.h>
 
@@ -174,7 +175,8 @@ void bs_file_describe(struct file *file, struct bs_file_info *info)
 	info->size = i_size_read(inode);
 	info->readahead_pages = file->f_ra.ra_pages;
 	info->readable_regular = S_ISREG(inode->i_mode) && (file->f_mode & FMODE_READ) &&
-				 (file->f_mode & FMODE_CAN_READ) && file->f_op->read_iter;
+				 (file->f_mapping->a_ops->read_folio ||
+				  shmem_mapping(file->f_mapping));
 	info->overlay = file->f_op == &bs_overlay_fops ? inode->i_private : NULL;
 }
 

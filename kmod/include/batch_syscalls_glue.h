@@ -105,7 +105,8 @@ long bs_vm_mmap_private_fixed(struct file *file, uint64_t start, uint64_t length
 struct bs_file_info {
 	int64_t size; /* i_size */
 	uint32_t readahead_pages;
-	/* A regular file opened for reading with a read_iter: it can be a layer. */
+	/* A regular file opened for reading whose pages can be read through its
+	 * page cache (a read_folio, or shmem): it can be a layer. */
 	bool readable_regular;
 	/* The overlay a file of this module serves (NULL for any other file). */
 	void *_Nullable overlay;
@@ -131,18 +132,18 @@ struct file *_Nullable bs_overlay_file_create(void *overlay, int64_t size,
 /* ---- Page cache fill (io.c) -------------------------------------------- */
 
 /*
- * Fills the next `pages` pages of the readahead request from `layer`, at
- * their own file offsets, in one read; marks each filled folio uptodate and
- * unlocks it. Folios the read did not reach (an error, or wholly past the
- * layer's end) are unlocked without being uptodate: a fault on them calls
- * read_folio, which reports the error. Returns the pages filled.
- */
-uint64_t bs_readahead_fill(struct readahead_control *rac, struct file *layer, uint64_t pages);
-/*
  * Starts reading pages [first_page, first_page + pages) of `layer` into its
- * page cache without waiting (POSIX_FADV_WILLNEED).
+ * own page cache without waiting (its readahead), up to its end.
  */
 void bs_layer_prefetch(struct file *layer, uint64_t first_page, uint64_t pages);
+/*
+ * Fills the next `pages` pages of the readahead request from the same pages
+ * of `layer`, marks each filled folio uptodate and unlocks it. Folios that
+ * cannot be filled (a read error, or wholly past the layer's end) are
+ * unlocked without being uptodate: a fault on one calls read_folio, which
+ * reports the error. Returns the pages filled.
+ */
+uint64_t bs_readahead_fill(struct readahead_control *rac, struct file *layer, uint64_t pages);
 /* Fills one locked folio from `layer` and unlocks it; 0 or -EIO. */
 int bs_folio_fill(struct folio *folio, struct file *layer);
 

@@ -50,11 +50,9 @@ public func bs_swift_overlay_readahead(_ overlay: UnsafeMutableRawPointer, _ rac
     let overlay = OverlayHandle(overlay).pointer
     let plan = overlay.pointee.segments.plan(first: firstPage, count: pages)
     let spans = LayerSpans(plan)
-    if spans.worthPrefetching {
-        for index in 0..<spans.count {
-            let span = spans[index]
-            bs_layer_prefetch(overlay.pointee.file(for: span.layer), span.first, span.count)
-        }
+    for index in 0..<spans.count {
+        let span = spans[index]
+        bs_layer_prefetch(overlay.pointee.file(for: span.layer), span.first, span.count)
     }
     for run in plan {
         Log.trace("readahead run, pages", Int64(run.count))

@@ -3,12 +3,12 @@
 /// For one readahead batch, the span of pages each layer serves in it: from
 /// the first page of its first run to the last page of its last run.
 ///
-/// When a batch interleaves layers (fragmented segments), each layer's runs
-/// are short and strided; read one by one they look random to the layer's
-/// own readahead, which then reads a page at a time and waits for each.
-/// Prefetching each layer's span first turns that into one large read per
-/// layer, all in flight together; the pages of a span that another layer
-/// serves are read in vain, at most the batch's size per layer.
+/// The batch starts the readahead of every layer's span before it copies
+/// any page, so the layers' reads are in flight together, and each is one
+/// large read even when the batch interleaves layers page by page (a strided
+/// access that the layers' own readahead would take for random reads, a
+/// page at a time). The pages of a span that another layer serves are read
+/// in vain: at most the batch's size per layer.
 struct LayerSpans {
     struct Span: Equatable {
         var layer: LayerIndex
@@ -42,10 +42,6 @@ struct LayerSpans {
         spans[count] = Span(layer: run.layer, first: run.first, count: run.count)
         count += 1
     }
-
-    /// Whether prefetching helps: only when the batch has several runs (a
-    /// single run is one read already, which the layer's readahead serves).
-    var worthPrefetching: Bool { runs > 1 }
 
     subscript(index: Int) -> Span { spans[index] }
 }

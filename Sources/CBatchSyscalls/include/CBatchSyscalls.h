@@ -58,6 +58,13 @@ static inline int batch_syscalls_finit_module(int fd, const char *params, int fl
 	return (int)syscall(SYS_finit_module, fd, params, flags);
 }
 
+/* memfd_create(name, MFD_CLOEXEC): a shmem file (glibc declares it only
+ * with _GNU_SOURCE). */
+static inline int batch_syscalls_memfd_create(const char *name)
+{
+	return (int)syscall(SYS_memfd_create, name, 1U /* MFD_CLOEXEC */);
+}
+
 /*
  * Copying from or to memory that may fault (a page past the end of a layer
  * file raises SIGBUS): the fault returns to the copy through siglongjmp

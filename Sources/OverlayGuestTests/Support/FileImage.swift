@@ -28,6 +28,23 @@ final class FileImage: @unchecked Sendable {
         if fd >= 0 { close(fd) }
     }
 
+    /// What the file of an overlay showing `view` holds (private writes
+    /// aside): each page from the layer that serves it, the base file's size.
+    static func composed(_ view: ExpectedView, name: String) -> FileImage {
+        let size = view.base.size
+        let padded = max(pageSize, (size + pageSize - 1) / pageSize * pageSize)
+        let contents = UnsafeMutableRawBufferPointer.allocate(byteCount: padded, alignment: pageSize)
+        contents.initializeMemory(as: UInt8.self, repeating: 0)
+        for page in 0..<(padded / pageSize) {
+            let bytes = view.layer(servingPage: page).bytes(ofPage: page)
+            bytes.withUnsafeBytes { source in
+                (contents.baseAddress! + page * pageSize).copyMemory(from: source.baseAddress!,
+                                                                      byteCount: min(source.count, pageSize))
+            }
+        }
+        return FileImage(name: name, size: size, contents: contents, fd: -1)
+    }
+
     /// Reads the whole file at `path` into memory.
     static func load(_ path: String, name: String? = nil) throws -> FileImage {
         let fd = open(path, O_RDONLY | O_CLOEXEC)

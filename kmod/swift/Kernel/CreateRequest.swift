@@ -91,13 +91,17 @@ enum CreateRequest {
 
     /// The new overlay: the request's segments served by the overlay file,
     /// laid over the base file, or over the layers of the overlay the base
-    /// mapping shows (kept alive by `target.base` meanwhile). Layers that no
-    /// longer serve any page are dropped.
+    /// mapping shows (kept alive by `target.base` meanwhile). An overlay file
+    /// that already is one of those layers (the same open file, as when a
+    /// process lays several requests from one mapping) serves as that layer;
+    /// layers that no longer serve any page are dropped.
     private static func compose(_ request: consuming SegmentTable, onto target: consuming Target) throws(OverlayError) -> Overlay {
         var segments = request
         var layers: LayerList
         if let lower = OverlayHandle(servedBy: target.base.file)?.pointer {
-            let newLayer = lower.pointee.layers.count
+            let lowerLayers = lower.pointee.layers.count
+            let existing = lower.pointee.layers.index(of: target.overlay.file)
+            let newLayer = existing ?? lowerLayers
             guard newLayer < Layers.maximumCount else { throw .tooManyLayers }
             segments.assignAll(to: LayerIndex(newLayer))
             var stacked = try SegmentTable(laying: segments, over: lower.pointee.segments)
@@ -105,10 +109,10 @@ enum CreateRequest {
             let renumbering = LayerRenumbering(keeping: used)
             stacked.renumberLayers(renumbering)
             layers = try LayerList(capacity: renumbering.count)
-            for layer in 0..<newLayer where used.contains(LayerIndex(layer)) {
+            for layer in 0..<lowerLayers where used.contains(LayerIndex(layer)) {
                 layers.append(LayerFile(retaining: lower.pointee.layers.file(LayerIndex(layer))))
             }
-            if used.contains(LayerIndex(newLayer)) { layers.append(target.overlay) }
+            if existing == nil && used.contains(LayerIndex(newLayer)) { layers.append(target.overlay) }
             segments = stacked
         } else {
             layers = try LayerList(capacity: 2)

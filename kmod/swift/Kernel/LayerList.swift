@@ -37,6 +37,12 @@ struct LayerList: ~Copyable {
     /// The file that serves `layer`.
     func file(_ layer: LayerIndex) -> OpaquePointer { entries[Int(layer)].file.file }
 
+    /// The layer `file` serves, if it is one of them (the same open file).
+    func index(of file: OpaquePointer) -> Int? {
+        for layer in 0..<count where entries[layer].file.file == file { return layer }
+        return nil
+    }
+
     /// Counts `pages` filled from `layer`.
     func recordServed(_ pages: UInt64, from layer: LayerIndex) {
         entries[Int(layer)].pagesServed.add(pages, ordering: .relaxed)

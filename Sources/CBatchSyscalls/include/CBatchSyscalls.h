@@ -79,4 +79,17 @@ int batch_syscalls_probe_install(void);
  * by reading `source` or writing `destination`. */
 int batch_syscalls_probe_copy(void *destination, const void *source, size_t length);
 
+/*
+ * The FUSE protocol (<linux/fuse.h>: message structs, opcodes, flags) for
+ * the tests' own FUSE server: the guest has no libfuse.
+ */
+#include <linux/fuse.h>
+
+/* mlock2(address, length, MLOCK_ONFAULT): pages are locked in memory as
+ * they are faulted in (glibc declares mlock2 only with _GNU_SOURCE). */
+static inline int batch_syscalls_mlock_on_fault(const void *address, size_t length)
+{
+	return (int)syscall(SYS_mlock2, address, length, 1U /* MLOCK_ONFAULT */);
+}
+
 #endif

@@ -18,7 +18,7 @@ struct Scenario {
     static var all: [Scenario] {
         PageFaultScenarios.all + CopyOnWriteScenarios.all + MultithreadScenarios.all + ForkScenarios.all
             + LifecycleScenarios.all + ReverseMapScenarios.all + ErrnoScenarios.all + SegmentScenarios.all
-            + MapFilesScenarios.all + LayerScenarios.all + ModuleReloadScenarios.all
+            + MapFilesScenarios.all + LayerScenarios.all + FuseScenarios.all + ModuleReloadScenarios.all
     }
 }
 

@@ -130,6 +130,9 @@ struct file *bs_overlay_file_create(void *overlay, int64_t size,
 		err = PTR_ERR(inode);
 		goto unpin;
 	}
+	/* Listed on the superblock (new_inode does this, alloc_anon_inode not), so
+	 * that drop_caches drops the overlay's clean, unmapped pages like any file's. */
+	inode_sb_list_add(inode);
 	inode->i_mode = S_IFREG | 0400;
 	inode->i_size = size;
 	inode->i_fop = &bs_overlay_fops;

@@ -7,11 +7,9 @@ enum DemoCommand {
         do {
             let device = try BatchDevice.open()
             defer { device.close() }
-            let data = try TestData.load()
-            let base = try MappedFile.map(DataFile.base, protection: PROT_READ | PROT_WRITE)
-            defer { base.unmap() }
-            let overlay = try MappedFile.map(DataFile.overlay)
-            defer { overlay.unmap() }
+            let fixture = try SeedFixture()
+            defer { fixture.unmap() }
+            let (data, base, overlay) = (fixture.data, fixture.base, fixture.overlay)
             let id = try device.overlay(base: base, overlay: overlay, segments: seedSegments)
             Output.line("overlay id \(id); segments \(seedSegments.map { "{\($0.lowerBound)..\($0.upperBound)}" }.joined(separator: " "))")
             var view = ExpectedView(base: data.base).overlaid(data.overlay, seedSegments)

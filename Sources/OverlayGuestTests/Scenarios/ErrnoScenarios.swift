@@ -23,26 +23,6 @@ enum ErrnoScenarios {
         Scenario("errno: ENOMEM 1,000,000 segments in a 6M memory cgroup (segment table charged to the caller)", outOfMemory),
     ] }
 
-    /// A fresh base.bin mapping (read-write, private) and overlay.bin.
-    struct Fixture {
-        let data: TestData
-        let base: MappedFile
-        let overlay: MappedFile
-
-        init() throws {
-            data = try TestData.load()
-            base = try MappedFile.map(DataFile.base, protection: PROT_READ | PROT_WRITE)
-            overlay = try MappedFile.map(DataFile.overlay)
-        }
-
-        func unmap() {
-            base.unmap()
-            overlay.unmap()
-        }
-
-        var baseView: ExpectedView { ExpectedView(base: data.base) }
-    }
-
     /// The request must fail with `want`; then nothing may have changed.
     static func expectRejected(_ device: BatchDevice, _ request: OverlayRequest, _ want: Int32, _ what: String) {
         switch device.create(request) {
@@ -56,7 +36,7 @@ enum ErrnoScenarios {
 
     /// After failed requests: `fixture.base` still shows base.bin, and a
     /// correct request on it succeeds, shows the overlay and cleans up.
-    static func expectUnchangedAndUsable(_ device: BatchDevice, _ fixture: Fixture, _ what: String) {
+    static func expectUnchangedAndUsable(_ device: BatchDevice, _ fixture: SeedFixture, _ what: String) {
         verifyPages(fixture.base, fixture.baseView, label: "\(what): base mapping after the failed request")
         switch device.create(OverlayRequest(base: fixture.base, overlay: fixture.overlay, segments: seedSegments)) {
         case .success(let id):
@@ -70,7 +50,7 @@ enum ErrnoScenarios {
 
     static func invalidBase() throws {
         try withDevice { device in
-            let fixture = try Fixture()
+            let fixture = try SeedFixture()
             defer { fixture.unmap() }
             let anonymous = try MappedFile.anonymous(pages: 16, fill: 0xAB)
             defer { anonymous.unmap() }
@@ -93,7 +73,7 @@ enum ErrnoScenarios {
 
     static func invalidOverlay() throws {
         try withDevice { device in
-            let fixture = try Fixture()
+            let fixture = try SeedFixture()
             defer { fixture.unmap() }
             let anonymous = try MappedFile.anonymous(pages: 16, fill: 0xCD)
             defer { anonymous.unmap() }
@@ -108,7 +88,7 @@ enum ErrnoScenarios {
 
     static func reversedSegment() throws {
         try withDevice { device in
-            let fixture = try Fixture()
+            let fixture = try SeedFixture()
             defer { fixture.unmap() }
             // Alone, and after valid segments (the whole request is refused).
             let cases: [([(UInt, UInt)], String)] = [([(5, 4)], "segment {5..4}"),
@@ -124,7 +104,7 @@ enum ErrnoScenarios {
 
     static func noSegments() throws {
         try withDevice { device in
-            let fixture = try Fixture()
+            let fixture = try SeedFixture()
             defer { fixture.unmap() }
             expectRejected(device, OverlayRequest(base: fixture.base.address, overlay: fixture.overlay.address, segments: []),
                            EINVAL, "segments_size 0")
@@ -144,7 +124,7 @@ enum ErrnoScenarios {
 
     static func unreadableSegments() throws {
         try withDevice { device in
-            let fixture = try Fixture()
+            let fixture = try SeedFixture()
             defer { fixture.unmap() }
             let guarded = try guardedPages()
             defer { guarded.unmap() }
@@ -174,7 +154,7 @@ enum ErrnoScenarios {
 
     static func unreadableRequest() throws {
         try withDevice { device in
-            let fixture = try Fixture()
+            let fixture = try SeedFixture()
             defer { fixture.unmap() }
             let guarded = try guardedPages()
             defer { guarded.unmap() }
@@ -206,7 +186,7 @@ enum ErrnoScenarios {
     /// so the request must fail and leave nothing behind.
     static func readOnlyRequest() throws {
         try withDevice { device in
-            let fixture = try Fixture()
+            let fixture = try SeedFixture()
             defer { fixture.unmap() }
             let page = try MappedFile.anonymous(pages: 1)
             defer { page.unmap() }
@@ -247,7 +227,7 @@ enum ErrnoScenarios {
 
     static func tooManySegments() throws {
         try withDevice { device in
-            let fixture = try Fixture()
+            let fixture = try SeedFixture()
             defer { fixture.unmap() }
             let limit = Int(BATCH_SYSCALLS_MAX_SEGMENTS)
             var small = OverlayRequest(base: fixture.base.address, overlay: fixture.overlay.address, segments: seedSegments)
@@ -279,7 +259,7 @@ enum ErrnoScenarios {
 
     static func alreadyOverlaid() throws {
         try withDevice { device in
-            let fixture = try Fixture()
+            let fixture = try SeedFixture()
             defer { fixture.unmap() }
             let zebra = try MappedFile.map(DataFile.zebra)
             defer { zebra.unmap() }
@@ -306,7 +286,7 @@ enum ErrnoScenarios {
 
     static func privateWrites() throws {
         try withDevice { device in
-            let fixture = try Fixture()
+            let fixture = try SeedFixture()
             defer { fixture.unmap() }
             var generator = freshGenerator()
             let bytes = generator.page()
@@ -319,7 +299,7 @@ enum ErrnoScenarios {
             expectRejected(device, request, EBUSY, "the same request again")
             verifyPages(fixture.base, view, label: "written mapping after the second EBUSY")
             // Nothing else changed: another, unwritten mapping is accepted.
-            let clean = try Fixture()
+            let clean = try SeedFixture()
             defer { clean.unmap() }
             expectUnchangedAndUsable(device, clean, "a new mapping after EBUSY")
         }
@@ -327,7 +307,7 @@ enum ErrnoScenarios {
 
     static func unknownID() throws {
         try withDevice { device in
-            let fixture = try Fixture()
+            let fixture = try SeedFixture()
             defer { fixture.unmap() }
             let id = try device.overlay(base: fixture.base, overlay: fixture.overlay, segments: seedSegments)
             let view = fixture.baseView.overlaid(fixture.data.overlay, seedSegments)
@@ -347,7 +327,7 @@ enum ErrnoScenarios {
 
     static func otherProcess() throws {
         try withDevice { device in
-            let fixture = try Fixture()
+            let fixture = try SeedFixture()
             defer { fixture.unmap() }
             let id = try device.overlay(base: fixture.base, overlay: fixture.overlay, segments: seedSegments)
             let view = fixture.baseView.overlaid(fixture.data.overlay, seedSegments)
@@ -372,7 +352,7 @@ enum ErrnoScenarios {
 
     static func unknownCommand() throws {
         try withDevice { device in
-            let fixture = try Fixture()
+            let fixture = try SeedFixture()
             defer { fixture.unmap() }
             let argument = try MappedFile.anonymous(pages: 1, fill: 0)
             defer { argument.unmap() }

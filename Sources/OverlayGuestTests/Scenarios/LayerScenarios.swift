@@ -17,7 +17,7 @@ enum LayerScenarios {
 
     static func shmemLayer() throws {
         try withDevice { device in
-            let fixture = try ErrnoScenarios.Fixture()
+            let fixture = try SeedFixture()
             defer { fixture.unmap() }
             let memfd = batch_syscalls_memfd_create("overlay-tests-layer")
             if memfd < 0 { throw SysError("memfd_create") }
@@ -127,7 +127,7 @@ enum LayerScenarios {
     /// covers every page they served drops them all.
     static func longStacks() throws {
         try withDevice { device in
-            let fixture = try ErrnoScenarios.Fixture()
+            let fixture = try SeedFixture()
             defer { fixture.unmap() }
             var view = fixture.baseView
             // 300 requests, one page each, all from overlay.bin's mapping.
@@ -190,7 +190,7 @@ enum LayerScenarios {
     static func listing() throws {
         try withDevice { device in
             guard SystemFiles.exists(OverlayListing.path) else { throw SkipScenario("no \(OverlayListing.path)") }
-            let fixture = try ErrnoScenarios.Fixture()
+            let fixture = try SeedFixture()
             defer { fixture.unmap() }
             let second = try MappedFile.map(DataFile.base2, protection: PROT_READ | PROT_WRITE)
             defer { second.unmap() }

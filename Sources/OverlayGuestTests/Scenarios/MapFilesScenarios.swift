@@ -13,11 +13,9 @@ enum MapFilesScenarios {
 
     static func sharedWritable() throws {
         try withDevice { device in
-            let data = try TestData.load()
-            let base = try MappedFile.map(DataFile.base, protection: PROT_READ | PROT_WRITE)
-            defer { base.unmap() }
-            let overlay = try MappedFile.map(DataFile.overlay)
-            defer { overlay.unmap() }
+            let fixture = try SeedFixture()
+            defer { fixture.unmap() }
+            let (data, base, overlay) = (fixture.data, fixture.base, fixture.overlay)
             let id = try device.overlay(base: base, overlay: overlay, segments: seedSegments)
             let view = ExpectedView(base: data.base).overlaid(data.overlay, seedSegments)
             let path = base.mapFilesPath

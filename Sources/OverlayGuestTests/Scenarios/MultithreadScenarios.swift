@@ -25,11 +25,9 @@ enum MultithreadScenarios {
 
     static func concurrentFirstTouch() throws {
         try withDevice { device in
-            let data = try TestData.load()
-            let base = try MappedFile.map(DataFile.base, protection: PROT_READ | PROT_WRITE)
-            defer { base.unmap() }
-            let overlay = try MappedFile.map(DataFile.overlay)
-            defer { overlay.unmap() }
+            let fixture = try SeedFixture()
+            defer { fixture.unmap() }
+            let (data, base, overlay) = (fixture.data, fixture.base, fixture.overlay)
             // Many small segments, so that neighbouring pages come from
             // different layers and fault-around/readahead cross layers.
             let segments = seedSegments + zebraSegments(pages: base.pageCount, run: 3).filter { $0.lowerBound > 160 }

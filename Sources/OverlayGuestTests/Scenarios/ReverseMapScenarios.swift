@@ -57,11 +57,9 @@ enum ReverseMapScenarios {
         let path = "/proc/sys/vm/compact_memory"
         try withDevice { device in
             guard SystemFiles.exists(path) else { throw SkipScenario("no \(path) (kernel without CONFIG_COMPACTION)") }
-            let data = try TestData.load()
-            let base = try MappedFile.map(DataFile.base, protection: PROT_READ | PROT_WRITE)
-            defer { base.unmap() }
-            let overlay = try MappedFile.map(DataFile.overlay)
-            defer { overlay.unmap() }
+            let fixture = try SeedFixture()
+            defer { fixture.unmap() }
+            let (data, base, overlay) = (fixture.data, fixture.base, fixture.overlay)
             let segments = zebraSegments(pages: base.pageCount, run: 4)
             let id = try device.overlay(base: base, overlay: overlay, segments: segments)
             try SystemFiles.dropCaches()

@@ -11,11 +11,9 @@ enum SegmentScenarios {
 
     static func mergedSegments() throws {
         try withDevice { device in
-            let data = try TestData.load()
-            let base = try MappedFile.map(DataFile.base, protection: PROT_READ | PROT_WRITE)
-            defer { base.unmap() }
-            let overlay = try MappedFile.map(DataFile.overlay)
-            defer { overlay.unmap() }
+            let fixture = try SeedFixture()
+            defer { fixture.unmap() }
+            let (data, base, overlay) = (fixture.data, fixture.base, fixture.overlay)
             let last = base.pageCount - 1
             let segments = [80...140, 30...70, 0...0, 50...90, 4...6, 5...5, 21...21, 20...20, 130...135, 3...7,
                             300...300, 300...300, 299...301, (last - 2)...last, 250...260, 261...270]
@@ -33,11 +31,9 @@ enum SegmentScenarios {
     /// pages never read before the second request included.
     static func stacking() throws {
         try withDevice { device in
-            let data = try TestData.load()
-            let base = try MappedFile.map(DataFile.base, protection: PROT_READ | PROT_WRITE)
-            defer { base.unmap() }
-            let overlay = try MappedFile.map(DataFile.overlay)
-            defer { overlay.unmap() }
+            let fixture = try SeedFixture()
+            defer { fixture.unmap() }
+            let (data, base, overlay) = (fixture.data, fixture.base, fixture.overlay)
             let zebra = try MappedFile.map(DataFile.zebra)
             defer { zebra.unmap() }
             let first = try device.overlay(base: base, overlay: overlay, segments: [0...99])

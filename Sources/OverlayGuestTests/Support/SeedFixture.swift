@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+import Glibc
+
+/// What most scenarios start from: the test data, a fresh private
+/// read-write mapping of base.bin and a mapping of overlay.bin.
+struct SeedFixture {
+    let data: TestData
+    let base: MappedFile
+    let overlay: MappedFile
+
+    init() throws {
+        data = try TestData.load()
+        base = try MappedFile.map(DataFile.base, protection: PROT_READ | PROT_WRITE)
+        overlay = try MappedFile.map(DataFile.overlay)
+    }
+
+    func unmap() {
+        base.unmap()
+        overlay.unmap()
+    }
+
+    var baseView: ExpectedView { ExpectedView(base: data.base) }
+}

@@ -21,7 +21,10 @@ module:
 load:
 	insmod $(MODULE)
 
+# The VFS drops a released overlay's module reference after an RCU grace
+# period: retry for a moment before giving up.
 unload:
+	for try in 1 2 3 4 5 6 7 8 9 10; do rmmod $(MODULE_NAME) 2>/dev/null && exit 0; sleep 0.2; done; \
 	rmmod $(MODULE_NAME)
 
 # Host flow of the seed: run the test programs against the loaded module.

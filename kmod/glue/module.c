@@ -45,10 +45,15 @@ static struct dentry *bs_debugfs;
 
 static int __init bs_module_init(void)
 {
-	int error = misc_register(&bs_device);
+	int error = bs_overlay_fs_mount();
 
 	if (error)
 		return error;
+	error = misc_register(&bs_device);
+	if (error) {
+		bs_overlay_fs_unmount();
+		return error;
+	}
 	bs_debugfs = debugfs_create_dir(BATCH_SYSCALLS_DEVICE_NAME, NULL);
 	debugfs_create_file("overlays", 0400, bs_debugfs, NULL, &bs_overlays_fops);
 	bs_swift_init();
@@ -59,6 +64,7 @@ static void __exit bs_module_exit(void)
 {
 	debugfs_remove(bs_debugfs);
 	misc_deregister(&bs_device);
+	bs_overlay_fs_unmount();
 	bs_swift_exit();
 }
 

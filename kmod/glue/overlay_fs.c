@@ -5,11 +5,12 @@
  * an ordinary file mapping, so the kernel's own fault path, fault-around,
  * copy-on-write, reverse map, reclaim, migration, fork and munmap apply.
  *
- * Lifetime: the filesystem is mounted (simple_pin_fs) while any overlay
- * inode exists, and its superblock holds a reference on this module (the
- * file_system_type's owner), dropped by the VFS only after the last inode
- * is evicted and the superblock is gone. So no code or table of this
- * module can be in use once the module's reference count reaches zero.
+ * Lifetime: the filesystem is mounted for as long as the module is loaded.
+ * Each overlay inode holds a reference on the module from its creation to
+ * its free_inode, the last call the VFS makes for an inode (from an RCU
+ * callback, after eviction and destroy_inode): so the module cannot go
+ * while the VFS may still call it or read its operation tables for any
+ * overlay, and the module's exit waits for those callbacks (rcu_barrier).
  */
 #include <linux/err.h>
 #include <linux/fs.h>
@@ -20,6 +21,7 @@
 #include <linux/mount.h>
 #include <linux/pagemap.h>
 #include <linux/pseudo_fs.h>
+#include <linux/rcupdate.h>
 #include <linux/shmem_fs.h>
 #include <linux/types.h>
 #include <linux/version.h>
@@ -29,7 +31,6 @@
 #define BS_OVERLAYFS_MAGIC 0x62737973 /* "bsys" */
 
 static struct vfsmount *bs_mount;
-static int bs_mount_count;
 
 static void bs_overlay_evict_inode(struct inode *inode)
 {
@@ -40,14 +41,23 @@ static void bs_overlay_evict_inode(struct inode *inode)
 	if (overlay) {
 		inode->i_private = NULL;
 		bs_swift_overlay_release(overlay);
-		simple_release_fs(&bs_mount, &bs_mount_count);
 	}
+}
+
+static void bs_overlay_free_inode(struct inode *inode)
+{
+	bool overlay_inode = S_ISREG(inode->i_mode); /* not the root directory */
+
+	free_inode_nonrcu(inode);
+	if (overlay_inode)
+		module_put(THIS_MODULE);
 }
 
 static const struct super_operations bs_overlay_super_ops = {
 	.statfs = simple_statfs,
 	.drop_inode = generic_delete_inode,
 	.evict_inode = bs_overlay_evict_inode,
+	.free_inode = bs_overlay_free_inode,
 };
 
 static int bs_overlay_init_fs_context(struct fs_context *fc)
@@ -60,8 +70,8 @@ static int bs_overlay_init_fs_context(struct fs_context *fc)
 	return 0;
 }
 
+/* No owner: the mount lasts as long as the module; inodes hold the module. */
 static struct file_system_type bs_overlay_fs_type = {
-	.owner = THIS_MODULE,
 	.name = "batch_syscalls",
 	.init_fs_context = bs_overlay_init_fs_context,
 	.kill_sb = kill_anon_super,
@@ -114,26 +124,35 @@ static const struct file_operations bs_overlay_fops = {
 	.llseek = generic_file_llseek,
 };
 
+int bs_overlay_fs_mount(void)
+{
+	bs_mount = kern_mount(&bs_overlay_fs_type);
+	return PTR_ERR_OR_ZERO(bs_mount);
+}
+
+void bs_overlay_fs_unmount(void)
+{
+	kern_unmount(bs_mount);
+	/* The last free_inode callbacks run module code: wait for them. */
+	rcu_barrier();
+}
+
 struct file *bs_overlay_file_create(void *overlay, int64_t size,
 				    uint32_t readahead_pages, int *error)
 {
-	struct inode *inode;
+	struct inode *inode = alloc_anon_inode(bs_mount->mnt_sb);
 	struct file *file;
-	int err;
 
-	err = simple_pin_fs(&bs_overlay_fs_type, &bs_mount, &bs_mount_count);
-	if (err)
-		goto fail;
-
-	inode = alloc_anon_inode(bs_mount->mnt_sb);
 	if (IS_ERR(inode)) {
-		err = PTR_ERR(inode);
-		goto unpin;
+		*error = PTR_ERR(inode);
+		return NULL;
 	}
+	/* Dropped by bs_overlay_free_inode, whatever happens from here. */
+	__module_get(THIS_MODULE);
+	inode->i_mode = S_IFREG | 0400;
 	/* Listed on the superblock (new_inode does this, alloc_anon_inode not), so
 	 * that drop_caches drops the overlay's clean, unmapped pages like any file's. */
 	inode_sb_list_add(inode);
-	inode->i_mode = S_IFREG | 0400;
 	inode->i_size = size;
 	inode->i_fop = &bs_overlay_fops;
 	inode->i_mapping->a_ops = &bs_overlay_aops;
@@ -143,22 +162,16 @@ struct file *bs_overlay_file_create(void *overlay, int64_t size,
 	file = alloc_file_pseudo(inode, bs_mount, "batch_syscalls_overlay",
 				 O_RDONLY | O_LARGEFILE, &bs_overlay_fops);
 	if (IS_ERR(file)) {
-		err = PTR_ERR(file);
 		module_put(THIS_MODULE);
 		iput(inode);
-		goto unpin;
+		*error = PTR_ERR(file);
+		return NULL;
 	}
 	file->f_ra.ra_pages = readahead_pages;
 	file->f_ra.prev_pos = -1;
 	/* From here the inode owns the overlay: eviction releases it. */
 	inode->i_private = overlay;
 	return file;
-
-unpin:
-	simple_release_fs(&bs_mount, &bs_mount_count);
-fail:
-	*error = err;
-	return NULL;
 }
 
 struct file *bs_file_get(struct file *file)

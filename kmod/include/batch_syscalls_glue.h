@@ -119,6 +119,10 @@ struct inode *bs_file_inode(struct file *file);
 /* Pages of the inode's page cache. */
 uint64_t bs_inode_cached_pages(struct inode *inode);
 
+/* Mounts and unmounts the module's pseudo filesystem (module init and exit). */
+int bs_overlay_fs_mount(void);
+void bs_overlay_fs_unmount(void);
+
 /*
  * A new file of the module's pseudo filesystem whose page cache `overlay`
  * fills (through the bs_swift_overlay_* callbacks), with i_size `size` and

@@ -10,7 +10,7 @@ import Testing
 
     func handle(_ n: Int) -> UnsafeMutableRawPointer { UnsafeMutableRawPointer(bitPattern: n * 64)! }
     func entry(_ id: UInt64, _ owner: OwnerToken, _ n: Int) -> OverlayRegistry.Entry {
-        .init(id: OverlayID(high: id, low: ~id), owner: owner, handle: handle(n), segments: n)
+        .init(id: OverlayID(high: id, low: ~id), owner: owner, handle: handle(n))
     }
 
     @Test func ownerRule() throws {
@@ -74,11 +74,11 @@ import Testing
             switch Int.random(in: 0..<3, using: &generator) {
             case 0:
                 if model[key] == nil {
-                    try registry.insert(.init(id: id, owner: owner, handle: handle(step + 1), segments: 1))
+                    try registry.insert(.init(id: id, owner: owner, handle: handle(step + 1)))
                     model[key] = (owner, step + 1)
                 } else {
                     #expect(throws: OverlayError.alreadyOverlaid) {
-                        try registry.insert(.init(id: id, owner: owner, handle: handle(step + 1), segments: 1))
+                        try registry.insert(.init(id: id, owner: owner, handle: handle(step + 1)))
                     }
                 }
             case 1:

@@ -144,7 +144,7 @@ enum CreateRequest {
             while true {
                 do throws(OverlayError) {
                     try registry.insert(.init(id: overlay.pointee.id, owner: overlay.pointee.owner,
-                                              handle: handle.raw, segments: overlay.pointee.segments.count))
+                                              handle: handle.raw))
                     return
                 } catch .alreadyOverlaid {
                     overlay.pointee.id = randomID()

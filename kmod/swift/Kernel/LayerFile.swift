@@ -19,9 +19,7 @@ struct LayerFile: ~Copyable {
 
     deinit { bs_file_put(file) }
 
-    /// What the create request needs to know about the file.
-    var info: bs_file_info { LayerFile.describe(file) }
-
+    /// What the create request needs to know about a file.
     static func describe(_ file: OpaquePointer) -> bs_file_info {
         var info = bs_file_info()
         bs_file_describe(file, &info)

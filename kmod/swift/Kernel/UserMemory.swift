@@ -29,7 +29,4 @@ struct UserPointer {
     func write(from source: UnsafeRawPointer, byteCount: Int) throws(OverlayError) {
         guard bs_copy_to_user(mutableRaw, source, byteCount) == 0 else { throw .badAddress }
     }
-
-    /// The pointer `offset` bytes further.
-    func advanced(by offset: Int) -> UserPointer { UserPointer(address &+ UInt64(offset)) }
 }

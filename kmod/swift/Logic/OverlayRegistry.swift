@@ -17,8 +17,6 @@ struct OverlayRegistry: ~Copyable {
         var id: OverlayID
         var owner: OwnerToken
         var handle: UnsafeMutableRawPointer
-        /// Segments in the overlay's table (for listing).
-        var segments: Int
     }
 
     /// Sorted entries; the buffer comes from `platformAllocate`.

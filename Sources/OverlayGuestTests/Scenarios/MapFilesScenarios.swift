@@ -11,6 +11,17 @@ enum MapFilesScenarios {
     /// errno values that are a clean refusal to open the overlaid file.
     static let cleanOpenErrors: Set<Int32> = [EACCES, EPERM, ENXIO, ENODEV, EROFS, EINVAL, EOPNOTSUPP, ENOENT]
 
+    /// mmap(MAP_SHARED, PROT_READ|PROT_WRITE) of `fd` must fail with EACCES.
+    static func expectSharedWritableRefused(_ fd: Int32, _ length: Int, _ what: String) {
+        let shared = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+        if shared != MAP_FAILED, let shared {
+            Log.fail("mmap(MAP_SHARED, PROT_READ|PROT_WRITE) of \(what) succeeded")
+            munmap(shared, length)
+        } else {
+            expectErrno(errno, EACCES, "mmap(MAP_SHARED, PROT_READ|PROT_WRITE) of \(what)")
+        }
+    }
+
     static func sharedWritable() throws {
         try withDevice { device in
             let fixture = try SeedFixture()
@@ -22,13 +33,7 @@ enum MapFilesScenarios {
             let fd = open(path, O_RDWR | O_CLOEXEC)
             if fd >= 0 {
                 defer { close(fd) }
-                let shared = mmap(nil, base.length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
-                if shared != MAP_FAILED, let shared {
-                    Log.fail("mmap(MAP_SHARED, PROT_READ|PROT_WRITE) of \(path) (opened O_RDWR) succeeded")
-                    munmap(shared, base.length)
-                } else {
-                    expectErrno(errno, EACCES, "mmap(MAP_SHARED, PROT_READ|PROT_WRITE) of \(path)")
-                }
+                expectSharedWritableRefused(fd, base.length, "\(path) (opened O_RDWR)")
                 // A read-only shared mapping, if allowed, shows the overlaid
                 // file, and must not be made writable with mprotect.
                 let readOnly = mmap(nil, base.length, PROT_READ, MAP_SHARED, fd, 0)
@@ -49,13 +54,7 @@ enum MapFilesScenarios {
                 Log.note("open(\(path), O_RDWR): \(Errno.describe(error)); the shared writable mapping could not be tried")
                 let readOnlyFD = open(path, O_RDONLY | O_CLOEXEC)
                 if readOnlyFD >= 0 {
-                    let shared = mmap(nil, base.length, PROT_READ | PROT_WRITE, MAP_SHARED, readOnlyFD, 0)
-                    if shared != MAP_FAILED, let shared {
-                        Log.fail("mmap(MAP_SHARED, PROT_READ|PROT_WRITE) of \(path) opened O_RDONLY succeeded")
-                        munmap(shared, base.length)
-                    } else {
-                        expectErrno(errno, EACCES, "mmap(MAP_SHARED, PROT_READ|PROT_WRITE) of \(path) opened O_RDONLY")
-                    }
+                    expectSharedWritableRefused(readOnlyFD, base.length, "\(path) (opened O_RDONLY)")
                     close(readOnlyFD)
                 } else {
                     let readError = errno

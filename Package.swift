@@ -2,10 +2,22 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import PackageDescription
 
+/// The seed's test programs, each a small executable over MemoryOverlay.
+let seedPrograms = [
+    "page_fault", "page_fault_multithread", "page_fault_multithread_ioctl", "page_fault_fork",
+    "page_fault_ioctl_error", "page_fault_benchmark", "page_fault_userspace",
+]
+
 let package = Package(
     name: "batch-syscalls",
     products: [
+        .library(name: "MemoryOverlay", targets: ["MemoryOverlay"]),
+        .executable(name: "batch-syscalls", targets: ["BatchSyscallsTool"]),
         .executable(name: "overlay-tests", targets: ["OverlayGuestTests"]),
+    ] + seedPrograms.map { .executable(name: $0, targets: [$0]) },
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
         // The module's pure overlay logic, compiled for the host from the same
@@ -19,14 +31,45 @@ let package = Package(
         ),
         .testTarget(
             name: "OverlayLogicTests",
-            dependencies: ["OverlayLogic"]
+            dependencies: ["OverlayLogic", "OverlayTestData"]
         ),
         // The ABI header (include/uapi) as a C module.
         .target(name: "CBatchSyscalls"),
+        // The userspace library: safe handles for mappings, the device and
+        // overlays.
+        .target(
+            name: "MemoryOverlay",
+            dependencies: ["CBatchSyscalls", .product(name: "SystemPackage", package: "swift-system")]
+        ),
+        .testTarget(
+            name: "MemoryOverlayTests",
+            dependencies: ["MemoryOverlay", "OverlayTestData"]
+        ),
+        // The seed's data files: names, contents, generation, checking.
+        .target(
+            name: "OverlayTestData",
+            dependencies: ["MemoryOverlay", .product(name: "SystemPackage", package: "swift-system")]
+        ),
+        // The `batch-syscalls` command-line tool.
+        .executableTarget(
+            name: "BatchSyscallsTool",
+            dependencies: [
+                "MemoryOverlay", "OverlayTestData",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        // What the seed programs share: options, checks, reporting.
+        .target(
+            name: "SeedProgramSupport",
+            dependencies: ["MemoryOverlay", "OverlayTestData"]
+        ),
         // The end-to-end tests that run in the QEMU guest (TAP output).
         .executableTarget(
             name: "OverlayGuestTests",
-            dependencies: ["CBatchSyscalls"]
+            dependencies: ["CBatchSyscalls", "MemoryOverlay", "OverlayTestData"]
         ),
-    ]
+    ] + seedPrograms.map {
+        .executableTarget(name: $0, dependencies: ["SeedProgramSupport"], path: "Sources/SeedPrograms/\($0)")
+    }
 )

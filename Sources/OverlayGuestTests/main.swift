@@ -7,16 +7,10 @@ import Glibc
 let usage = """
     usage: overlay-tests <subcommand> [options]
 
-      generate --dir D [--pages 1024] [--xl-pages N] [--seed S]
-          Write the data files to D: base.bin, base2.bin, overlay.bin
-          (pseudo-random, a different stream each), overlay_zebra.bin (pages
-          alternating 0x00 and 0xFF) with --pages pages each, and baseXL.bin,
-          overlayXL.bin with --xl-pages pages (for the memory pressure test).
-
       tap [--filter SUBSTRING] [--timeout SECONDS] [--dir D]
           Run the scenarios (or those whose name contains SUBSTRING), each in
           its own process with a timeout (default 180 s), in the directory
-          holding the data files (the working directory, or D); print TAP
+          holding the data files (`batch-syscalls generate`; the working directory, or D); print TAP
           version 13. Needs root and /dev/batch_syscalls; without them every
           scenario is skipped. Scratch files go to the same directory.
 
@@ -35,8 +29,6 @@ func main() -> Int32 {
     let arguments = Array(CommandLine.arguments.dropFirst())
     do {
         switch arguments.first {
-        case "generate":
-            return try GenerateCommand.run(Arguments(arguments, options: ["dir", "pages", "xl-pages", "seed"]))
         case "tap":
             let parsed = try Arguments(arguments, options: ["filter", "timeout", "dir"])
             if let directory = parsed.string("dir"), chdir(directory) != 0 {

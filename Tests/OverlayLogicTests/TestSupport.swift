@@ -1,18 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 @testable import OverlayLogic
-
-/// A small deterministic PRNG (SplitMix64) so property tests are reproducible.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+@_exported import struct OverlayTestData.SplitMix64
 
 /// Builds a table the way the create ioctl does: ranges copied into a
 /// platform buffer in request order, then normalised.

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+import OverlayTestData
 import Glibc
 
 /// A private write to an overlay page copies the overlay page, never the base page.
@@ -9,10 +10,10 @@ enum CopyOnWriteScenarios {
 
     static func oneByteWrites() throws {
         try withDevice { device in
-            for name in [DataFile.base, DataFile.overlay] { try DataFile.require(name) }
-            let base = try MappedFile.map(DataFile.base, protection: PROT_READ | PROT_WRITE)
+            for name in [DataFile.base.name, DataFile.overlay.name] { try DataFile.require(name) }
+            let base = try MappedFile.map(DataFile.base.name, protection: PROT_READ | PROT_WRITE)
             defer { base.unmap() }
-            let overlay = try MappedFile.map(DataFile.overlay)
+            let overlay = try MappedFile.map(DataFile.overlay.name)
             defer { overlay.unmap() }
             try require(base.pageCount >= 160, "base.bin needs 160 pages")
             let id = try device.overlay(base: base, overlay: overlay, segments: seedSegments)

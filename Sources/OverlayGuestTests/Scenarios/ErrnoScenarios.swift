@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+import OverlayTestData
 import CBatchSyscalls
 import Glibc
 
@@ -62,7 +63,7 @@ enum ErrnoScenarios {
                            EINVAL, "base at an unmapped address")
             expectRejected(device, OverlayRequest(base: nil, overlay: fixture.overlay.address, segments: seedSegments),
                            EINVAL, "base NULL")
-            let shared = try MappedFile.map(DataFile.base, name: "shared mapping of base.bin", flags: MAP_SHARED)
+            let shared = try MappedFile.map(DataFile.base.name, name: "shared mapping of base.bin", flags: MAP_SHARED)
             defer { shared.unmap() }
             expectRejected(device, OverlayRequest(base: shared.innerAddress, overlay: fixture.overlay.address, segments: seedSegments),
                            EINVAL, "base in a MAP_SHARED mapping")
@@ -210,7 +211,7 @@ enum ErrnoScenarios {
     /// pages, mapped private: room for segments {2i..2i}. Read-only: a
     /// writable private mapping of 8 GiB would be refused by overcommit.
     static func sparseBase(pages: Int, data: TestData) throws -> (ScratchFile, MappedFile) {
-        let file = try ScratchFile.copy(of: DataFile.base, bytes: data.base.size, name: "sparse-base")
+        let file = try ScratchFile.copy(of: DataFile.base.name, bytes: data.base.size, name: "sparse-base")
         do {
             try file.truncate(bytes: pages * pageSize)
             return (file, try MappedFile.map(fd: file.fd, name: "sparse copy of base.bin", protection: PROT_READ))
@@ -261,7 +262,7 @@ enum ErrnoScenarios {
         try withDevice { device in
             let fixture = try SeedFixture()
             defer { fixture.unmap() }
-            let zebra = try MappedFile.map(DataFile.zebra)
+            let zebra = try MappedFile.map(DataFile.zebra.name)
             defer { zebra.unmap() }
             let id = try device.overlay(base: fixture.base, overlay: fixture.overlay, segments: seedSegments)
             let view = fixture.baseView.overlaid(fixture.data.overlay, seedSegments)
@@ -388,7 +389,7 @@ enum ErrnoScenarios {
             let segments = spacedSegments(count)
             let (file, sparse) = try sparseBase(pages: 2 * count, data: data)
             defer { sparse.unmap(); file.close() }
-            let overlay = try MappedFile.map(DataFile.overlay)
+            let overlay = try MappedFile.map(DataFile.overlay.name)
             defer { overlay.unmap() }
             let original = try Cgroup.current()
             let group = try Cgroup.create("overlay-tests-enomem-\(getpid())", memoryMax: "6M")

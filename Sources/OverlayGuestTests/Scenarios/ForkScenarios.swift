@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+import OverlayTestData
 import Glibc
 
 /// fork: an inherited mapping shows what the parent's shows; either side
@@ -29,8 +30,8 @@ enum ForkScenarios {
                     var reported = false
                     defer { if !reported { ready.send(0) } }
                     let device = try BatchDevice.open()
-                    let base = try MappedFile.map(DataFile.base, pages: 192, protection: PROT_READ | PROT_WRITE)
-                    let overlay = try MappedFile.map(child % 3 == 0 ? DataFile.zebra : DataFile.overlay)
+                    let base = try MappedFile.map(DataFile.base.name, pages: 192, protection: PROT_READ | PROT_WRITE)
+                    let overlay = try MappedFile.map(child % 3 == 0 ? DataFile.zebra.name : DataFile.overlay.name)
                     let image = child % 3 == 0 ? data.zebra : data.overlay
                     let segments = child % 2 == 0 ? seedSegments : zebraSegments(pages: 192, run: child % 7 + 1)
                     let id = try device.overlay(base: base, overlay: overlay, segments: segments)
@@ -65,8 +66,8 @@ enum ForkScenarios {
     static func inheritedMapping() throws {
         try withDevice { device in
             let data = try TestData.load()
-            let base = try MappedFile.map(DataFile.base, protection: PROT_READ | PROT_WRITE)
-            let overlay = try MappedFile.map(DataFile.overlay)
+            let base = try MappedFile.map(DataFile.base.name, protection: PROT_READ | PROT_WRITE)
+            let overlay = try MappedFile.map(DataFile.overlay.name)
             defer { overlay.unmap() }
             let id = try device.overlay(base: base, overlay: overlay, segments: seedSegments)
             let view = ExpectedView(base: data.base).overlaid(data.overlay, seedSegments)
@@ -80,7 +81,7 @@ enum ForkScenarios {
                 toParent.closeRead()
                 verifyPages(base, view, label: "child: inherited mapping")
                 expectErrno(device.cleanup(id), EPERM, "child: cleanup of the parent's id")
-                let fresh = try MappedFile.map(DataFile.base, name: "child: a new mapping of base.bin")
+                let fresh = try MappedFile.map(DataFile.base.name, name: "child: a new mapping of base.bin")
                 verifyPages(fresh, ExpectedView(base: data.base), label: fresh.name)
                 fresh.unmap()
                 // A private write in the child: the parent must not see it.
@@ -165,8 +166,8 @@ enum ForkScenarios {
             let data = try TestData.load()
             let scenarioPid = getpid()
             let creator = ChildProcess.spawn("creator") {
-                let base = try MappedFile.map(DataFile.base, protection: PROT_READ | PROT_WRITE)
-                let overlay = try MappedFile.map(DataFile.overlay)
+                let base = try MappedFile.map(DataFile.base.name, protection: PROT_READ | PROT_WRITE)
+                let overlay = try MappedFile.map(DataFile.overlay.name)
                 let id = try device.overlay(base: base, overlay: overlay, segments: seedSegments)
                 let view = ExpectedView(base: data.base).overlaid(data.overlay, seedSegments)
                 verifyPages(base, view, label: "creator")

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+import OverlayTestData
 import CBatchSyscalls
 import Glibc
 
@@ -47,7 +48,7 @@ enum FuseScenarios {
     static func layerOnFuse(_ role: Role) throws {
         try withDevice { device in
             let data = try TestData.load()
-            let fuseName = role == .overlay ? DataFile.overlay : DataFile.base
+            let fuseName = role == .overlay ? DataFile.overlay.name : DataFile.base.name
             let fuseImage = try FileImage.load(fuseName, name: "FUSE \(fuseName) (\(fuseName)'s data)")
             let server = try FuseServer.start([FuseFile(fuseName, fuseImage)])
             defer {
@@ -56,8 +57,8 @@ enum FuseScenarios {
             }
             try checkServed(server)
             let fusePath = server.path(fuseName)
-            let (basePath, baseName) = role == .base ? (fusePath, "FUSE base.bin") : (DataFile.base, DataFile.base)
-            let (overlayPath, overlayName) = role == .overlay ? (fusePath, "FUSE overlay.bin") : (DataFile.overlay, DataFile.overlay)
+            let (basePath, baseName) = role == .base ? (fusePath, "FUSE base.bin") : (DataFile.base.name, DataFile.base.name)
+            let (overlayPath, overlayName) = role == .overlay ? (fusePath, "FUSE overlay.bin") : (DataFile.overlay.name, DataFile.overlay.name)
             // Kept open: the base file is mapped again for each fresh overlay.
             let baseFile = open(basePath, O_RDONLY | O_CLOEXEC)
             if baseFile < 0 { throw SysError("open \(basePath)") }
@@ -165,17 +166,17 @@ enum FuseScenarios {
     static func changingLayer() throws {
         try withDevice { device in
             let data = try TestData.load()
-            let old = try FileImage.load(DataFile.overlay, name: "FUSE overlay.bin generation 0 (overlay.bin's data)")
-            let new = try FileImage.load(DataFile.base2, name: "FUSE overlay.bin generation 1 (base2.bin's data)")
+            let old = try FileImage.load(DataFile.overlay.name, name: "FUSE overlay.bin generation 0 (overlay.bin's data)")
+            let new = try FileImage.load(DataFile.base2.name, name: "FUSE overlay.bin generation 1 (base2.bin's data)")
             try require(old.size == new.size, "overlay.bin and base2.bin differ in size")
-            let fuseName = DataFile.overlay
+            let fuseName = DataFile.overlay.name
             let server = try FuseServer.start([FuseFile(fuseName, old, new)])
             defer {
                 server.stop()
                 Log.note("FUSE requests: \(server.requestSummary)")
             }
             try checkServed(server)
-            let base = try MappedFile.map(DataFile.base)
+            let base = try MappedFile.map(DataFile.base.name)
             defer { base.unmap() }
             let fuse = try MappedFile.map(server.path(fuseName), name: "FUSE overlay.bin")
             defer { fuse.unmap() }

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+import OverlayTestData
 import CBatchSyscalls
 import Glibc
 
@@ -47,11 +48,11 @@ enum LayerScenarios {
     static func writeIntoLayer() throws {
         try withDevice { device in
             let data = try TestData.load()
-            let copy = try ScratchFile.copy(of: DataFile.base, bytes: data.base.size, name: "base-merge")
+            let copy = try ScratchFile.copy(of: DataFile.base.name, bytes: data.base.size, name: "base-merge")
             defer { copy.close() }
             let base = try MappedFile.map(fd: copy.fd, name: "copy of base.bin", protection: PROT_READ | PROT_WRITE)
             defer { base.unmap() }
-            let overlay = try MappedFile.map(DataFile.overlay)
+            let overlay = try MappedFile.map(DataFile.overlay.name)
             defer { overlay.unmap() }
             let id = try device.overlay(base: base, overlay: overlay, segments: seedSegments)
             let view = ExpectedView(base: data.base).overlaid(data.overlay, seedSegments)
@@ -86,11 +87,11 @@ enum LayerScenarios {
                 keep.forEach { $0.unmap() }
                 descriptors.forEach { close($0) }
             }
-            var layer = try MappedFile.map(DataFile.overlay)
+            var layer = try MappedFile.map(DataFile.overlay.name)
             var layerImage = data.overlay
             keep.append(layer)
             for depth in 1...4 {
-                let baseFile = depth % 2 == 1 ? DataFile.base : DataFile.base2
+                let baseFile = depth % 2 == 1 ? DataFile.base.name : DataFile.base2.name
                 let base = try MappedFile.map(baseFile, protection: PROT_READ | PROT_WRITE)
                 keep.append(base)
                 // Each level overlays other pages, so every level shows through.
@@ -192,7 +193,7 @@ enum LayerScenarios {
             guard SystemFiles.exists(OverlayListing.path) else { throw SkipScenario("no \(OverlayListing.path)") }
             let fixture = try SeedFixture()
             defer { fixture.unmap() }
-            let second = try MappedFile.map(DataFile.base2, protection: PROT_READ | PROT_WRITE)
+            let second = try MappedFile.map(DataFile.base2.name, protection: PROT_READ | PROT_WRITE)
             defer { second.unmap() }
             let first = try device.overlay(base: fixture.base, overlay: fixture.overlay, segments: seedSegments)
             let other = try device.overlay(base: second, overlay: fixture.overlay, segments: [0...9])

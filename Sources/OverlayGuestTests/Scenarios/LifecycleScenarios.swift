@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+import OverlayTestData
 import CBatchSyscalls
 import Glibc
 
@@ -24,8 +25,8 @@ enum LifecycleScenarios {
         let view: ExpectedView
 
         init(_ device: BatchDevice, _ data: TestData, pages: Int? = nil) throws {
-            base = try MappedFile.map(DataFile.base, pages: pages, protection: PROT_READ | PROT_WRITE)
-            overlay = try MappedFile.map(DataFile.overlay)
+            base = try MappedFile.map(DataFile.base.name, pages: pages, protection: PROT_READ | PROT_WRITE)
+            overlay = try MappedFile.map(DataFile.overlay.name)
             id = try device.overlay(base: base, overlay: overlay, segments: seedSegments)
             view = ExpectedView(base: data.base).overlaid(data.overlay, seedSegments)
         }
@@ -48,7 +49,7 @@ enum LifecycleScenarios {
             overlaid.base.unmap()
             // A new mapping at the same address shows base.bin: nothing of
             // the overlay is left there.
-            let again = try MappedFile.map(DataFile.base, protection: PROT_READ | PROT_WRITE, at: overlaid.base.address)
+            let again = try MappedFile.map(DataFile.base.name, protection: PROT_READ | PROT_WRITE, at: overlaid.base.address)
             defer { again.unmap() }
             verifyPages(again, ExpectedView(base: data.base), label: "new mapping at the unmapped overlay's address")
             expectCleanupAfterChange(device, overlaid.id, "munmap")
@@ -171,8 +172,8 @@ enum LifecycleScenarios {
             // A child overlays a mapping of its own and exits with it mapped
             // and its id not cleaned up; it also touches the inherited one.
             let exiting = ChildProcess.spawn("child that exits") {
-                let own = try MappedFile.map(DataFile.base2, protection: PROT_READ | PROT_WRITE)
-                let overlay = try MappedFile.map(DataFile.zebra)
+                let own = try MappedFile.map(DataFile.base2.name, protection: PROT_READ | PROT_WRITE)
+                let overlay = try MappedFile.map(DataFile.zebra.name)
                 _ = try device.overlay(base: own, overlay: overlay, segments: [0...500])
                 verifyPages(own, ExpectedView(base: data.base2).overlaid(data.zebra, [0...500]), label: "child's own overlay")
                 verifyPages(overlaid.base, overlaid.view, label: "child: inherited mapping")
@@ -181,8 +182,8 @@ enum LifecycleScenarios {
             // The same, killed by SIGKILL while its overlay is alive.
             let ready = try EventPipe()
             let killed = ChildProcess.spawn("child killed with SIGKILL") {
-                let own = try MappedFile.map(DataFile.base2, protection: PROT_READ | PROT_WRITE)
-                let overlay = try MappedFile.map(DataFile.overlay)
+                let own = try MappedFile.map(DataFile.base2.name, protection: PROT_READ | PROT_WRITE)
+                let overlay = try MappedFile.map(DataFile.overlay.name)
                 _ = try device.overlay(base: own, overlay: overlay, segments: seedSegments)
                 own.touch(0..<50)
                 ready.send()

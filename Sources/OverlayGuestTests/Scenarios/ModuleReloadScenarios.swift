@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+import OverlayTestData
 import CBatchSyscalls
 import Glibc
 
@@ -26,8 +27,8 @@ enum ModuleReloadScenarios {
         }
         let name = environment("BATCH_SYSCALLS_MODULE") ?? "batch_syscalls"
         let data = try TestData.load()
-        let base = try MappedFile.map(DataFile.base, protection: PROT_READ | PROT_WRITE)
-        let overlay = try MappedFile.map(DataFile.overlay)
+        let base = try MappedFile.map(DataFile.base.name, protection: PROT_READ | PROT_WRITE)
+        let overlay = try MappedFile.map(DataFile.overlay.name)
         let id = try device.overlay(base: base, overlay: overlay, segments: seedSegments)
         let view = ExpectedView(base: data.base).overlaid(data.overlay, seedSegments)
         verifyPages(base, view, label: "overlaid mapping")

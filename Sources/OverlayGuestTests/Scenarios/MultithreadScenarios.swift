@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+import OverlayTestData
 import Glibc
 import Synchronization
 
@@ -54,8 +55,8 @@ enum MultithreadScenarios {
             runThreads(threadCount) { thread in
                 do {
                     // Vary the files and segments per thread.
-                    let (basePath, baseImage) = thread % 2 == 0 ? (DataFile.base, data.base) : (DataFile.base2, data.base2)
-                    let (overlayPath, overlayImage) = thread % 3 == 0 ? (DataFile.zebra, data.zebra) : (DataFile.overlay, data.overlay)
+                    let (basePath, baseImage) = thread % 2 == 0 ? (DataFile.base.name, data.base) : (DataFile.base2.name, data.base2)
+                    let (overlayPath, overlayImage) = thread % 3 == 0 ? (DataFile.zebra.name, data.zebra) : (DataFile.overlay.name, data.overlay)
                     let base = try MappedFile.map(basePath, protection: PROT_READ | PROT_WRITE)
                     defer { base.unmap() }
                     let overlay = try MappedFile.map(overlayPath)

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+import OverlayTestData
 import Glibc
 
 /// The seed's page_fault example: base.bin mapped MAP_PRIVATE read-write,
@@ -20,14 +21,14 @@ struct PageFaultRun {
 
     func run(_ device: BatchDevice) throws {
         let warmData = caches == .warm ? try TestData.load() : nil
-        for name in [DataFile.base, DataFile.overlay] { try DataFile.require(name) }
-        let base = try MappedFile.map(DataFile.base, protection: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE)
+        for name in [DataFile.base.name, DataFile.overlay.name] { try DataFile.require(name) }
+        let base = try MappedFile.map(DataFile.base.name, protection: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE)
         defer { base.unmap() }
-        let secondPrivate = try MappedFile.map(DataFile.base, name: "second private mapping of base.bin")
+        let secondPrivate = try MappedFile.map(DataFile.base.name, name: "second private mapping of base.bin")
         defer { secondPrivate.unmap() }
-        let secondShared = try MappedFile.map(DataFile.base, name: "shared mapping of base.bin", flags: MAP_SHARED)
+        let secondShared = try MappedFile.map(DataFile.base.name, name: "shared mapping of base.bin", flags: MAP_SHARED)
         defer { secondShared.unmap() }
-        let overlay = try MappedFile.map(DataFile.overlay)
+        let overlay = try MappedFile.map(DataFile.overlay.name)
         defer { overlay.unmap() }
         try require(base.pageCount >= 160, "base.bin has \(base.pageCount) pages, the example needs 160")
 

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+import OverlayTestData
 import Glibc
 
 /// Reads of overlay pages show overlay data whatever the page cache holds.
@@ -31,9 +32,9 @@ enum PageFaultScenarios {
         try withDevice { device in
             let data = try TestData.load()
             try require(data.pageCount >= 400, "base.bin needs 400 pages")
-            let base = try MappedFile.map(DataFile.base, firstFilePage: 100, pages: 300, protection: PROT_READ | PROT_WRITE)
+            let base = try MappedFile.map(DataFile.base.name, firstFilePage: 100, pages: 300, protection: PROT_READ | PROT_WRITE)
             defer { base.unmap() }
-            let overlay = try MappedFile.map(DataFile.overlay, firstFilePage: 16, pages: 8)
+            let overlay = try MappedFile.map(DataFile.overlay.name, firstFilePage: 16, pages: 8)
             defer { overlay.unmap() }
             // Segments before, across and past the mapped range.
             let segments = [90...110, 150...160, 200...200, 395...500]

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+import OverlayTestData
 import Glibc
 
 /// The reverse map stays right: truncating a layer, compaction and memory
@@ -16,9 +17,9 @@ enum ReverseMapScenarios {
         try withDevice { device in
             let data = try TestData.load()
             let count = data.pageCount
-            let copy = try ScratchFile.copy(of: DataFile.overlay, bytes: data.overlay.size, name: "overlay-copy")
+            let copy = try ScratchFile.copy(of: DataFile.overlay.name, bytes: data.overlay.size, name: "overlay-copy")
             defer { copy.close() }
-            let base = try MappedFile.map(DataFile.base, protection: PROT_READ | PROT_WRITE)
+            let base = try MappedFile.map(DataFile.base.name, protection: PROT_READ | PROT_WRITE)
             defer { base.unmap() }
             let overlay = try MappedFile.map(fd: copy.fd, name: "copy of overlay.bin")
             defer { overlay.unmap() }
@@ -100,18 +101,18 @@ enum ReverseMapScenarios {
     /// again through the overlay.
     static func memoryPressure() throws {
         try withDevice { device in
-            for name in [DataFile.baseXL, DataFile.overlayXL] { try DataFile.require(name) }
-            let baseImage = try FileImage.onDemand(DataFile.baseXL)
-            let overlayImage = try FileImage.onDemand(DataFile.overlayXL)
+            for name in [DataFile.baseXL.name, DataFile.overlayXL.name] { try DataFile.require(name) }
+            let baseImage = try FileImage.onDemand(DataFile.baseXL.name)
+            let overlayImage = try FileImage.onDemand(DataFile.overlayXL.name)
             try require(baseImage.size >= 48 << 20 && overlayImage.size >= baseImage.size,
                         "baseXL.bin and overlayXL.bin must hold at least 48 MiB (generate --xl-pages 16384)")
             let group = try Cgroup.create("overlay-tests-\(getpid())", memoryMax: "32M")
             defer { group.remove() }
             let child = ChildProcess.spawn("child in the 32M cgroup") {
                 try group.join()
-                let base = try MappedFile.map(DataFile.baseXL, protection: PROT_READ | PROT_WRITE)
+                let base = try MappedFile.map(DataFile.baseXL.name, protection: PROT_READ | PROT_WRITE)
                 defer { base.unmap() }
-                let overlay = try MappedFile.map(DataFile.overlayXL)
+                let overlay = try MappedFile.map(DataFile.overlayXL.name)
                 defer { overlay.unmap() }
                 let segments = zebraSegments(pages: base.pageCount, run: 8)
                 let id = try device.overlay(base: base, overlay: overlay, segments: segments)

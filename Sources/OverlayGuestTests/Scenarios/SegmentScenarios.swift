@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+import OverlayTestData
 import Glibc
 
 /// How segments compose: merged, stacked after cleanup, past the overlay's end.
@@ -34,7 +35,7 @@ enum SegmentScenarios {
             let fixture = try SeedFixture()
             defer { fixture.unmap() }
             let (data, base, overlay) = (fixture.data, fixture.base, fixture.overlay)
-            let zebra = try MappedFile.map(DataFile.zebra)
+            let zebra = try MappedFile.map(DataFile.zebra.name)
             defer { zebra.unmap() }
             let first = try device.overlay(base: base, overlay: overlay, segments: [0...99])
             var view = ExpectedView(base: data.base).overlaid(data.overlay, [0...99])
@@ -63,10 +64,10 @@ enum SegmentScenarios {
     static func pastOverlayEnd() throws {
         try withDevice { device in
             let data = try TestData.load()
-            let copy = try ScratchFile.copy(of: DataFile.overlay, bytes: 100 * pageSize + pageSize / 2, name: "short-overlay")
+            let copy = try ScratchFile.copy(of: DataFile.overlay.name, bytes: 100 * pageSize + pageSize / 2, name: "short-overlay")
             defer { copy.close() }
             let short = try FileImage.load(fd: copy.fd, name: "short copy of overlay.bin")
-            let base = try MappedFile.map(DataFile.base, protection: PROT_READ | PROT_WRITE)
+            let base = try MappedFile.map(DataFile.base.name, protection: PROT_READ | PROT_WRITE)
             defer { base.unmap() }
             let overlay = try MappedFile.map(fd: copy.fd, name: short.name)
             defer { overlay.unmap() }

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+import OverlayTestData
 import Glibc
 
 /// What most scenarios start from: the test data, a fresh private
@@ -10,8 +11,8 @@ struct SeedFixture {
 
     init() throws {
         data = try TestData.load()
-        base = try MappedFile.map(DataFile.base, protection: PROT_READ | PROT_WRITE)
-        overlay = try MappedFile.map(DataFile.overlay)
+        base = try MappedFile.map(DataFile.base.name, protection: PROT_READ | PROT_WRITE)
+        overlay = try MappedFile.map(DataFile.overlay.name)
     }
 
     func unmap() {

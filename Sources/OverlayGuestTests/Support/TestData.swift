@@ -1,19 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
+import OverlayTestData
 
-/// The data files `generate` writes, in the working directory.
-enum DataFile {
-    static let base = "base.bin"
-    static let base2 = "base2.bin"
-    static let overlay = "overlay.bin"
-    static let zebra = "overlay_zebra.bin"
-    static let baseXL = "baseXL.bin"
-    static let overlayXL = "overlayXL.bin"
-
+extension DataFile {
     /// Fails the scenario when a data file is missing.
     static func require(_ name: String) throws {
         if !SystemFiles.exists(name) {
-            throw TestFailure("missing \(name) in the working directory (run `overlay-tests generate --dir .` first)")
+            throw TestFailure("missing \(name) in the working directory (run `batch-syscalls generate --dir .` first)")
         }
     }
 }
@@ -28,9 +21,9 @@ struct TestData {
     var pageCount: Int { base.pageCount }
 
     static func load() throws -> TestData {
-        for name in [DataFile.base, DataFile.base2, DataFile.overlay, DataFile.zebra] { try DataFile.require(name) }
-        let data = TestData(base: try FileImage.load(DataFile.base), base2: try FileImage.load(DataFile.base2),
-                            overlay: try FileImage.load(DataFile.overlay), zebra: try FileImage.load(DataFile.zebra))
+        for name in [DataFile.base.name, DataFile.base2.name, DataFile.overlay.name, DataFile.zebra.name] { try DataFile.require(name) }
+        let data = TestData(base: try FileImage.load(DataFile.base.name), base2: try FileImage.load(DataFile.base2.name),
+                            overlay: try FileImage.load(DataFile.overlay.name), zebra: try FileImage.load(DataFile.zebra.name))
         try require(data.base.pageCount >= 160 && data.base.size % pageSize == 0,
                     "base.bin must have at least 160 whole pages (generate --pages)")
         return data
@@ -39,7 +32,7 @@ struct TestData {
     /// Re-reads base.bin and overlay.bin and records a failure for each that
     /// differs from what was read before: the files must never change.
     func expectFilesUnchanged(_ context: String) throws {
-        for (before, path) in [(base, DataFile.base), (overlay, DataFile.overlay)] {
+        for (before, path) in [(base, DataFile.base.name), (overlay, DataFile.overlay.name)] {
             let now = try FileImage.load(path)
             expect(now.sameContents(as: before),
                    "\(context): \(path) changed on disk (size \(before.size) -> \(now.size), first differing page \(now.firstDifferingPage(from: before).map(String.init) ?? "none"))")

@@ -1,0 +1,19 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+import ArgumentParser
+
+/// `batch-syscalls`: generate test data, lay overlays on real files, list
+/// live overlays, measure.
+@main
+struct BatchSyscalls: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "batch-syscalls",
+        abstract: "Lay segments of overlay files over a file mapping with /dev/batch_syscalls.",
+        discussion: """
+            The kernel module batch-syscalls.ko lets a process lay page ranges of \
+            overlay files over a private file mapping with one ioctl. This tool \
+            writes test data, applies overlays to real files, lists live overlays \
+            and measures the module against the alternatives.
+            """,
+        subcommands: [GenerateCommand.self, ApplyCommand.self, InspectCommand.self, BenchCommand.self]
+    )
+}

@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+import Glibc
+import SystemPackage
+
+/// One overlay the module has registered, as its debugfs listing shows it.
+public struct LiveOverlay: Sendable, Equatable {
+    /// Where the module lists its registered overlays (debugfs, root only).
+    public static let listingPath: FilePath = "/sys/kernel/debug/batch_syscalls/overlays"
+
+    /// The overlay's id.
+    public var id: OverlayID
+    /// The process that created it (its thread-group id).
+    public var processID: Int
+    /// Segments in its table after merging (stacked requests included).
+    public var segmentCount: Int
+    /// Layer files it reads from: the base file, then each overlay file.
+    public var layerCount: Int
+    /// How many overlay files deep its layers nest (1: plain files).
+    public var depth: Int
+    /// Pages of the overlay file in the page cache now.
+    public var cachedPages: Int
+    /// Pages read from each layer so far, in layer order.
+    public var pagesServed: [Int]
+
+    /// Parses one listing line (`id=... pid=... segments=... layers=...
+    /// depth=... cached_pages=... served=a,b,...`); nil for another line.
+    public init?(listingLine line: some StringProtocol) {
+        var fields: [Substring: Substring] = [:]
+        for field in String(line).split(separator: " ") {
+            guard let equals = field.firstIndex(of: "=") else { return nil }
+            fields[field[..<equals]] = field[field.index(after: equals)...]
+        }
+        func number(_ key: Substring) -> Int? { fields[key].flatMap { Int($0) } }
+        guard let idText = fields["id"], let id = OverlayID(hex: idText),
+              let processID = number("pid"), let segmentCount = number("segments"),
+              let layerCount = number("layers"), let depth = number("depth"),
+              let cachedPages = number("cached_pages"), let served = fields["served"]
+        else { return nil }
+        let pagesServed = served.split(separator: ",").compactMap { Int($0) }
+        guard pagesServed.count == layerCount else { return nil }
+        self.id = id
+        self.processID = processID
+        self.segmentCount = segmentCount
+        self.layerCount = layerCount
+        self.depth = depth
+        self.cachedPages = cachedPages
+        self.pagesServed = pagesServed
+    }
+
+    /// The overlays the module lists now.
+    ///
+    /// - Throws: the `Errno` of reading the listing: `ENOENT` when debugfs
+    ///   is not mounted or the module is not loaded, `EACCES` for a user
+    ///   other than root.
+    public static func all(listingPath path: FilePath = LiveOverlay.listingPath) throws(Errno) -> [LiveOverlay] {
+        let text = try readText(path)
+        return text.split(separator: "\n").compactMap { LiveOverlay(listingLine: $0) }
+    }
+
+    /// Reads a whole (small, virtual) file: debugfs files report size 0, so
+    /// read until end of file.
+    static func readText(_ path: FilePath) throws(Errno) -> String {
+        try Errno.rethrowing {
+            let descriptor = try FileDescriptor.open(path, .readOnly, options: .closeOnExec)
+            return try descriptor.closeAfter {
+                var bytes: [UInt8] = []
+                var chunk = [UInt8](repeating: 0, count: 65536)
+                while true {
+                    let count = try chunk.withUnsafeMutableBytes { try descriptor.read(into: $0) }
+                    if count == 0 { break }
+                    bytes += chunk[0..<count]
+                }
+                return String(decoding: bytes, as: UTF8.self)
+            }
+        }
+    }
+}

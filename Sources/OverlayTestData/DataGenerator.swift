@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+import Glibc
+import MemoryOverlay
+import SystemPackage
+
+/// Writes the seed's data files into a directory.
+public struct DataGenerator: Sendable {
+    /// The seed used when none is given ("batchsys").
+    public static let defaultSeed: UInt64 = 0x6261_7463_6873_7973
+    /// The seed's sizes: 1024 pages, and 1024×1024 pages for the XL files.
+    public static let defaultPages = 1024
+    public static let defaultExtraLargePages = 1024 * 1024
+
+    /// The directory the files go to (created if missing).
+    public var directory: FilePath
+    /// Pages of base.bin, base2.bin, overlay.bin and overlay_zebra.bin.
+    public var pages: Int
+    /// Pages of baseXL.bin, baseXL2.bin and overlayXL.bin; 0 writes none.
+    public var extraLargePages: Int
+    /// Fixes the contents of every seeded page.
+    public var seed: UInt64
+
+    public init(directory: FilePath, pages: Int = defaultPages, extraLargePages: Int = defaultExtraLargePages,
+                seed: UInt64 = defaultSeed) {
+        self.directory = directory
+        self.pages = pages
+        self.extraLargePages = extraLargePages
+        self.seed = seed
+    }
+
+    /// The files this generator writes, each with its page count.
+    public var files: [(file: DataFile, pages: Int)] {
+        DataFile.allCases.compactMap { file in
+            let count = file.isExtraLarge ? extraLargePages : pages
+            return count > 0 ? (file, count) : nil
+        }
+    }
+
+    /// Writes every file; `progress(file, pagesWritten, pagesInFile)` is
+    /// called after each chunk (4 MiB).
+    ///
+    /// - Throws: the `Errno` of creating the directory or writing a file.
+    public func write(progress: (DataFile, Int, Int) -> Void = { _, _, _ in }) throws(Errno) {
+        if mkdir(directory.string, 0o755) != 0 && errno != EEXIST { throw Errno(rawValue: errno) }
+        for (file, count) in files {
+            try write(file, pages: count) { progress(file, $0, count) }
+        }
+    }
+
+    private func write(_ file: DataFile, pages: Int, progress: (Int) -> Void) throws(Errno) {
+        let path = directory.appending(file.name)
+        let pageSize = MemoryPage.size
+        let chunkPages = max(1, (4 << 20) / pageSize)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkPages * pageSize, alignment: pageSize)
+        defer { buffer.deallocate() }
+        try Errno.rethrowing {
+            let descriptor = try FileDescriptor.open(path, .writeOnly, options: [.create, .truncate, .closeOnExec],
+                                                     permissions: [.ownerReadWrite, .groupRead, .otherRead])
+            try descriptor.closeAfter {
+                var page = 0
+                while page < pages {
+                    let count = min(chunkPages, pages - page)
+                    for index in 0..<count {
+                        let slice = UnsafeMutableRawBufferPointer(rebasing: buffer[(index * pageSize)..<((index + 1) * pageSize)])
+                        file.pattern.fill(slice, page: page + index, seed: seed)
+                    }
+                    _ = try descriptor.writeAll(UnsafeRawBufferPointer(rebasing: buffer[0..<(count * pageSize)]))
+                    page += count
+                    progress(page)
+                }
+                guard fsync(descriptor.rawValue) == 0 else { throw Errno(rawValue: errno) }
+            }
+        }
+    }
+}

@@ -14,7 +14,9 @@ public final class MappedFile: @unchecked Sendable {
 
     /// Protection of a mapping (`PROT_READ`, `PROT_WRITE`, `PROT_EXEC`).
     public struct Protection: OptionSet, Sendable {
+        /// The `PROT_*` bits.
         public let rawValue: CInt
+        /// Protection from `PROT_*` bits.
         public init(rawValue: CInt) { self.rawValue = rawValue }
         /// Pages may be read.
         public static let read = Protection(rawValue: PROT_READ)

@@ -35,6 +35,7 @@ public struct OverlayID: Hashable, Sendable, CustomStringConvertible {
         return value
     }
 
+    /// The id as 32 lowercase hex digits, as the module's listing shows it.
     public var description: String {
         let digits = Array("0123456789abcdef".utf8)
         var text: [UInt8] = []

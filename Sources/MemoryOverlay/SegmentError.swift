@@ -18,6 +18,7 @@ public enum SegmentError: Error, Equatable, Sendable, CustomStringConvertible {
     /// Segment `index` of a text specification is not `N` or `N-M`.
     case unreadable(index: Int, text: String)
 
+    /// The reason in words, naming the segment (counting from 0).
     public var description: String {
         switch self {
         case .noSegments:

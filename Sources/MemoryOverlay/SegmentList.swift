@@ -96,12 +96,16 @@ public struct SegmentList: Sendable, Equatable, RandomAccessCollection {
         return result
     }
 
+    /// The position of the first segment (0).
     public var startIndex: Int { pairs.startIndex }
+    /// The position past the last segment.
     public var endIndex: Int { pairs.endIndex }
+    /// Segment `position` as a page range (see ``ranges`` for unchecked pairs).
     public subscript(position: Int) -> ClosedRange<Int> {
         Int(pairs[position].start)...Int(Swift.max(pairs[position].start, pairs[position].end))
     }
 
+    /// Whether both lists hold the same pairs in the same order.
     public static func == (lhs: SegmentList, rhs: SegmentList) -> Bool {
         lhs.pairs.elementsEqual(rhs.pairs) { $0.start == $1.start && $0.end == $1.end }
     }

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+import Glibc
+import MemoryOverlay
+import OverlayTestData
+import SystemPackage
+import Testing
+
+/// Whether the module's device can be opened here: on a host without the
+/// module (or without root) these tests are reported as skipped, with the
+/// reason; in the QEMU guest they run.
+let deviceUsable: Bool = (try? OverlayDevice()) != nil
+
+/// The seed's example segments, within TestDirectory.pages.
+let seedSegments: [ClosedRange<Int>] = [0...0, 4...6, 20...20, 21...21, 30...70, 80...140]
+
+@Suite("OverlayDevice and Overlay against the loaded module",
+       .enabled(if: deviceUsable, "needs /dev/batch_syscalls (batch-syscalls.ko loaded) and permission to open it (root)"),
+       .serialized)
+struct OverlayDeviceTests {
+    let directory: TestDirectory
+    let device: OverlayDevice
+
+    init() throws {
+        directory = TestDirectory.shared
+        device = try OverlayDevice()
+    }
+
+    private func verifier(_ segments: SegmentList, layer: DataFile = .overlay) -> OverlayVerifier {
+        OverlayVerifier(basePath: directory[.base], overlayPath: directory[layer], segments: segments)
+    }
+
+    private func freshBase() throws -> MappedFile {
+        try MappedFile(path: directory[.base], protection: [.read, .write])
+    }
+
+    @Test func overlaidPagesShowTheLayerAndTheRestTheBase() throws {
+        let segments = try SegmentList(seedSegments)
+        let overlay = try device.overlay(base: freshBase(), layer: MappedFile(path: directory[.overlay]),
+                                         segments: segments)
+        let report = try verifier(segments).verify(overlay.base)
+        #expect(report.passed, "\(report.mismatches)")
+        #expect(report.overlayPages == 1 + 3 + 1 + 1 + 41 + 61)
+    }
+
+    @Test func coldCachesShowTheSameData() throws {
+        sync()
+        let dropped = (try? FileDescriptor.open("/proc/sys/vm/drop_caches", .writeOnly)).map { control in
+            (try? control.closeAfter { try control.writeAll("3\n".utf8) }) != nil
+        } ?? false
+        try #require(dropped, "dropping caches needs root")
+        let segments = try SegmentList([1...2, 9...200])
+        let overlay = try device.overlay(base: freshBase(), layer: MappedFile(path: directory[.overlay]),
+                                         segments: segments)
+        let report = try verifier(segments).verify(overlay.base)
+        #expect(report.passed, "\(report.mismatches)")
+    }
+
+    @Test func removeReleasesTheIDOnceAndTheMappingStillShowsTheOverlay() throws {
+        let segments = try SegmentList([4...6])
+        let overlay = try device.overlay(base: freshBase(), layer: MappedFile(path: directory[.overlay]),
+                                         segments: segments)
+        try overlay.remove()
+        try overlay.remove()  // a second remove does nothing
+        #expect(throws: Errno.noSuchFileOrDirectory) { try device.cleanup(overlay.id) }
+        #expect(try verifier(segments).verify(overlay.base).passed)
+    }
+
+    @Test func releasingTheOverlayCleansItsIDUp() throws {
+        let base = try freshBase()
+        var overlay: Overlay? = try device.overlay(base: base, layer: MappedFile(path: directory[.overlay]),
+                                                   segments: SegmentList([0...3]))
+        let id = overlay!.id
+        overlay = nil
+        #expect(throws: Errno.noSuchFileOrDirectory) { try device.cleanup(id) }
+    }
+
+    @Test func refusalsAreTypedAndChangeNothing() throws {
+        let base = try freshBase()
+        let layer = try MappedFile(path: directory[.overlay])
+        let anonymous = try MappedFile(anonymousPages: 4)
+        let segments = try SegmentList([4...6])
+        #expect(throws: Errno.invalidArgument) { try device.overlay(base: anonymous, layer: layer, segments: segments) }
+        #expect(throws: Errno.invalidArgument) {
+            try device.create(baseAddress: base.address, overlayAddress: layer.address,
+                              segments: SegmentList(unchecked: [(start: 9, end: 2)]))
+        }
+        #expect(try verifier(segments).verify(base).mismatchCount == 3, "base still shows base.bin everywhere")
+
+        let overlay = try device.overlay(base: base, layer: layer, segments: segments)
+        #expect(throws: Errno.fileExists) { try device.overlay(base: base, layer: layer, segments: segments) }
+        #expect(try verifier(segments).verify(overlay.base).passed)
+
+        let written = try freshBase()
+        written.bytes[0] = 1
+        #expect(throws: Errno.resourceBusy) { try device.overlay(base: written, layer: layer, segments: segments) }
+    }
+
+    @Test func theListingShowsTheOverlayUntilItIsRemoved() throws {
+        let segments = try SegmentList(seedSegments)
+        let overlay = try device.overlay(base: freshBase(), layer: MappedFile(path: directory[.overlay]),
+                                         segments: segments)
+        _ = try verifier(segments).verify(overlay.base)  // every page read once
+        let listed = try #require(LiveOverlay.all().first { $0.id == overlay.id })
+        #expect(listed.processID == Int(getpid()))
+        #expect(listed.segmentCount == segments.merged.count)
+        #expect(listed.layerCount == 2 && listed.depth == 1)
+        #expect(listed.pagesServed.reduce(0, +) >= TestDirectory.pages)
+        #expect(listed.pagesServed[1] >= 108, "the overlay file served its 108 pages")
+        try overlay.remove()
+        #expect(try LiveOverlay.all().contains { $0.id == overlay.id } == false)
+    }
+
+    @Test func aRequestAfterRemoveStacksOnTheOverlay() throws {
+        let base = try freshBase()
+        let first = try device.overlay(base: base, layer: MappedFile(path: directory[.overlay]),
+                                       segments: SegmentList([0...9]))
+        try first.remove()
+        let second = try device.overlay(base: base, layer: MappedFile(path: directory[.base2]),
+                                        segments: SegmentList([5...14]))
+        for page in 0..<20 {
+            let file: DataFile = page >= 5 && page <= 14 ? .base2 : page < 5 ? .overlay : .base
+            #expect(second.base.contents(ofFilePage: page) == (try directory.contents(of: file, page: page)),
+                    "page \(page) shows \(file.name)")
+        }
+    }
+}

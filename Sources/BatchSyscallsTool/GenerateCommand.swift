@@ -1,6 +1,143 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import ArgumentParser
+import Glibc
+import MemoryOverlay
+import OverlayTestData
+import SystemPackage
 
+/// `batch-syscalls generate`: writes the seed's test data files with
+/// `DataGenerator`, reporting each file as it is written.
 struct GenerateCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "generate", abstract: "TODO")
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Write the seed's test data files.",
+        discussion: """
+            Writes base.bin, base2.bin and overlay.bin (pseudo-random pages from \
+            the seed, each file its own stream) and overlay_zebra.bin (pages \
+            alternating all-0x00 and all-0xFF, page 0 zeros) of --pages pages, \
+            then baseXL.bin, baseXL2.bin and overlayXL.bin of --xl-pages pages. \
+            Pages are the system's page size. Existing files of those names are \
+            replaced; the same seed and sizes always give the same bytes. The \
+            first 16 bytes of a pseudo-random page name its file and page \
+            ("BSPG", stream, page), so a wrong page in an overlaid mapping says \
+            where it came from.
+
+            Standard output gets one line per file written and a summary. When \
+            standard error is a terminal, a progress bar for the file being \
+            written is drawn there, in place. Before writing, the command checks \
+            that the file system has room for all the files.
+
+            The defaults are the seed's sizes: with 4096-byte pages the three \
+            XL files take 4 GiB each. Use --xl-pages 0 to skip them.
+
+            EXAMPLES:
+              Small files for the guest tests (the harness's sizes):
+                batch-syscalls generate --dir test-data --pages 1024 \\
+                    --xl-pages 16384 --seed 1
+
+              Only the four small files, in the current directory:
+                batch-syscalls generate --xl-pages 0
+
+              The same seed gives the same bytes:
+                batch-syscalls generate --dir a --xl-pages 0 --seed 0x2a
+                batch-syscalls generate --dir b --xl-pages 0 --seed 42
+                cmp a/base.bin b/base.bin
+            """
+    )
+
+    @Option(name: .customLong("dir"),
+            help: ArgumentHelp("The directory to write the files to; created if missing.", valueName: "directory"))
+    var directory: String = "."
+
+    @Option(help: "Pages of base.bin, base2.bin, overlay.bin and overlay_zebra.bin (at least 1).")
+    var pages: Int = DataGenerator.defaultPages
+
+    @Option(name: .customLong("xl-pages"),
+            help: "Pages of baseXL.bin, baseXL2.bin and overlayXL.bin; 0 skips them.")
+    var extraLargePages: Int = DataGenerator.defaultExtraLargePages
+
+    @Option(help: ArgumentHelp("The seed of the pseudo-random pages, decimal or 0x hex.", valueName: "seed"))
+    var seed: DataSeed = .default
+
+    func validate() throws {
+        guard pages >= 1 else { throw ValidationError("--pages must be at least 1, not \(pages)") }
+        guard extraLargePages >= 0 else {
+            throw ValidationError("--xl-pages must be 0 (no XL files) or more, not \(extraLargePages)")
+        }
+        // All seven files' sizes in bytes, added up, must fit an Int (and
+        // so each an off_t); the limit is an exbibyte or so.
+        let limit = Int.max / MemoryPage.size / 8
+        for (name, count) in [("--pages", pages), ("--xl-pages", extraLargePages)] where count > limit {
+            throw ValidationError("\(name) \(count) is too large: at most \(limit) pages of \(MemoryPage.size) bytes")
+        }
+    }
+
+    func run() throws {
+        do {
+            try generate()
+        } catch {
+            throw error.report(from: Self.self)
+        }
+    }
+
+    private func generate() throws(ToolFailure) {
+        let directoryPath = FilePath(directory)
+        let generator = DataGenerator(directory: directoryPath, pages: pages, extraLargePages: extraLargePages,
+                                      seed: seed.value)
+        let files = generator.files
+        try checkRoom(for: files, in: directoryPath)
+
+        var bar = Console.isTerminal(.standardError) ? ProgressBar(terminal: .standardError) : nil
+        let clock = ContinuousClock()
+        let start = clock.now
+        do throws(DataGenerator.Failure) {
+            try generator.write { file, written, total in
+                if written < total {
+                    bar?.show(file.name, done: written * MemoryPage.size, total: total * MemoryPage.size)
+                    return
+                }
+                bar?.clear()
+                Console.line("wrote \(directoryPath.appending(file.name)): \(total) pages, "
+                             + Units.bytes(total * MemoryPage.size))
+            }
+        } catch {
+            bar?.clear()
+            throw ToolFailure("write \(error.path)", error.errno)
+        }
+        let bytes = files.reduce(0) { $0 + $1.pages * MemoryPage.size }
+        Console.line("generated \(files.count) files in \(directory): \(Units.bytes(bytes)) in "
+                     + "\(Units.duration(clock.now - start)) (seed \(Units.hex(seed.value)), "
+                     + "page size \(MemoryPage.size))")
+    }
+
+    /// Refuses to start when the file system cannot hold the files, rather
+    /// than fill it and stop half-way through a 4 GiB file. Files about to
+    /// be replaced count as free space.
+    private func checkRoom(for files: [(file: DataFile, pages: Int)], in directory: FilePath) throws(ToolFailure) {
+        var needed = 0
+        for (file, count) in files {
+            needed += count * MemoryPage.size
+            var info = stat()
+            if stat(directory.appending(file.name).string, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG {
+                needed -= Int(info.st_size)
+            }
+        }
+        // The directory may not exist yet: its nearest existing ancestor is
+        // on the file system it will be created on.
+        var existing = directory
+        var fileSystem = statvfs()
+        while statvfs(existing.string, &fileSystem) != 0 {
+            // Another error, or nothing left to climb: writing will say why.
+            guard errno == ENOENT, existing != ".", existing.removeLastComponent() else { return }
+            if existing.isEmpty { existing = "." }
+        }
+        // A file system without a size (procfs, some FUSE ones) says
+        // nothing about room: let writing find out.
+        guard fileSystem.f_blocks > 0 else { return }
+        let free = Int(fileSystem.f_bavail) * Int(fileSystem.f_frsize)
+        if needed > free {
+            throw ToolFailure("\(directory)", .noSpace,
+                              hint: "the files need \(Units.bytes(needed)) more, \(Units.bytes(free)) are free")
+        }
+    }
 }

@@ -36,19 +36,41 @@ public struct DataGenerator: Sendable {
         }
     }
 
-    /// Writes every file; `progress(file, pagesWritten, pagesInFile)` is
-    /// called after each chunk (4 MiB).
+    /// A directory or file that could not be created or written.
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        /// The directory or file.
+        public let path: FilePath
+        /// What the failing system call returned.
+        public let errno: Errno
+
+        /// "write D/base.bin: ENOSPC (No space left on device)".
+        public var description: String { "write \(path): \(errno.name) (\(errno))" }
+    }
+
+    /// Creates the directory and its missing parents, then writes every
+    /// file; `progress(file, pagesWritten, pagesInFile)` is called after each
+    /// chunk (4 MiB).
     ///
-    /// - Throws: the `Errno` of creating the directory or writing a file.
-    public func write(progress: (DataFile, Int, Int) -> Void = { _, _, _ in }) throws(Errno) {
-        if mkdir(directory.string, 0o755) != 0 && errno != EEXIST { throw Errno(rawValue: errno) }
+    /// - Throws: ``Failure``, naming the directory or file that failed.
+    public func write(progress: (DataFile, Int, Int) -> Void = { _, _, _ in }) throws(Failure) {
+        var partial = directory.root.map { FilePath(root: $0) } ?? FilePath()
+        for component in directory.components {
+            partial.append(component)
+            if mkdir(partial.string, 0o755) != 0 && errno != EEXIST {
+                throw Failure(path: partial, errno: Errno(rawValue: errno))
+            }
+        }
         for (file, count) in files {
-            try write(file, pages: count) { progress(file, $0, count) }
+            let path = directory.appending(file.name)
+            do {
+                try write(file, to: path, pages: count) { progress(file, $0, count) }
+            } catch {
+                throw Failure(path: path, errno: error)
+            }
         }
     }
 
-    private func write(_ file: DataFile, pages: Int, progress: (Int) -> Void) throws(Errno) {
-        let path = directory.appending(file.name)
+    private func write(_ file: DataFile, to path: FilePath, pages: Int, progress: (Int) -> Void) throws(Errno) {
         let pageSize = MemoryPage.size
         let chunkPages = max(1, (4 << 20) / pageSize)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkPages * pageSize, alignment: pageSize)

@@ -85,7 +85,8 @@ public struct OverlayVerifier {
                 if report.mismatches.count < mismatchLimit {
                     report.mismatches.append(Mismatch(
                         page: page, expected: "\(source.name) page \(page)",
-                        shows: Self.describe(actual, base: base, overlay: overlay, page: page)))
+                        shows: Self.describe(actual, base: base, overlay: overlay, page: page,
+                                             fromOverlay: fromOverlay)))
                 }
             }
         }
@@ -95,7 +96,7 @@ public struct OverlayVerifier {
     /// Names what a wrong page holds: the other file's page, a seeded page
     /// of a data file, zeros, or unknown bytes.
     private static func describe(_ actual: UnsafeRawBufferPointer, base: PageReader, overlay: PageReader,
-                                 page: Int) -> String {
+                                 page: Int, fromOverlay: Bool) -> String {
         let other = UnsafeMutableRawBufferPointer.allocate(byteCount: MemoryPage.size, alignment: MemoryPage.size)
         defer { other.deallocate() }
         for reader in [base, overlay] where page < reader.pageCount {
@@ -105,7 +106,10 @@ public struct OverlayVerifier {
             }
         }
         if let origin = PagePattern.origin(of: actual) {
-            return "\(PagePattern.file(ofStream: origin.stream)?.name ?? "stream \(origin.stream)") page \(origin.page)"
+            let shown = "\(PagePattern.file(ofStream: origin.stream)?.name ?? "stream \(origin.stream)") page \(origin.page)"
+            // The header names the right page, so the bytes after it differ.
+            let expected = fromOverlay ? overlay : base
+            return shown == "\(expected.name) page \(page)" ? "changed bytes of \(shown)" : shown
         }
         if actual.allSatisfy({ $0 == 0 }) { return "zeros" }
         return "other bytes"

@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+import ArgumentParser
+import OverlayTestData
+
+/// The `--seed` of `generate`: a 64-bit number, decimal or `0x` hex, that
+/// fixes the contents of every seeded page (same seed, same bytes).
+struct DataSeed: ExpressibleByArgument, Equatable {
+    var value: UInt64
+
+    /// The generator's own default, "batchsys" in ASCII.
+    static let `default` = DataSeed(value: DataGenerator.defaultSeed)
+
+    init(value: UInt64) {
+        self.value = value
+    }
+
+    /// `12345` or `0x3039` (`0X` too); nil for anything else, negative
+    /// numbers and values past 64 bits included.
+    init?(argument: String) {
+        let parsed: UInt64?
+        if argument.hasPrefix("0x") || argument.hasPrefix("0X") {
+            parsed = UInt64(argument.dropFirst(2), radix: 16)
+        } else {
+            parsed = UInt64(argument, radix: 10)
+        }
+        guard let parsed else { return nil }
+        value = parsed
+    }
+
+    /// Shown in hex, as the summary shows it, so it can be pasted back.
+    var defaultValueDescription: String { Units.hex(value) }
+}

@@ -62,7 +62,10 @@ let package = Package(
         // What the seed programs share: options, checks, reporting.
         .target(
             name: "SeedProgramSupport",
-            dependencies: ["MemoryOverlay", "OverlayTestData"]
+            dependencies: [
+                "CBatchSyscalls", "MemoryOverlay", "OverlayTestData",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
         ),
         // The end-to-end tests that run in the QEMU guest (TAP output).
         .executableTarget(

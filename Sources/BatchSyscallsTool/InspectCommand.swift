@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import ArgumentParser
+import FoundationEssentials
 import Glibc
 import MemoryOverlay
 import SystemPackage
@@ -56,7 +57,7 @@ struct InspectCommand: ParsableCommand {
         }
         let rows = overlays.map { Row(overlay: $0, command: Self.commandName(of: $0.processID)) }
         if json {
-            Console.line(Self.json(rows))
+            Console.line(try Self.json(rows))
         } else if rows.isEmpty {
             Console.line("no live overlays (\(listing) lists none)")
         } else {
@@ -96,43 +97,53 @@ struct InspectCommand: ParsableCommand {
         return ([line(header)] + cells.map(line)).joined(separator: "\n")
     }
 
-    /// The rows as a JSON array, one object a line.
-    static func json(_ rows: [Row]) -> String {
-        guard !rows.isEmpty else { return "[]" }
-        let objects = rows.map { row in
-            let overlay = row.overlay
-            let fields = [
-                ("pid", String(overlay.processID)),
-                ("command", row.command.map(jsonString) ?? "null"),
-                ("id", jsonString(overlay.id.description)),
-                ("segments", String(overlay.segmentCount)),
-                ("layers", String(overlay.layerCount)),
-                ("depth", String(overlay.depth)),
-                ("cached_pages", String(overlay.cachedPages)),
-                ("pages_served", "[" + overlay.pagesServed.map(String.init).joined(separator: ", ") + "]"),
-            ]
-            return "  {" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
+    /// One overlay as `--json` prints it.
+    struct Record: Encodable {
+        var pid: Int
+        var command: String?
+        var id: String
+        var segments: Int
+        var layers: Int
+        var depth: Int
+        var cachedPages: Int
+        var pagesServed: [Int]
+
+        init(_ row: Row) {
+            pid = row.overlay.processID
+            command = row.command
+            id = row.overlay.id.description
+            segments = row.overlay.segmentCount
+            layers = row.overlay.layerCount
+            depth = row.overlay.depth
+            cachedPages = row.overlay.cachedPages
+            pagesServed = row.overlay.pagesServed
         }
-        return "[\n" + objects.joined(separator: ",\n") + "\n]"
+
+        enum CodingKeys: String, CodingKey {
+            case pid, command, id, segments, layers, depth
+            case cachedPages = "cached_pages", pagesServed = "pages_served"
+        }
+
+        // Spelled out so that an unknown command is `null`, not left out.
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(pid, forKey: .pid)
+            try container.encode(command, forKey: .command)
+            try container.encode(id, forKey: .id)
+            try container.encode(segments, forKey: .segments)
+            try container.encode(layers, forKey: .layers)
+            try container.encode(depth, forKey: .depth)
+            try container.encode(cachedPages, forKey: .cachedPages)
+            try container.encode(pagesServed, forKey: .pagesServed)
+        }
     }
 
-    /// A JSON string literal: a command name may hold any byte but NUL.
-    static func jsonString(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\t": result += "\\t"
-            case "\r": result += "\\r"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: result.unicodeScalars.append(scalar)
-            }
-        }
-        return result + "\""
+    /// The rows as a JSON array (Foundation's encoder: a command name may
+    /// hold any byte but NUL).
+    static func json(_ rows: [Row]) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(rows.map(Record.init)), as: UTF8.self)
     }
 
     /// The command name of process `pid` (`/proc/PID/comm`), or nil once it

@@ -63,13 +63,21 @@ public struct OverlayVerifier {
     ///
     /// - Throws: the `Errno` of opening or reading the files.
     public func verify(_ mapping: MappedFile) throws(Errno) -> Report {
+        try verify(mapping, filePages: mapping.filePages)
+    }
+
+    /// Compares the pages `filePages` of `mapping` (a sample of a large
+    /// mapping, say; pages it does not map are left out).
+    ///
+    /// - Throws: the `Errno` of opening or reading the files.
+    public func verify(_ mapping: MappedFile, filePages: some Sequence<Int>) throws(Errno) -> Report {
         let pageSize = MemoryPage.size
         let base = try PageReader(basePath)
         let overlay = try PageReader(overlayPath)
         var report = Report()
         let expected = UnsafeMutableRawBufferPointer.allocate(byteCount: pageSize, alignment: pageSize)
         defer { expected.deallocate() }
-        for page in mapping.filePages {
+        for page in filePages where mapping.filePages.contains(page) {
             let fromOverlay = isOverlaid(page)
             let source = fromOverlay ? overlay : base
             if fromOverlay && page >= overlay.pageCount {

@@ -1,2 +1,144 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+// page_fault_fork: an overlaid mapping inherited by child processes.
+import Glibc
 import SeedProgramSupport
+
+/// fork copies the overlaid mapping like any private file mapping: the
+/// children must see what the parent sees, whoever touches a page first,
+/// and either side may unmap or exit first.
+struct PageFaultFork {
+    let run: SeedRun
+    let children: Int
+    let segments = SeedSegments.example
+    var report: CheckReport { run.report }
+    var verifier: OverlayVerifier { run.data.verifier(segments: segments) }
+
+    func main() -> Never {
+        childrenFirst()
+        parentUnmapsFirst()
+        run.finish()
+    }
+
+    /// Children forked before anyone touched the mapping take its first
+    /// faults, all at once and while the parent reads too; they exit before
+    /// the parent cleans up.
+    func childrenFirst() {
+        let label = "children first"
+        guard let overlay = makeOverlay(label) else { return }
+        let gate: ForkGate
+        do {
+            gate = try ForkGate()
+        } catch {
+            report.fail("\(label): pipe: \(error.name)")
+            return
+        }
+        var spawned: [(index: Int, child: ForkedChild)] = []
+        for index in 1...children {
+            do {
+                let child = try ForkedChild.spawn {
+                    gate.pass()
+                    return verifyInChild(overlay.base, "child \(index)")
+                }
+                spawned.append((index, child))
+            } catch {
+                report.fail("\(label): fork of child \(index): \(error.name)")
+            }
+        }
+        gate.open()
+        report.verify(overlay.base, with: verifier, "\(label): the parent's mapping shows the right file "
+                      + "while \(spawned.count) children read theirs")
+        for (index, child) in spawned {
+            let status = child.wait()
+            report.check(status.succeeded, "\(label): child \(index) saw the right file on every page of the "
+                         + "inherited mapping and exited", why: "\(status)")
+        }
+        do {
+            try overlay.remove()
+            report.pass("\(label): cleanup of id \(overlay.id) after the children exited")
+        } catch {
+            report.fail("\(label): cleanup of id \(overlay.id): \(error.name) (\(error))")
+        }
+    }
+
+    /// The parent reads, forks a child, cleans the id up and unmaps; only
+    /// then does the child, holding the overlay's last mapping, read it and
+    /// exit (which frees the overlay).
+    func parentUnmapsFirst() {
+        let label = "parent unmaps first"
+        guard let (child, gate, addresses) = forkAndUnmap(label) else { return }
+        do {
+            let left = try ProcessMaps.vmaCount(in: addresses)
+            report.check(left == 0, "\(label): the parent's base mapping is gone",
+                         why: "\(left) VMAs left in its range")
+        } catch {
+            report.fail("\(label): reading /proc/self/maps: \(error.name)")
+        }
+        gate.open()
+        let status = child.wait()
+        report.check(status.succeeded, "\(label): the child saw the right file on every page after the "
+                     + "parent's munmap, and exited", why: "\(status)")
+    }
+
+    /// Makes an overlay, reads it, forks a child waiting at a gate, then
+    /// cleans up and unmaps (the overlay is released on return).
+    func forkAndUnmap(_ label: String) -> (ForkedChild, ForkGate, Range<UInt>)? {
+        guard let overlay = makeOverlay(label) else { return nil }
+        report.verify(overlay.base, with: verifier, "\(label): the parent's mapping shows the right file")
+        let start = UInt(bitPattern: overlay.base.address)
+        let addresses = start..<(start + UInt(overlay.base.length))
+        do {
+            let gate = try ForkGate()
+            let child = try ForkedChild.spawn {
+                gate.pass()
+                return verifyInChild(overlay.base, "child")
+            }
+            try overlay.remove()
+            report.pass("\(label): the parent cleaned id \(overlay.id) up while the child lives")
+            return (child, gate, addresses)
+        } catch {
+            report.fail("\(label): pipe, fork or cleanup: \(error.name) (\(error))")
+            return nil
+        }
+    }
+
+    /// In a child: verifies the inherited mapping; the exit status says
+    /// whether it was right, notes say where it was not.
+    func verifyInChild(_ mapping: MappedFile, _ name: String) -> CInt {
+        do {
+            let result = try verifier.verify(mapping)
+            for mismatch in result.mismatches { report.note("\(name) (pid \(getpid())): \(mismatch)") }
+            return result.passed && result.pagesChecked > 0 ? ExitStatus.passed : ExitStatus.failed
+        } catch {
+            report.note("\(name) (pid \(getpid())): reading the data files: \(error.name)")
+            return ExitStatus.failed
+        }
+    }
+
+    func makeOverlay(_ label: String) -> Overlay? {
+        do {
+            let base = try run.data.map(.base)
+            let overlay = try run.device.overlay(base: base, layer: try run.data.map(.overlay), segments: segments)
+            report.pass("\(label): overlay of segments \(SeedSegments.describe(segments)) over base.bin "
+                        + "(\(base.pageCount) pages), id \(overlay.id)")
+            return overlay
+        } catch {
+            report.fail("\(label): overlay over base.bin: \(error.name) (\(error))")
+            return nil
+        }
+    }
+}
+
+let program = SeedProgram(
+    name: "page_fault_fork",
+    abstract: """
+        Lays the seed's example segments of overlay.bin over a private mapping
+        of base.bin, then forks N children before any page is touched: they
+        and the parent read every page at the same time and compare it with
+        the files; the children exit, then the parent cleans up. Then, on a
+        new overlay, the parent reads it, forks a child, cleans the id up and
+        unmaps; only then does the child check its inherited mapping and exit.
+        Needs the module loaded and root.
+        """,
+    options: [SeedOption("children", "N", kind: .count, default: "4", help: "children forked at once")])
+let started = program.start(device: .required, files: [.base, .overlay])
+PageFaultFork(run: started, children: started.options.count("children") ?? 4).main()

@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+import Glibc
+
+/// The kernel's page cache, as far as a test can steer it.
+public enum PageCache {
+    /// Whether this process may drop the page cache (root).
+    public static var canDrop: Bool { geteuid() == 0 }
+
+    /// The reason given when a cold-cache part is skipped.
+    public static let cannotDropReason = "not root: dropping the page cache (/proc/sys/vm/drop_caches) needs root"
+
+    /// Writes dirty pages back, then drops clean page cache, dentries and
+    /// inodes (`sync; echo 3 > /proc/sys/vm/drop_caches`): the next read of
+    /// any file page, the overlay's included, goes to its filesystem.
+    /// Mapped pages stay: only pages no mapping holds can be dropped.
+    ///
+    /// - Throws: the `Errno` of opening or writing drop_caches (`EACCES`
+    ///   when not root).
+    public static func drop() throws(Errno) {
+        sync()
+        let descriptor = open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw Errno(rawValue: errno) }
+        defer { close(descriptor) }
+        let written = write(descriptor, "3\n", 2)
+        guard written == 2 else { throw Errno(rawValue: written < 0 ? errno : EIO) }
+    }
+}

@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+
+/// The segment lists the seed programs lay over base files.
+public enum SeedSegments {
+    /// The seed's example request: pages {0}, {4-6}, {20}, {21}, {30-70}
+    /// and {80-140} from the overlay file (108 pages; {20} and {21} touch,
+    /// so the module merges them).
+    public static let example: SegmentList = {
+        let pairs = [(0, 0), (4, 6), (20, 20), (21, 21), (30, 70), (80, 140)]
+        do {
+            return try SegmentList(pairs: pairs.map { (start: $0.0, end: $0.1) })
+        } catch {
+            preconditionFailure("the seed's example segments are valid: \(error)")
+        }
+    }()
+
+    /// Zebra fragmentation of the first `pages` pages: runs of `run` pages
+    /// alternate between the overlay (first) and the base file, so the
+    /// overlay serves pages `0..<run`, `2*run..<3*run`, ...
+    public static func zebra(pages: Int, run: Int) -> SegmentList {
+        precondition(pages > 0 && run > 0)
+        let pairs = stride(from: 0, to: pages, by: 2 * run).map { start in
+            (start: UInt(start), end: UInt(Swift.min(start + run, pages) - 1))
+        }
+        // Valid by construction: sorted, start <= end, at least one, and
+        // far fewer than the module's limit for any file a guest can hold.
+        return SegmentList(unchecked: pairs)
+    }
+
+    /// `segments` as text (`0,4-6,20-21`), for messages.
+    public static func describe(_ segments: SegmentList) -> String {
+        segments.map { $0.count == 1 ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" }
+            .joined(separator: ",")
+    }
+}

@@ -32,4 +32,26 @@ import Testing
         for index in 0..<spans.count { layers.insert(spans[index].layer) }
         #expect(layers.count == LayerSpans.capacity)
     }
+
+    @Test func servedMasksPartitionTheBatch() throws {
+        // Pages 0, 2, 4, ... from layer 1, plus a run 20...23.
+        let table = try makeTable((0..<8).map { r($0 * 2, $0 * 2) } + [r(20, 23)])
+        let plan = table.plan(first: 0, count: 24)
+        let spans = LayerSpans(plan)
+        let overlay = try #require(spans.index(of: 1))
+        let base = try #require(spans.index(of: 0))
+        #expect(spans.index(of: 7) == nil)
+        let overlayMask = spans.servedMask(ofSpan: overlay, in: plan)
+        let baseMask = spans.servedMask(ofSpan: base, in: plan)
+        // Layer 1 from page 0: pages 0, 2, ..., 14 and 20...23.
+        #expect(overlayMask == 0xF0_5555)
+        // The base from page 1: pages 1, 3, ..., 15 (bits 0, 2, ..., 14) and 16...19 (bits 15...18).
+        #expect(baseMask == 0x7_D555)
+        // Every page of the batch is served by exactly one of them.
+        for page in 0..<24 {
+            let byOverlay = overlayMask >> UInt32(page) & 1 == 1
+            let byBase = page >= 1 && baseMask >> UInt32(page - 1) & 1 == 1
+            #expect(byOverlay != byBase, "page \(page)")
+        }
+    }
 }

@@ -1,20 +1,85 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Filling the overlay's page cache from a layer file.
+ * Filling the overlay's page cache from a layer file, two ways.
  *
- * A layer is read the way a fault on the layer's own mapping reads it:
- * readahead into its page cache, then each page copied from there, under
- * the layer's invalidate_lock. No filesystem read lock (i_rwsem, XFS's
- * iolock) is taken, so a process may write to a layer from the overlaid
- * mapping, as it may from a mapping of the layer itself.
+ * Direct: a span of a layer on a block device whose pages are not in its
+ * page cache is read with one direct I/O straight into the overlay's
+ * folios (pages of the span that another layer serves land in a scratch
+ * page). No copy, and no second cached copy of the page in the layer.
+ * The I/O is IOCB_NOWAIT: where it would wait for a filesystem lock it
+ * fails, and the copy below takes over.
+ *
+ * Copy: the way a fault on the layer's own mapping reads it: readahead
+ * into its page cache, then each page copied from there, under the layer's
+ * invalidate_lock. No filesystem read lock (i_rwsem, XFS's iolock) is
+ * taken, so a process may write to a layer from the overlaid mapping, as
+ * it may from a mapping of the layer itself.
  */
+#include <linux/bvec.h>
 #include <linux/fs.h>
 #include <linux/highmem.h>
+#include <linux/uio.h>
+#include <linux/vmalloc.h>
 #include <linux/pagemap.h>
 #include <linux/shmem_fs.h>
 #include <linux/types.h>
 
 #include "batch_syscalls_glue.h"
+
+/* Where direct reads put the pages of a span that another layer serves:
+ * written concurrently, never read. Module memory is vmalloc'ed. */
+static char bs_scratch[PAGE_SIZE] __aligned(PAGE_SIZE);
+
+bool bs_layer_read_direct(struct file *layer, uint64_t first_page, uint32_t pages,
+			  struct folio **folios, uint32_t served)
+{
+	struct address_space *mapping = layer->f_mapping;
+	struct inode *inode = mapping->host;
+	struct bio_vec vectors[BS_FILL_BATCH_PAGES];
+	loff_t position = (loff_t)first_page << PAGE_SHIFT;
+	size_t bytes = (size_t)pages << PAGE_SHIFT;
+	struct iov_iter iter;
+	struct kiocb kiocb;
+	ssize_t read;
+	uint32_t i;
+
+	/* Past the layer's end the read comes up short: the copy takes over. */
+	if (!pages || pages > BS_FILL_BATCH_PAGES || !inode->i_sb->s_bdev ||
+	    !(layer->f_mode & FMODE_CAN_ODIRECT) || !(layer->f_mode & FMODE_NOWAIT) ||
+	    filemap_range_has_page(mapping, position, position + bytes - 1))
+		return false;
+	for (i = 0; i < pages; i++)
+		bvec_set_page(&vectors[i], served & (1U << i) ? folio_page(folios[i], 0) :
+			      vmalloc_to_page(bs_scratch), PAGE_SIZE, 0);
+	iov_iter_bvec(&iter, ITER_DEST, vectors, pages, bytes);
+	init_sync_kiocb(&kiocb, layer);
+	kiocb.ki_pos = position;
+	kiocb.ki_flags |= IOCB_DIRECT | IOCB_NOWAIT;
+
+	filemap_invalidate_lock_shared(mapping);
+	read = vfs_iocb_iter_read(layer, &kiocb, &iter);
+	filemap_invalidate_unlock_shared(mapping);
+	if (read != (ssize_t)bytes)
+		return false;
+	for (i = 0; i < pages; i++) {
+		if (served & (1U << i)) {
+			folio_mark_uptodate(folios[i]);
+			folio_unlock(folios[i]);
+		}
+	}
+	return true;
+}
+
+uint32_t bs_readahead_take(struct readahead_control *rac, struct folio **folios, uint32_t most,
+			   uint64_t *first_page)
+{
+	uint32_t count = 0;
+
+	*first_page = readahead_index(rac);
+	while (count < most && (folios[count] = readahead_folio(rac)))
+		count++;
+	return count;
+}
 
 /* The layer's folio that holds page `index`, uptodate and referenced. */
 static struct folio *bs_layer_folio(struct file *layer, pgoff_t index)
@@ -64,29 +129,15 @@ void bs_layer_prefetch(struct file *layer, uint64_t first_page, uint64_t pages)
 		page_cache_ra_unbounded(&ractl, min(pages, end - first_page), 0);
 }
 
-uint64_t bs_readahead_fill(struct readahead_control *rac, struct file *layer, uint64_t pages)
+uint64_t bs_folios_fill(struct file *layer, struct folio **folios, uint64_t count)
 {
 	struct address_space *mapping = layer->f_mapping;
 	loff_t layer_end = i_size_read(mapping->host);
-	struct folio *folio;
-	uint64_t filled = 0;
+	uint64_t filled = 0, i;
 
 	filemap_invalidate_lock_shared(mapping);
-	while (pages && (folio = readahead_folio(rac))) {
-		pages -= min_t(uint64_t, pages, folio_nr_pages(folio));
-		filled += bs_fill_from_layer(folio, layer, layer_end);
-	}
+	for (i = 0; i < count; i++)
+		filled += bs_fill_from_layer(folios[i], layer, layer_end);
 	filemap_invalidate_unlock_shared(mapping);
 	return filled;
-}
-
-int bs_folio_fill(struct folio *folio, struct file *layer)
-{
-	struct address_space *mapping = layer->f_mapping;
-	bool filled;
-
-	filemap_invalidate_lock_shared(mapping);
-	filled = bs_fill_from_layer(folio, layer, i_size_read(mapping->host));
-	filemap_invalidate_unlock_shared(mapping);
-	return filled ? 0 : -EIO;
 }

@@ -29,18 +29,9 @@ bool bs_vma_describe(uint64_t address, struct bs_vma_info *info)
 	if (!vma)
 		return false;
 
-	if (vma->vm_flags & VM_READ)
-		flags |= BS_VMA_READ;
-	if (vma->vm_flags & VM_WRITE)
-		flags |= BS_VMA_WRITE;
-	if (vma->vm_flags & VM_EXEC)
-		flags |= BS_VMA_EXEC;
-	if (vma->vm_flags & VM_MAYSHARE)
-		flags |= BS_VMA_MAYSHARE;
-	if (vma->vm_flags & VM_LOCKED)
-		flags |= BS_VMA_LOCKED;
-	if (vma->vm_flags & VM_NORESERVE)
-		flags |= BS_VMA_NORESERVE;
+	static_assert(BS_VMA_READ == VM_READ && BS_VMA_WRITE == VM_WRITE && BS_VMA_EXEC == VM_EXEC &&
+		      BS_VMA_MAYSHARE == VM_MAYSHARE && BS_VMA_LOCKED == VM_LOCKED && BS_VMA_NORESERVE == VM_NORESERVE);
+	flags = vma->vm_flags & (VM_READ | VM_WRITE | VM_EXEC | VM_MAYSHARE | VM_LOCKED | VM_NORESERVE);
 	if (vma->anon_vma)
 		flags |= BS_VMA_PRIVATE_PAGES;
 	if ((vma->vm_flags & (VM_PFNMAP | VM_IO | VM_MIXEDMAP)) ||

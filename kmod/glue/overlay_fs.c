@@ -88,13 +88,13 @@ static int bs_overlay_read_folio(struct file *file, struct folio *folio)
 	return bs_swift_overlay_read_folio(overlay, folio, folio->index);
 }
 
+/* Folios left in the request (no overlay) are unlocked by the caller. */
 static void bs_overlay_readahead(struct readahead_control *rac)
 {
 	void *overlay = rac->mapping->host->i_private;
 
 	if (overlay)
-		bs_swift_overlay_readahead(overlay, rac, readahead_index(rac),
-					   readahead_count(rac));
+		bs_swift_overlay_readahead(overlay, rac);
 }
 
 static const struct address_space_operations bs_overlay_aops = {

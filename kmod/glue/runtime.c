@@ -80,7 +80,7 @@ void bs_registry_unlock(void)
 	mutex_unlock(&bs_registry_mutex);
 }
 
-void bs_log(int level, const char *message, size_t length, bool has_value, int64_t value)
+void bs_log(int level, const char *message, size_t length)
 {
 	static DEFINE_RATELIMIT_STATE(ratelimit, 5 * HZ, 50);
 	static const char *const prefix[] = {
@@ -90,8 +90,5 @@ void bs_log(int level, const char *message, size_t length, bool has_value, int64
 
 	if (level < 0 || level > BS_LOG_LEVEL || !__ratelimit(&ratelimit))
 		return;
-	if (has_value)
-		printk("%s%.*s %lld\n", prefix[level], (int)length, message, value);
-	else
-		printk("%s%.*s\n", prefix[level], (int)length, message);
+	printk("%s%.*s\n", prefix[level], (int)length, message);
 }

@@ -60,23 +60,24 @@ void bs_registry_lock(void);
 void bs_registry_unlock(void);
 
 /*
- * One rate-limited line "batch_syscalls: <message>[ <value>]"; level 0
- * error, 1 info, 2 debug, 3 trace. Messages are static text; values are
- * integers the caller chose to show, never addresses.
+ * One rate-limited line "batch_syscalls: <message>"; level 0 error, 1
+ * info, 2 debug, 3 trace. Swift formats the message from static text and
+ * an integer the caller chose to show, never an address.
  */
-void bs_log(int level, const char *message, size_t length, bool has_value, int64_t value);
+void bs_log(int level, const char *message, size_t length);
 
 /* ---- The calling process's mappings (mm.c) ----------------------------- */
 
+/* The first six are the kernel's own vm_flags bits (mm.c checks that). */
 enum bs_vma_flag {
-	BS_VMA_READ = 1 << 0,
-	BS_VMA_WRITE = 1 << 1,
-	BS_VMA_EXEC = 1 << 2,
-	BS_VMA_MAYSHARE = 1 << 3, /* MAP_SHARED */
-	BS_VMA_LOCKED = 1 << 4, /* mlock'ed */
-	BS_VMA_NORESERVE = 1 << 5,
-	BS_VMA_PRIVATE_PAGES = 1 << 6, /* has an anon_vma: private copies exist */
-	BS_VMA_SPECIAL = 1 << 7, /* PFN/IO/mixed/hugetlb/DAX: no page cache */
+	BS_VMA_READ = 0x1,
+	BS_VMA_WRITE = 0x2,
+	BS_VMA_EXEC = 0x4,
+	BS_VMA_MAYSHARE = 0x80, /* MAP_SHARED */
+	BS_VMA_LOCKED = 0x2000, /* mlock'ed */
+	BS_VMA_NORESERVE = 0x200000,
+	BS_VMA_PRIVATE_PAGES = 1 << 30, /* has an anon_vma: private copies exist */
+	BS_VMA_SPECIAL = 1U << 31, /* PFN/IO/mixed/hugetlb/DAX: no page cache */
 };
 
 /* What Swift needs to know about a VMA; `file` is valid under the lock. */
@@ -140,16 +141,37 @@ struct file *_Nullable bs_overlay_file_create(void *overlay, int64_t size,
  * own page cache without waiting (its readahead), up to its end.
  */
 void bs_layer_prefetch(struct file *layer, uint64_t first_page, uint64_t pages);
+/* The most pages a direct read takes: a readahead batch of the overlay. */
+#define BS_FILL_BATCH_PAGES 32
 /*
- * Fills the next `pages` pages of the readahead request from the same pages
- * of `layer`, marks each filled folio uptodate and unlocks it. Folios that
- * cannot be filled (a read error, or wholly past the layer's end) are
- * unlocked without being uptodate: a fault on one calls read_folio, which
- * reports the error. Returns the pages filled.
+ * Takes the next folios of a readahead request, locked, at most `most`
+ * (order-0: the overlay's mapping has no large folios); sets *first_page
+ * to the first one's index and returns how many were taken (0 at the end).
  */
-uint64_t bs_readahead_fill(struct readahead_control *rac, struct file *layer, uint64_t pages);
-/* Fills one locked folio from `layer` and unlocks it; 0 or -EIO. */
-int bs_folio_fill(struct folio *folio, struct file *layer);
+uint32_t bs_readahead_take(struct readahead_control *rac, struct folio **folios, uint32_t most,
+			   uint64_t *first_page);
+/*
+ * Reads pages [first_page, first_page + pages) of `layer` with one direct
+ * I/O (no copy, no page cache of the layer): page i goes into folios[i]
+ * when bit i of `served` is set, else into a scratch page. Then marks those
+ * folios uptodate and unlocks them, and returns true. Returns false, with
+ * nothing changed, when direct I/O does not apply: a layer without a block
+ * device or direct I/O, a range reaching the layer's last partial page, a
+ * range any page of which is in the layer's page cache (it may be newer
+ * than the disk, and a copy is cheaper), an I/O that would wait for a lock
+ * (IOCB_NOWAIT: a writer of the layer may be faulting on this overlay), a
+ * short read or an error. At most BS_FILL_BATCH_PAGES pages.
+ */
+bool bs_layer_read_direct(struct file *layer, uint64_t first_page, uint32_t pages,
+			  struct folio **folios, uint32_t served);
+/*
+ * Fills `count` locked folios from the same pages of `layer`'s page cache,
+ * marks each filled folio uptodate and unlocks it. Folios that cannot be
+ * filled (a read error, or wholly past the layer's end) are unlocked
+ * without being uptodate: a fault on one calls read_folio, which reports
+ * the error. Returns the folios filled.
+ */
+uint64_t bs_folios_fill(struct file *layer, struct folio **folios, uint64_t count);
 
 /* ---- Implemented in Swift, called from C ------------------------------- */
 
@@ -158,8 +180,7 @@ void bs_swift_exit(void);
 long bs_swift_ioctl(uint32_t command, uint64_t argument);
 /* Whether an mmap of an overlay file is allowed: 0 or a negative errno. */
 int bs_swift_overlay_mmap_check(bool shared, bool may_write);
-void bs_swift_overlay_readahead(void *overlay, struct readahead_control *rac,
-				uint64_t first_page, uint64_t pages);
+void bs_swift_overlay_readahead(void *overlay, struct readahead_control *rac);
 int bs_swift_overlay_read_folio(void *overlay, struct folio *folio, uint64_t page);
 void bs_swift_overlay_release(void *overlay);
 /* Writes the overlay listing into `buffer`: its length, or -1 if it does not fit. */

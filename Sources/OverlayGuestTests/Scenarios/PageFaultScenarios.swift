@@ -23,7 +23,43 @@ enum PageFaultScenarios {
             }
         },
         Scenario("page_fault: segments are file page offsets (mappings at nonzero file offsets)", fileOffsets),
+        Scenario("page_fault: a cold first touch reads ext4 layers directly, leaving their page cache empty",
+                 directReads),
     ] }
+
+    /// With cold caches, layers on a block device are read with direct I/O
+    /// into the overlay's own pages: every page shows the right data, and
+    /// neither layer file's page cache holds a copy (mincore on fresh
+    /// mappings of them, before anything else reads them).
+    static func directReads() throws {
+        try withDevice { device in
+            for name in [DataFile.base.name, DataFile.overlay.name] { try DataFile.require(name) }
+            let base = try MappedFile.map(DataFile.base.name, protection: PROT_READ | PROT_WRITE)
+            defer { base.unmap() }
+            let overlay = try MappedFile.map(DataFile.overlay.name)
+            defer { overlay.unmap() }
+            let segments = zebraSegments(pages: base.pageCount, run: 1) + [100...140]
+            let id = try device.overlay(base: base, overlay: overlay, segments: segments)
+            try SystemFiles.dropCaches()
+            let snapshot = MappingSnapshot(base)
+            var cached: [String: Int] = [:]
+            for name in [DataFile.base.name, DataFile.overlay.name] {
+                let layer = try MappedFile.map(name)
+                defer { layer.unmap() }
+                var residency = [UInt8](repeating: 0, count: layer.pageCount)
+                try require(mincore(layer.address, layer.length, &residency) == 0, "mincore \(name)")
+                cached[name] = residency.filter { $0 & 1 == 1 }.count
+            }
+            let data = try TestData.load()
+            snapshot.verify(ExpectedView(base: data.base).overlaid(data.overlay, segments),
+                            label: "overlaid mapping (first touch, cold)")
+            for (name, pages) in cached.sorted(by: { $0.key < $1.key }) {
+                expect(pages == 0, "\(name): \(pages) of \(base.pageCount) pages in its page cache after the cold first touch (want 0)")
+            }
+            Log.note("layer pages cached after the cold first touch: \(cached)")
+            expectErrno(device.cleanup(id), 0, "cleanup")
+        }
+    }
 
     /// base.bin mapped from file page 100 (300 pages), overlay.bin mapped
     /// from file page 16 (8 pages): a mapped page at file page p in a segment

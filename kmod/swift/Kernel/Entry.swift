@@ -44,19 +44,50 @@ public func bs_swift_overlay_mmap_check(_ shared: Bool, _ mayWrite: Bool) -> Int
     shared && mayWrite ? -EACCES : 0
 }
 
+/// Fills the overlay's page cache for a readahead request, in batches of
+/// at most 32 pages.
 @c @implementation
-public func bs_swift_overlay_readahead(_ overlay: UnsafeMutableRawPointer, _ rac: OpaquePointer,
-                                       _ firstPage: UInt64, _ pages: UInt64) {
+public func bs_swift_overlay_readahead(_ overlay: UnsafeMutableRawPointer, _ rac: OpaquePointer) {
     let overlay = OverlayHandle(overlay).pointer
-    let plan = overlay.pointee.segments.plan(first: firstPage, count: pages)
+    // 256 bytes on the stack (below the stdlib's 1 KiB limit, so no heap).
+    withUnsafeTemporaryAllocation(of: OpaquePointer?.self, capacity: Int(BS_FILL_BATCH_PAGES)) { folios in
+        var firstPage: UInt64 = 0
+        while true {
+            let count = bs_readahead_take(rac, folios.baseAddress!, UInt32(folios.count), &firstPage)
+            if count == 0 { return }
+            fill(overlay, folios: folios.baseAddress!, firstPage: firstPage, count: count)
+        }
+    }
+}
+
+/// Fills one readahead batch. Each layer's span of the batch is first read
+/// directly into the overlay's folios where the layer allows it (one I/O
+/// per layer, no copy); the layers that do not are prefetched together,
+/// then their runs are copied from their page cache.
+private func fill(_ overlay: UnsafeMutablePointer<Overlay>, folios: UnsafeMutablePointer<OpaquePointer?>,
+                  firstPage: UInt64, count: UInt32) {
+    let plan = overlay.pointee.segments.plan(first: firstPage, count: UInt64(count))
     let spans = LayerSpans(plan)
+    var readDirectly: UInt32 = 0  // bit s: span s was read directly
     for index in 0..<spans.count {
+        let span = spans[index]
+        let served = spans.servedMask(ofSpan: index, in: plan)
+        if bs_layer_read_direct(overlay.pointee.file(for: span.layer), span.first, UInt32(span.count),
+                                folios + Int(span.first - firstPage), served) {
+            readDirectly |= 1 << UInt32(index)
+            Log.trace("readahead span read directly, pages", Int64(span.count))
+            overlay.pointee.layers.recordServed(UInt64(served.nonzeroBitCount), from: span.layer)
+        }
+    }
+    for index in 0..<spans.count where readDirectly & (1 << UInt32(index)) == 0 {
         let span = spans[index]
         bs_layer_prefetch(overlay.pointee.file(for: span.layer), span.first, span.count)
     }
     for run in plan {
-        Log.trace("readahead run, pages", Int64(run.count))
-        let filled = bs_readahead_fill(rac, overlay.pointee.file(for: run.layer), run.count)
+        if let span = spans.index(of: run.layer), readDirectly & (1 << UInt32(span)) != 0 { continue }
+        Log.trace("readahead run copied, pages", Int64(run.count))
+        let filled = bs_folios_fill(overlay.pointee.file(for: run.layer), folios + Int(run.first - firstPage),
+                                    run.count)
         overlay.pointee.layers.recordServed(filled, from: run.layer)
     }
 }
@@ -66,9 +97,10 @@ public func bs_swift_overlay_read_folio(_ overlay: UnsafeMutableRawPointer, _ fo
                                         _ page: UInt64) -> Int32 {
     let overlay = OverlayHandle(overlay).pointer
     let layer = overlay.pointee.segments.layer(forPage: page)
-    let result = bs_folio_fill(folio, overlay.pointee.file(for: layer))
-    if result == 0 { overlay.pointee.layers.recordServed(1, from: layer) }
-    return result
+    var folio: OpaquePointer? = folio
+    let filled = bs_folios_fill(overlay.pointee.file(for: layer), &folio, 1)
+    overlay.pointee.layers.recordServed(filled, from: layer)
+    return filled == 1 ? 0 : -EIO
 }
 
 @c @implementation

@@ -22,8 +22,17 @@ enum Log {
         #endif
     }
 
+    /// Formats "message value" on the stack (the longest message is far
+    /// below 128 bytes; a longer line would be cut, not overflow).
     private static func write(_ level: Int32, _ message: StaticString, _ value: Int64?) {
-        let text = UnsafeRawPointer(message.utf8Start).assumingMemoryBound(to: CChar.self)
-        bs_log(level, text, message.utf8CodeUnitCount, value != nil, value ?? 0)
+        withUnsafeTemporaryAllocation(byteCount: 128, alignment: 1) { buffer in
+            var line = TextBuffer(buffer)
+            line.append(message)
+            if let value {
+                line.append(value < 0 ? " -" : " ")
+                line.append(value.magnitude)
+            }
+            bs_log(level, buffer.baseAddress!.assumingMemoryBound(to: CChar.self), line.count)
+        }
     }
 }

@@ -31,7 +31,7 @@
 static char bs_scratch[PAGE_SIZE] __aligned(PAGE_SIZE);
 
 bool bs_layer_read_direct(struct file *layer, uint64_t first_page, uint32_t pages,
-			  struct folio **folios, uint32_t served)
+			  struct folio **folios, uint64_t served)
 {
 	struct address_space *mapping = layer->f_mapping;
 	struct inode *inode = mapping->host;
@@ -49,7 +49,7 @@ bool bs_layer_read_direct(struct file *layer, uint64_t first_page, uint32_t page
 	    filemap_range_has_page(mapping, position, position + bytes - 1))
 		return false;
 	for (i = 0; i < pages; i++)
-		bvec_set_page(&vectors[i], served & (1U << i) ? folio_page(folios[i], 0) :
+		bvec_set_page(&vectors[i], served & (1ULL << i) ? folio_page(folios[i], 0) :
 			      vmalloc_to_page(bs_scratch), PAGE_SIZE, 0);
 	iov_iter_bvec(&iter, ITER_DEST, vectors, pages, bytes);
 	init_sync_kiocb(&kiocb, layer);
@@ -62,7 +62,7 @@ bool bs_layer_read_direct(struct file *layer, uint64_t first_page, uint32_t page
 	if (read != (ssize_t)bytes)
 		return false;
 	for (i = 0; i < pages; i++) {
-		if (served & (1U << i)) {
+		if (served & (1ULL << i)) {
 			folio_mark_uptodate(folios[i]);
 			folio_unlock(folios[i]);
 		}

@@ -142,7 +142,7 @@ struct file *_Nullable bs_overlay_file_create(void *overlay, int64_t size,
  */
 void bs_layer_prefetch(struct file *layer, uint64_t first_page, uint64_t pages);
 /* The most pages a direct read takes: a readahead batch of the overlay. */
-#define BS_FILL_BATCH_PAGES 32
+#define BS_FILL_BATCH_PAGES 64
 /*
  * Takes the next folios of a readahead request, locked, at most `most`
  * (order-0: the overlay's mapping has no large folios); sets *first_page
@@ -163,7 +163,7 @@ uint32_t bs_readahead_take(struct readahead_control *rac, struct folio **folios,
  * short read or an error. At most BS_FILL_BATCH_PAGES pages.
  */
 bool bs_layer_read_direct(struct file *layer, uint64_t first_page, uint32_t pages,
-			  struct folio **folios, uint32_t served);
+			  struct folio **folios, uint64_t served);
 /*
  * Fills `count` locked folios from the same pages of `layer`'s page cache,
  * marks each filled folio uptodate and unlocks it. Folios that cannot be

@@ -45,11 +45,11 @@ public func bs_swift_overlay_mmap_check(_ shared: Bool, _ mayWrite: Bool) -> Int
 }
 
 /// Fills the overlay's page cache for a readahead request, in batches of
-/// at most 32 pages.
+/// at most 64 pages.
 @c @implementation
 public func bs_swift_overlay_readahead(_ overlay: UnsafeMutableRawPointer, _ rac: OpaquePointer) {
     let overlay = OverlayHandle(overlay).pointer
-    // 256 bytes on the stack (below the stdlib's 1 KiB limit, so no heap).
+    // 512 bytes on the stack (below the stdlib's 1 KiB limit, so no heap).
     withUnsafeTemporaryAllocation(of: OpaquePointer?.self, capacity: Int(BS_FILL_BATCH_PAGES)) { folios in
         var firstPage: UInt64 = 0
         while true {

@@ -36,13 +36,18 @@ struct Overlay: ~Copyable {
         return size
     }
 
-    /// The largest readahead window of the layers, in pages.
+    /// The overlay file's readahead window: twice the largest of the
+    /// layers', at most 2 MiB. A readahead batch costs one read per layer
+    /// it touches, so with two layers interleaved each read is then as
+    /// large as a plain mapping's (page_fault_benchmark in the guest, cold
+    /// first touch of 16,384 pages: 2.5x to 1.5x the plain mapping's time at
+    /// fragmentation 1, 3.4x to 1.4x at 10).
     var readaheadPages: UInt32 {
         var pages: UInt32 = 0
         for layer in 0..<layers.count {
             pages = Swift.max(pages, LayerFile.describe(layers.file(LayerIndex(layer))).readahead_pages)
         }
-        return pages
+        return Swift.min(pages * 2, 512)
     }
 }
 

@@ -52,15 +52,15 @@ struct LayerSpans {
     }
 
     /// The pages of span `index` that its layer serves, as a bit mask: bit
-    /// i stands for page `first + i` (spans of at most 32 pages; the rest of
+    /// i stands for page `first + i` (spans of at most 64 pages; the rest of
     /// a longer span is left out). A direct read of the span puts these
     /// pages in the overlay's folios and the others in a scratch page.
-    func servedMask(ofSpan index: Int, in plan: FaultPlan) -> UInt32 {
+    func servedMask(ofSpan index: Int, in plan: FaultPlan) -> UInt64 {
         let span = spans[index]
-        var mask: UInt32 = 0
+        var mask: UInt64 = 0
         for run in plan where run.layer == span.layer {
-            for page in run.first..<(run.first + run.count) where page - span.first < 32 {
-                mask |= 1 << UInt32(page - span.first)
+            for page in run.first..<(run.first + run.count) where page - span.first < 64 {
+                mask |= 1 << (page - span.first)
             }
         }
         return mask

@@ -11,7 +11,7 @@ MODULE := batch-syscalls.ko
 MODULE_NAME := batch_syscalls
 TEST_DATA ?= test-data
 
-.PHONY: all module load unload tests test-generate test demo bench clean
+.PHONY: all module load unload tests test-generate test demo bench bench-host clean
 
 all: module
 
@@ -58,6 +58,14 @@ test:
 demo:
 	vm/demo
 
+# Benchmarks in the QEMU guest: prints the tables, writes docs/benchmarks/.
+bench:
+	vm/bench
+
+# Micro-benchmarks of the module's Swift logic on the host (package-benchmark).
+bench-host:
+	cd Benchmarks && $(SWIFT) package benchmark
+
 # Works without kernel headers too: Kbuild's own clean when KDIR exists,
 # then every output by name (Kbuild's, the Swift object's, SwiftPM's, the
 # harness's).
@@ -67,4 +75,4 @@ clean:
 		-o -name '*.mod' -o -name '*.mod.c' -o -name '.*.cmd' -o -name '*.su' \
 		-o -name 'batch_syscalls_swift*.ll' -o -name Module.symvers -o -name modules.order \) \
 		-type f -print0 | xargs -0 rm -f
-	rm -rf kmod/.build-swift .build $(TEST_DATA) vm/out
+	rm -rf kmod/.build-swift .build Benchmarks/.build $(TEST_DATA) vm/out

@@ -54,7 +54,7 @@ let package = Package(
         .executableTarget(
             name: "BatchSyscallsTool",
             dependencies: [
-                "MemoryOverlay", "OverlayTestData",
+                "CBatchSyscalls", "MemoryOverlay", "OverlayTestData",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]

@@ -92,4 +92,46 @@ static inline int batch_syscalls_mlock_on_fault(const void *address, size_t leng
 	return (int)syscall(SYS_mlock2, address, length, 1U /* MLOCK_ONFAULT */);
 }
 
+/*
+ * userfaultfd for `batch-syscalls bench` (the method a Firecracker-style
+ * restore uses): the structs come from <linux/userfaultfd.h>; the system
+ * call and the ioctl numbers (function-like macros) need these wrappers.
+ */
+#include <linux/userfaultfd.h>
+
+static const unsigned long batch_syscalls_uffdio_api_cmd = UFFDIO_API;
+static const unsigned long batch_syscalls_uffdio_register_cmd = UFFDIO_REGISTER;
+static const unsigned long batch_syscalls_uffdio_copy_cmd = UFFDIO_COPY;
+static const unsigned long long batch_syscalls_uffd_api = UFFD_API;
+static const unsigned long long batch_syscalls_uffdio_register_mode_missing = UFFDIO_REGISTER_MODE_MISSING;
+
+/* userfaultfd(flags): a new userfaultfd (glibc has no wrapper for it).
+ * UFFD_USER_MODE_ONLY in `flags` lets an unprivileged process handle its
+ * own user-mode faults. */
+static inline int batch_syscalls_userfaultfd(int flags)
+{
+	return (int)syscall(SYS_userfaultfd, flags);
+}
+
+/* sched_setaffinity(0, ...) to the one CPU `cpu` (glibc declares it only
+ * with _GNU_SOURCE): `batch-syscalls bench --cpu` runs every measurement on
+ * one CPU. */
+static inline int batch_syscalls_pin_to_cpu(unsigned int cpu)
+{
+	unsigned long mask[16] = { 0 };
+	if (cpu >= 8 * sizeof(mask))
+		return -1;
+	mask[cpu / (8 * sizeof(mask[0]))] = 1UL << (cpu % (8 * sizeof(mask[0])));
+	return (int)syscall(SYS_sched_setaffinity, 0, sizeof(mask), mask);
+}
+
+/* malloc_trim(0) (<malloc.h>, which Swift's Glibc module leaves out): the
+ * bench returns freed heap memory before it reads a process's Rss. */
+#include <malloc.h>
+
+static inline int batch_syscalls_malloc_trim(void)
+{
+	return malloc_trim(0);
+}
+
 #endif

@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+import SystemPackage
+
+/// What to measure, as the command line chose it.
+struct BenchConfiguration: Sendable {
+    var pages = 65536
+    var fragmentations = [1, 10, 100]
+    var setupSegments = [1_000, 50_000, 1_000_000]
+    var repetitions = 5
+    /// Repetitions of the setup-only runs (a million mmap calls take long in
+    /// an emulated guest).
+    var setupRepetitions = 5
+    var methods = BenchMethod.allCases
+    var caches = BenchCache.allCases
+    /// Setup-only runs of map-fixed with more segments than this are
+    /// skipped (a million mmap calls take minutes in an emulated guest).
+    var mapFixedMaxSegments = Int.max
+    /// Runs of each sharing measurement (memory counts vary little).
+    var sharingRepetitions = 3
+    /// Touch most free memory once before measuring: an emulator backs a
+    /// guest's RAM on first use, which would slow the first runs only.
+    var primeMemory = false
+    /// Processes of the sharing measurement (0: none).
+    var sharingProcesses = 8
+    /// Pages each sharing process maps: eight merge copies of the whole
+    /// mapping would not fit a small guest.
+    var sharingPages = 16384
+    /// Fragmentation of the sharing measurement's layout.
+    var sharingFragmentation = 10
+    /// Seconds one child may take.
+    var timeout = 300
+    /// The CPU every measurement runs on (all threads and children), or nil
+    /// for any.
+    var cpu: Int?
+    var directory: FilePath = "bench-data"
+
+    /// The methods in the setup-only runs: merge reads every page, so its
+    /// setup grows with pages, not segments (the touch runs show it).
+    var setupMethods: [BenchMethod] { methods.filter { $0 != .merge } }
+}

@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+import CBatchSyscalls
+import Glibc
+import MemoryOverlay
+import SystemPackage
+
+/// The handler thread of the userfaultfd method: it waits for missing-page
+/// faults in the registered region and serves each with `UFFDIO_COPY` of
+/// the right file's page, copied from a read-only mapping of that file (as
+/// Firecracker's snapshot restore does).
+final class BenchUserfaultHandler: @unchecked Sendable {
+    // @unchecked Sendable: the thread reads only state that is immutable
+    // while it runs.
+
+    private let descriptor: CInt
+    private let region: UnsafeMutableRawPointer
+    private let layout: BenchLayout
+    private let base: UnsafeRawPointer
+    private let overlay: UnsafeRawPointer
+    /// Written to stop the thread, which polls it with the userfaultfd.
+    private var stopPipe: (read: CInt, write: CInt) = (-1, -1)
+    private var thread = pthread_t()
+    private var running = false
+
+    /// A handler for `region` (`layout.pages` pages), which `descriptor`
+    /// (a userfaultfd, non-blocking) has registered for missing faults.
+    init(descriptor: CInt, region: UnsafeMutableRawPointer, layout: BenchLayout, base: UnsafeRawPointer,
+         overlay: UnsafeRawPointer) {
+        self.descriptor = descriptor
+        self.region = region
+        self.layout = layout
+        self.base = base
+        self.overlay = overlay
+    }
+
+    deinit {
+        stop()
+        close(descriptor)
+    }
+
+    /// Starts the thread.
+    func start() throws(BenchError) {
+        guard let pipe = benchPipe() else { throw .call("pipe", .benchCurrent) }
+        stopPipe = pipe
+        let context = Unmanaged.passUnretained(self).toOpaque()
+        let result = pthread_create(&thread, nil, { context in
+            Unmanaged<BenchUserfaultHandler>.fromOpaque(context!).takeUnretainedValue().serve()
+            return nil
+        }, context)
+        guard result == 0 else { throw .call("pthread_create", Errno(rawValue: result)) }
+        running = true
+    }
+
+    /// Stops the thread and waits for it.
+    func stop() {
+        guard running else { return }
+        var byte: UInt8 = 1
+        _ = write(stopPipe.write, &byte, 1)
+        pthread_join(thread, nil)
+        close(stopPipe.read)
+        close(stopPipe.write)
+        running = false
+    }
+
+    /// Says why the thread stops early: the faulting thread then waits
+    /// until the bench's timeout kills the run, and this line tells why.
+    private func fail(_ error: BenchError) {
+        benchPrintError("bench: userfaultfd handler: \(error)")
+    }
+
+    /// The thread: poll, read a batch of fault messages, serve each.
+    private func serve() {
+        let pageSize = MemoryPage.size
+        let regionStart = UInt(bitPattern: region)
+        var fds = [pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: stopPipe.read, events: Int16(POLLIN), revents: 0)]
+        let batch = 16
+        var messages = [uffd_msg](repeating: uffd_msg(), count: batch)
+        while true {
+            if poll(&fds, 2, -1) < 0 {
+                if errno == EINTR { continue }
+                fail(.call("poll of the userfaultfd", .benchCurrent))
+                return
+            }
+            if fds[1].revents != 0 { return }
+            let bytes = messages.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if bytes < 0 {
+                if errno == EAGAIN || errno == EINTR { continue }
+                fail(.call("read of the userfaultfd", .benchCurrent))
+                return
+            }
+            for index in 0..<(bytes / MemoryLayout<uffd_msg>.size) {
+                let message = messages[index]
+                guard message.event == UInt8(UFFD_EVENT_PAGEFAULT) else { continue }
+                let address = UInt(message.arg.pagefault.address) & ~UInt(pageSize - 1)
+                let page = Int(address - regionStart) / pageSize
+                let source = layout.isOverlay(page) ? overlay : base
+                var copy = uffdio_copy()
+                copy.dst = UInt64(address)
+                copy.src = UInt64(UInt(bitPattern: source + page * pageSize))
+                copy.len = UInt64(pageSize)
+                copy.mode = 0
+                // EEXIST: another thread's fault on the same page was served first.
+                if batch_syscalls_ioctl(descriptor, batch_syscalls_uffdio_copy_cmd, &copy) != 0 && errno != EEXIST {
+                    fail(.call("UFFDIO_COPY of page \(page)", .benchCurrent))
+                    return
+                }
+            }
+        }
+    }
+}

@@ -28,6 +28,18 @@ struct BenchCommand: ParsableCommand {
             Without /dev/batch_syscalls the overlay method is reported as unavailable and the others \
             still run. The data files (2 x pages x 4 KiB) are written into --dir unless they are \
             there already.
+
+            EXAMPLES:
+              Everything, with a report (as root, the module loaded):
+                batch-syscalls bench --report bench-report
+
+              A small, quick run of two methods, as JSON:
+                batch-syscalls bench --pages 4096 --methods overlay,map-fixed \\
+                    --caches warm --fragmentations 1 --setup-segments 1000 --json
+
+              What `make bench` runs in the QEMU guest:
+                batch-syscalls bench --pages 32768 --report report --cpu 0 --prime-memory \\
+                    --map-fixed-max-segments 50000 --sharing-repetitions 1
             """
     )
 

@@ -17,7 +17,8 @@ let package = Package(
         // The benchmarks and the logic in one module: the logic's types are
         // internal (the kernel build has no use for `public`), and the
         // files are the kernel's own, through the symbolic links
-        // Logic -> kmod/swift/Logic and Host -> kmod/swift/Host (SwiftPM
+        // Logic -> kmod/swift/Logic, Host -> kmod/swift/Host and
+        // SplitMix64.swift -> Sources/OverlayTestData (SwiftPM
         // takes no target path outside the package).
         .executableTarget(
             name: "SegmentTable",

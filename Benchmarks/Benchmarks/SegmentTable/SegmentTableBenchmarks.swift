@@ -23,7 +23,7 @@ func requestBuffer(shuffled: Bool) -> PlatformBuffer<PageRange> {
     let buffer = try! PlatformBuffer<PageRange>(capacity: segmentCount, chargedToCaller: true)
     for index in 0..<segmentCount { buffer.base[index] = segment(index) }
     if shuffled {
-        var generator = SplitMix(seed: 0x6261_7463_6873_7973)
+        var generator = SplitMix64(seed: 0x6261_7463_6873_7973)
         var index = segmentCount - 1
         while index > 0 {
             let other = Int(generator.next() % UInt64(index + 1))
@@ -43,26 +43,12 @@ func makeTable() -> SegmentTable {
 
 /// Pages to look up: pseudo-random over the table's range, fixed by a seed.
 func lookupPages(_ count: Int) -> [UInt64] {
-    var generator = SplitMix(seed: 42)
+    var generator = SplitMix64(seed: 42)
     return (0..<count).map { _ in generator.next() % UInt64(2 * segmentCount + 2) }
 }
 
-/// SplitMix64, as the test data uses (the benchmarks need no other
-/// dependency).
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-/// Readahead batches are 32 pages by default (128 KiB).
-let batchPages: UInt64 = 32
+/// The module fills the overlay in readahead batches of up to 64 pages.
+let batchPages: UInt64 = 64
 
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
@@ -103,10 +89,10 @@ let benchmarks: @Sendable () -> Void = {
         (BoxedTable(makeTable()), lookupPages(1_000_000))
     }
 
-    // Run split: every 32-page readahead batch over the whole table split
+    // Run split: every 64-page readahead batch over the whole table split
     // into runs of one layer (FaultPlan), then into layer spans (what the
     // fill path does for each batch). 62,500 batches an iteration.
-    Benchmark("FaultPlan, 32-page batches over 1M segments") { benchmark, table in
+    Benchmark("FaultPlan, 64-page batches over 1M segments") { benchmark, table in
         var runs: UInt64 = 0
         var first: UInt64 = 0
         let end = UInt64(2 * segmentCount)
@@ -119,7 +105,7 @@ let benchmarks: @Sendable () -> Void = {
         BoxedTable(makeTable())
     }
 
-    Benchmark("LayerSpans, 32-page batches over 1M segments") { benchmark, table in
+    Benchmark("LayerSpans, 64-page batches over 1M segments") { benchmark, table in
         var spans = 0
         var first: UInt64 = 0
         let end = UInt64(2 * segmentCount)

@@ -1,0 +1,1 @@
+../../../Sources/OverlayTestData/SplitMix64.swift

@@ -63,14 +63,23 @@ public struct DataGenerator: Sendable {
         for (file, count) in files {
             let path = directory.appending(file.name)
             do {
-                try write(file, to: path, pages: count) { progress(file, $0, count) }
+                try file.pattern.write(to: path, pages: count, seed: seed) { progress(file, $0, count) }
             } catch {
                 throw Failure(path: path, errno: error)
             }
         }
     }
 
-    private func write(_ file: DataFile, to path: FilePath, pages: Int, progress: (Int) -> Void) throws(Errno) {
+}
+
+extension PagePattern {
+    /// Writes a file of `pages` pages of this pattern (replacing any file
+    /// there) in 4 MiB chunks, calling `progress(pagesWritten)` after each,
+    /// then fsyncs it.
+    ///
+    /// - Throws: the `Errno` of creating, writing or syncing the file.
+    public func write(to path: FilePath, pages: Int, seed: UInt64,
+                      progress: (Int) -> Void = { _ in }) throws(Errno) {
         let pageSize = MemoryPage.size
         let chunkPages = max(1, (4 << 20) / pageSize)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkPages * pageSize, alignment: pageSize)
@@ -84,7 +93,7 @@ public struct DataGenerator: Sendable {
                     let count = min(chunkPages, pages - page)
                     for index in 0..<count {
                         let slice = UnsafeMutableRawBufferPointer(rebasing: buffer[(index * pageSize)..<((index + 1) * pageSize)])
-                        file.pattern.fill(slice, page: page + index, seed: seed)
+                        fill(slice, page: page + index, seed: seed)
                     }
                     _ = try descriptor.writeAll(UnsafeRawBufferPointer(rebasing: buffer[0..<(count * pageSize)]))
                     page += count

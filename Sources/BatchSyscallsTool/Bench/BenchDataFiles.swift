@@ -35,7 +35,7 @@ struct BenchDataFiles: Sendable {
         for (path, pattern) in [(base, Self.basePattern), (overlay, Self.overlayPattern)] {
             if isValid(path, pattern: pattern) { continue }
             log("writing \(path) (\(pages) pages)")
-            try write(path, pattern: pattern)
+            try pattern.write(to: path, pages: pages, seed: Self.seed)
         }
     }
 
@@ -56,31 +56,6 @@ struct BenchDataFiles: Sendable {
             else { return false }
         }
         return true
-    }
-
-    private func write(_ path: FilePath, pattern: PagePattern) throws(Errno) {
-        let pageSize = MemoryPage.size
-        let chunkPages = 1024
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkPages * pageSize, alignment: pageSize)
-        defer { buffer.deallocate() }
-        try Errno.rethrowing {
-            let descriptor = try FileDescriptor.open(path, .writeOnly, options: [.create, .truncate, .closeOnExec],
-                                                     permissions: [.ownerReadWrite, .groupRead, .otherRead])
-            try descriptor.closeAfter {
-                var page = 0
-                while page < pages {
-                    let count = min(chunkPages, pages - page)
-                    for index in 0..<count {
-                        let slice = UnsafeMutableRawBufferPointer(
-                            rebasing: buffer[(index * pageSize)..<((index + 1) * pageSize)])
-                        pattern.fill(slice, page: page + index, seed: Self.seed)
-                    }
-                    _ = try descriptor.writeAll(UnsafeRawBufferPointer(rebasing: buffer[0..<(count * pageSize)]))
-                    page += count
-                }
-                guard fsync(descriptor.rawValue) == 0 else { throw Errno(rawValue: errno) }
-            }
-        }
     }
 
     /// Reads both files once, so that their pages are in the page cache

@@ -4,12 +4,16 @@ import MemoryOverlay
 /// The floor: one private mapping of the base file (open, mmap, close).
 enum BenchFloorSetup {
     static func setUp(_ input: BenchInput) throws(BenchError) -> BenchRegion {
-        let base: MappedFile
+        let base = try mapBase(input)
+        return BenchRegion(address: base.address, pages: input.layout.pages, owners: [base])
+    }
+
+    /// The private mapping of the base file every file-backed method starts from.
+    static func mapBase(_ input: BenchInput) throws(BenchError) -> MappedFile {
         do {
-            base = try MappedFile(path: input.files.base, protection: input.protection, pages: input.layout.pages)
+            return try MappedFile(path: input.files.base, protection: input.protection, pages: input.layout.pages)
         } catch {
             throw .call("mmap of \(input.files.base)", error)
         }
-        return BenchRegion(address: base.address, pages: input.layout.pages, owners: [base])
     }
 }

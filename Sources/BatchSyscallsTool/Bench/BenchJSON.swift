@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+import FoundationEssentials
 
-/// The `--json` output: one object per measurement, one per line.
+/// The `--json` output: one object per measurement, one per line, encoded
+/// by Foundation's JSONEncoder (keys sorted, so every line reads alike).
 enum BenchJSON {
     /// A JSON value (enough for flat objects of numbers and strings).
-    enum Value {
+    enum Value: Encodable {
         case integer(Int)
         case unsigned(UInt64)
         case number(Double)
@@ -11,42 +13,44 @@ enum BenchJSON {
         case bool(Bool)
         case null
 
-        var text: String {
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
             switch self {
-            case .integer(let value): "\(value)"
-            case .unsigned(let value): "\(value)"
-            case .number(let value): value.isFinite ? "\(value)" : "null"
-            case .string(let value): BenchJSON.quoted(value)
-            case .bool(let value): value ? "true" : "false"
-            case .null: "null"
+            case .integer(let value): try container.encode(value)
+            case .unsigned(let value): try container.encode(value)
+            case .number(let value) where value.isFinite: try container.encode(value)
+            case .number: try container.encodeNil()
+            case .string(let value): try container.encode(value)
+            case .bool(let value): try container.encode(value)
+            case .null: try container.encodeNil()
             }
         }
     }
 
-    /// `{"key":value,...}` with the keys in the given order.
+    /// An object of the given fields.
+    private struct Object: Encodable {
+        let fields: [(String, Value)]
+
+        struct Key: CodingKey {
+            let stringValue: String
+            init(stringValue: String) { self.stringValue = stringValue }
+            var intValue: Int? { nil }
+            init?(intValue: Int) { nil }
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: Key.self)
+            for (key, value) in fields { try container.encode(value, forKey: Key(stringValue: key)) }
+        }
+    }
+
+    /// `{"key":value,...}` on one line.
     static func object(_ fields: [(String, Value)]) -> String {
-        "{" + fields.map { quoted($0.0) + ":" + $0.1.text }.joined(separator: ",") + "}"
-    }
-
-    static func quoted(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\t": result += "\\t"
-            case "\r": result += "\\r"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    result.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return result + "\""
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Encoding numbers, strings, booleans and nulls cannot fail.
+        let data = (try? encoder.encode(Object(fields: fields))) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
     }
 
     /// The lines for all results.

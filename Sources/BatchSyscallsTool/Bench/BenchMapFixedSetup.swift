@@ -8,12 +8,7 @@ import SystemPackage
 /// segment, and one more per gap between segments).
 enum BenchMapFixedSetup {
     static func setUp(_ input: BenchInput) throws(BenchError) -> BenchRegion {
-        let base: MappedFile
-        do {
-            base = try MappedFile(path: input.files.base, protection: input.protection, pages: input.layout.pages)
-        } catch {
-            throw .call("mmap of \(input.files.base)", error)
-        }
+        let base = try BenchFloorSetup.mapBase(input)
         let descriptor = open(input.files.overlay.string, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw .call("open \(input.files.overlay)", .benchCurrent) }
         defer { close(descriptor) }

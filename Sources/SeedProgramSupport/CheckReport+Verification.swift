@@ -56,4 +56,18 @@ extension CheckReport {
             return false
         }
     }
+
+    /// Cleans `overlay`'s id up: a passing check `what`, or a failing one
+    /// with the errno. Returns whether it passed.
+    @discardableResult
+    public func remove(_ overlay: Overlay, _ what: String) -> Bool {
+        do {
+            try overlay.remove()
+            pass(what)
+            return true
+        } catch {
+            fail("\(what): \(error.name) (\(error))")
+            return false
+        }
+    }
 }

@@ -33,13 +33,12 @@ enum PageFaultScenarios {
     /// mappings of them, before anything else reads them).
     static func directReads() throws {
         try withDevice { device in
-            for name in [DataFile.base.name, DataFile.overlay.name] { try DataFile.require(name) }
-            let base = try MappedFile.map(DataFile.base.name, protection: PROT_READ | PROT_WRITE)
-            defer { base.unmap() }
-            let overlay = try MappedFile.map(DataFile.overlay.name)
-            defer { overlay.unmap() }
+            let fixture = try SeedFixture()
+            defer { fixture.unmap() }
+            let base = fixture.base
             let segments = zebraSegments(pages: base.pageCount, run: 1) + [100...140]
-            let id = try device.overlay(base: base, overlay: overlay, segments: segments)
+            let id = try device.overlay(base: base, overlay: fixture.overlay, segments: segments)
+            // Also drops what loading the expected data read.
             try SystemFiles.dropCaches()
             let snapshot = MappingSnapshot(base)
             var cached: [String: Int] = [:]
@@ -50,8 +49,7 @@ enum PageFaultScenarios {
                 try require(mincore(layer.address, layer.length, &residency) == 0, "mincore \(name)")
                 cached[name] = residency.filter { $0 & 1 == 1 }.count
             }
-            let data = try TestData.load()
-            snapshot.verify(ExpectedView(base: data.base).overlaid(data.overlay, segments),
+            snapshot.verify(fixture.baseView.overlaid(fixture.data.overlay, segments),
                             label: "overlaid mapping (first touch, cold)")
             for (name, pages) in cached.sorted(by: { $0.key < $1.key }) {
                 expect(pages == 0, "\(name): \(pages) of \(base.pageCount) pages in its page cache after the cold first touch (want 0)")

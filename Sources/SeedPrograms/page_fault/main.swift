@@ -37,12 +37,8 @@ struct PageFault {
 
         // Cleanup releases the id; the mapping keeps showing the overlay
         // until it is unmapped.
-        do {
-            try overlay.remove()
-            report.pass("cleanup of id \(overlay.id)")
+        if report.remove(overlay, "cleanup of id \(overlay.id)") {
             report.verify(overlay.base, with: verifier, "after cleanup the mapping still shows the overlay")
-        } catch {
-            report.fail("cleanup of id \(overlay.id): \(error.name) (\(error))")
         }
     }
 
@@ -66,12 +62,7 @@ struct PageFault {
         // would bring the layer pages back into the page cache first.
         overlay.base.touchEveryPage()
         report.verify(overlay.base, with: verifier, "\(label): after drop_caches, every page shows the right file")
-        do {
-            try overlay.remove()
-            report.pass("\(label): cleanup of id \(overlay.id)")
-        } catch {
-            report.fail("\(label): cleanup of id \(overlay.id): \(error.name) (\(error))")
-        }
+        report.remove(overlay, "\(label): cleanup of id \(overlay.id)")
     }
 
     /// Maps base.bin and overlay.bin and makes the request; a check line

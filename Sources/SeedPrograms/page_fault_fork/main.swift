@@ -52,12 +52,7 @@ struct PageFaultFork {
             report.check(status.succeeded, "\(label): child \(index) saw the right file on every page of the "
                          + "inherited mapping and exited", why: "\(status)")
         }
-        do {
-            try overlay.remove()
-            report.pass("\(label): cleanup of id \(overlay.id) after the children exited")
-        } catch {
-            report.fail("\(label): cleanup of id \(overlay.id): \(error.name) (\(error))")
-        }
+        report.remove(overlay, "\(label): cleanup of id \(overlay.id) after the children exited")
     }
 
     /// The parent reads, forks a child, cleans the id up and unmaps; only

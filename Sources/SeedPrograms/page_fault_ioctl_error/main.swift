@@ -155,12 +155,7 @@ struct PageFaultIoctlError {
                              segments: other), .fileExists, what)
         report.verify(fixture.base, with: run.data.verifier(segments: segments),
                       "\(what): the mapping still shows the first overlay")
-        do {
-            try overlay.remove()
-            report.pass("\(what): cleanup of the first overlay")
-        } catch {
-            report.fail("\(what): cleanup of the first overlay: \(error.name) (\(error))")
-        }
+        report.remove(overlay, "\(what): cleanup of the first overlay")
     }
 
     // MARK: EBUSY

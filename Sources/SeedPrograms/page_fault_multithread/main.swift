@@ -60,12 +60,7 @@ struct PageFaultMultithread {
         // Every page is mapped now, with what the concurrent faults put
         // there: comparing it with the files checks each of those faults.
         report.verify(mapping, with: verifier, "\(label): every page shows the right file after the threads' faults")
-        do {
-            try overlay.remove()
-            report.pass("\(label): cleanup of id \(overlay.id)")
-        } catch {
-            report.fail("\(label): cleanup of id \(overlay.id): \(error.name) (\(error))")
-        }
+        report.remove(overlay, "\(label): cleanup of id \(overlay.id)")
     }
 }
 

@@ -82,12 +82,7 @@ struct PageFaultUserspace {
                     + "\(NumberFormat.ratio(userspace.nanoseconds, module.nanoseconds)) the module's time, "
                     + "with \(userspace.vmas) VMAs")
         if let overlay = module.overlay {
-            do {
-                try overlay.remove()
-                report.pass("module, \(label): cleanup of id \(overlay.id)")
-            } catch {
-                report.fail("module, \(label): cleanup of id \(overlay.id): \(error.name) (\(error))")
-            }
+            report.remove(overlay, "module, \(label): cleanup of id \(overlay.id)")
         }
     }
 

@@ -70,7 +70,10 @@ let package = Package(
         // The end-to-end tests that run in the QEMU guest (TAP output).
         .executableTarget(
             name: "OverlayGuestTests",
-            dependencies: ["CBatchSyscalls", "MemoryOverlay", "OverlayTestData"]
+            dependencies: [
+                "CBatchSyscalls", "MemoryOverlay", "OverlayTestData",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
         ),
     ] + seedPrograms.map {
         .executableTarget(name: $0, dependencies: ["SeedProgramSupport"], path: "Sources/SeedPrograms/\($0)")

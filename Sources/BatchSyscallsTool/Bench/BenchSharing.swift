@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
 import MemoryOverlay
+import OverlayTestData
 import SystemPackage
 
 /// Memory of several processes that each use the composed view: the
@@ -23,7 +24,7 @@ struct BenchSharing {
     func run() throws(BenchError) -> BenchSharingSample {
         if dropCaches {
             do {
-                try BenchSystem.dropCaches()
+                try PageCache.drop()
             } catch {
                 throw .failed("cannot drop caches: \(error.name)")
             }

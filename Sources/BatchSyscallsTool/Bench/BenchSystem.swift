@@ -19,15 +19,6 @@ enum BenchSystem {
     /// Online CPUs.
     static var cpuCount: Int { Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
 
-    /// `sync; echo 3 > /proc/sys/vm/drop_caches`: clean page cache, the
-    /// overlays' included, is freed, so the next access reads from disk.
-    ///
-    /// - Throws: `EACCES`/`EPERM` for a user other than root.
-    static func dropCaches() throws(Errno) {
-        sync()
-        try writeText("/proc/sys/vm/drop_caches", "3")
-    }
-
     /// Waits (at most `limit` nanoseconds) until the kernel's unreclaimable
     /// slab memory stops shrinking: a child that exits with 100,000 VMAs
     /// leaves their freeing to RCU callbacks, which run for seconds in an

@@ -2,6 +2,7 @@
 import CBatchSyscalls
 import Glibc
 import MemoryOverlay
+import OverlayTestData
 
 /// One repetition of a case, run in a child process of its own so that its
 /// VMAs and resident memory start clean and nothing it leaves behind (a
@@ -17,7 +18,7 @@ struct BenchTrial {
                                    writable: benchCase.kind == .touch)
         if benchCase.cache == .cold {
             do {
-                try BenchSystem.dropCaches()
+                try PageCache.drop()
             } catch {
                 throw .skipped("cannot drop caches: \(error.name)")
             }

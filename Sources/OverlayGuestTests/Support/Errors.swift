@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
+import MemoryOverlay
+import SystemPackage
 
 /// An errno value; 0 stands for success where a result is "0 or errno".
 struct Errno: Error, Equatable, CustomStringConvertible {
@@ -12,20 +14,12 @@ struct Errno: Error, Equatable, CustomStringConvertible {
 
     var description: String { Errno.describe(code) }
 
+    /// "ENOENT (No such file or directory)": the name from the library's
+    /// table (swift-system's `Errno.name`).
     static func describe(_ code: Int32) -> String {
         if code == 0 { return "success" }
-        let name = names[code] ?? "errno \(code)"
-        return "\(name) (\(String(cString: strerror(code))))"
+        return "\(SystemPackage.Errno(rawValue: code).name) (\(String(cString: strerror(code))))"
     }
-
-    private static let names: [Int32: String] = [
-        EPERM: "EPERM", ENOENT: "ENOENT", ESRCH: "ESRCH", EINTR: "EINTR", EIO: "EIO",
-        ENXIO: "ENXIO", E2BIG: "E2BIG", EBADF: "EBADF", EAGAIN: "EAGAIN", ENOMEM: "ENOMEM",
-        EACCES: "EACCES", EFAULT: "EFAULT", EBUSY: "EBUSY", EEXIST: "EEXIST", ENODEV: "ENODEV",
-        EINVAL: "EINVAL", ENOTTY: "ENOTTY", EFBIG: "EFBIG", ENOSPC: "ENOSPC", EROFS: "EROFS",
-        ERANGE: "ERANGE", ENOSYS: "ENOSYS", EOPNOTSUPP: "EOPNOTSUPP", EOVERFLOW: "EOVERFLOW",
-        ETIMEDOUT: "ETIMEDOUT", ENOEXEC: "ENOEXEC", EKEYREJECTED: "EKEYREJECTED",
-    ]
 }
 
 /// A system call that failed where the scenario needed it to succeed.

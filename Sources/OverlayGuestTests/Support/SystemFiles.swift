@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
+import OverlayTestData
 
 /// The page size of this kernel (4096 on x86-64).
 let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
@@ -38,14 +39,14 @@ enum SystemFiles {
     /// `sync; echo 3 > /proc/sys/vm/drop_caches`: clean page cache is freed,
     /// so the next access reads from disk. Skips the scenario when not allowed.
     static func dropCaches() throws {
-        sync()
         do {
-            try write("/proc/sys/vm/drop_caches", "3")
-        } catch let error as SysError {
-            if error.errno.code == EACCES || error.errno.code == EPERM || error.errno.code == ENOENT {
-                throw SkipScenario("cannot drop caches: \(error)")
+            try PageCache.drop()
+        } catch {
+            let sysError = SysError("write /proc/sys/vm/drop_caches", Errno(error.rawValue))
+            if [EACCES, EPERM, ENOENT].contains(error.rawValue) {
+                throw SkipScenario("cannot drop caches: \(sysError)")
             }
-            throw error
+            throw sysError
         }
     }
 

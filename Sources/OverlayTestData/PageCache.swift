@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
+import SystemPackage
 
 /// The kernel's page cache, as far as a test can steer it.
 public enum PageCache {

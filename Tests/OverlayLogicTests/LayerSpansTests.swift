@@ -36,13 +36,12 @@ import Testing
     @Test func servedMasksPartitionTheBatch() throws {
         // Pages 0, 2, 4, ... from layer 1, plus a run 20...23.
         let table = try makeTable((0..<8).map { r($0 * 2, $0 * 2) } + [r(20, 23)])
-        let plan = table.plan(first: 0, count: 24)
-        let spans = LayerSpans(plan)
+        let spans = LayerSpans(table.plan(first: 0, count: 24))
         let overlay = try #require(spans.index(of: 1))
         let base = try #require(spans.index(of: 0))
         #expect(spans.index(of: 7) == nil)
-        let overlayMask = spans.servedMask(ofSpan: overlay, in: plan)
-        let baseMask = spans.servedMask(ofSpan: base, in: plan)
+        let overlayMask = spans.servedMask(ofSpan: overlay)
+        let baseMask = spans.servedMask(ofSpan: base)
         // Layer 1 from page 0: pages 0, 2, ..., 14 and 20...23.
         #expect(overlayMask == 0xF0_5555)
         // The base from page 1: pages 1, 3, ..., 15 (bits 0, 2, ..., 14) and 16...19 (bits 15...18).

@@ -71,7 +71,7 @@ private func fill(_ overlay: UnsafeMutablePointer<Overlay>, folios: UnsafeMutabl
     var readDirectly: UInt32 = 0  // bit s: span s was read directly
     for index in 0..<spans.count {
         let span = spans[index]
-        let served = spans.servedMask(ofSpan: index, in: plan)
+        let served = spans.servedMask(ofSpan: index)
         if bs_layer_read_direct(overlay.pointee.file(for: span.layer), span.first, UInt32(span.count),
                                 folios + Int(span.first - firstPage), served) {
             readDirectly |= 1 << UInt32(index)

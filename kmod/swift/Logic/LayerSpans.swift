@@ -21,6 +21,9 @@ struct LayerSpans {
     static let capacity = 8
 
     private var spans = InlineArray<8, Span>(repeating: Span(layer: 0, first: 0, count: 0))
+    /// Per span, the pages its layer serves (see `servedMask(ofSpan:)`),
+    /// gathered in the same walk of the plan.
+    private var served = InlineArray<8, UInt64>(repeating: 0)
     private(set) var count = 0
     /// Runs in the batch.
     private(set) var runs = 0
@@ -36,11 +39,22 @@ struct LayerSpans {
         for index in 0..<count where spans[index].layer == run.layer {
             // Runs come in page order: the span grows to this run's end.
             spans[index].count = run.first + run.count - spans[index].first
+            served[index] |= Self.mask(of: run, from: spans[index].first)
             return
         }
         guard count < LayerSpans.capacity else { return }
         spans[count] = Span(layer: run.layer, first: run.first, count: run.count)
+        served[count] = Self.mask(of: run, from: run.first)
         count += 1
+    }
+
+    /// The bits of `run`'s pages counted from page `first` (those below 64).
+    private static func mask(of run: LayerRun, from first: UInt64) -> UInt64 {
+        var mask: UInt64 = 0
+        for page in run.first..<(run.first + run.count) where page - first < 64 {
+            mask |= 1 << (page - first)
+        }
+        return mask
     }
 
     subscript(index: Int) -> Span { spans[index] }
@@ -55,14 +69,7 @@ struct LayerSpans {
     /// i stands for page `first + i` (spans of at most 64 pages; the rest of
     /// a longer span is left out). A direct read of the span puts these
     /// pages in the overlay's folios and the others in a scratch page.
-    func servedMask(ofSpan index: Int, in plan: FaultPlan) -> UInt64 {
-        let span = spans[index]
-        var mask: UInt64 = 0
-        for run in plan where run.layer == span.layer {
-            for page in run.first..<(run.first + run.count) where page - span.first < 64 {
-                mask |= 1 << (page - span.first)
-            }
-        }
-        return mask
+    func servedMask(ofSpan index: Int) -> UInt64 {
+        served[index]
     }
 }

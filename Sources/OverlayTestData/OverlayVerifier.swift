@@ -48,6 +48,14 @@ public struct OverlayVerifier {
         overlaidPages = segments.merged
     }
 
+    /// A verifier of a mapping that shows `path` alone, with no overlay:
+    /// every page must equal the file's.
+    public init(plainFile path: FilePath) {
+        basePath = path
+        overlayPath = path
+        overlaidPages = []
+    }
+
     /// Whether file page `page` lies in a segment.
     public func isOverlaid(_ page: Int) -> Bool {
         var low = 0, high = overlaidPages.count

@@ -50,8 +50,6 @@ public struct SeedData: Sendable {
     /// A verifier of plain mappings of `base`: every page must show the
     /// base file.
     public func plainVerifier(base: DataFile = .base) -> OverlayVerifier {
-        // The verifier only looks at the segments' union; an empty list
-        // (which no request may carry) makes every page a base page.
-        OverlayVerifier(basePath: path(base), overlayPath: path(base), segments: SegmentList(unchecked: []))
+        OverlayVerifier(plainFile: path(base))
     }
 }

@@ -41,7 +41,7 @@ enum ErrnoScenarios {
         verifyPages(fixture.base, fixture.baseView, label: "\(what): base mapping after the failed request")
         switch device.create(OverlayRequest(base: fixture.base, overlay: fixture.overlay, segments: seedSegments)) {
         case .success(let id):
-            verifyPages(fixture.base, fixture.baseView.overlaid(fixture.data.overlay, seedSegments),
+            verifyPages(fixture.base, fixture.seedView,
                         label: "\(what): a correct request afterwards")
             expectErrno(device.cleanup(id), 0, "\(what): cleanup of the correct request")
         case .failure(let error):
@@ -265,7 +265,7 @@ enum ErrnoScenarios {
             let zebra = try MappedFile.map(DataFile.zebra.name)
             defer { zebra.unmap() }
             let id = try device.overlay(base: fixture.base, overlay: fixture.overlay, segments: seedSegments)
-            let view = fixture.baseView.overlaid(fixture.data.overlay, seedSegments)
+            let view = fixture.seedView
             fixture.base.touch(0..<50)
             expectRejected(device, OverlayRequest(base: fixture.base.innerAddress, overlay: zebra.address, segments: [0...300]),
                            EEXIST, "second request on the overlaid mapping")
@@ -311,7 +311,7 @@ enum ErrnoScenarios {
             let fixture = try SeedFixture()
             defer { fixture.unmap() }
             let id = try device.overlay(base: fixture.base, overlay: fixture.overlay, segments: seedSegments)
-            let view = fixture.baseView.overlaid(fixture.data.overlay, seedSegments)
+            let view = fixture.seedView
             var unknown = OverlayID.random()
             if unknown == id { unknown.bytes[0] ^= 1 }
             expectErrno(device.cleanup(unknown), ENOENT, "cleanup of a random id")
@@ -331,7 +331,7 @@ enum ErrnoScenarios {
             let fixture = try SeedFixture()
             defer { fixture.unmap() }
             let id = try device.overlay(base: fixture.base, overlay: fixture.overlay, segments: seedSegments)
-            let view = fixture.baseView.overlaid(fixture.data.overlay, seedSegments)
+            let view = fixture.seedView
             let child = ChildProcess.spawn("other process") {
                 expectErrno(device.cleanup(id), EPERM, "other process, inherited descriptor: cleanup")
                 let own = try BatchDevice.open()

@@ -122,9 +122,9 @@ enum ForkScenarios {
         try withDevice { device in
             let fixture = try SeedFixture()
             defer { fixture.unmap() }
-            let (data, base, overlay) = (fixture.data, fixture.base, fixture.overlay)
-            let id = try device.overlay(base: base, overlay: overlay, segments: seedSegments)
-            let view = ExpectedView(base: data.base).overlaid(data.overlay, seedSegments)
+            let base = fixture.base
+            let id = try device.overlay(base: base, overlay: fixture.overlay, segments: seedSegments)
+            let view = fixture.seedView
 
             let unmapper = ChildProcess.spawn("child that unmaps") {
                 verifyPages(base, view, label: "child that unmaps")

@@ -198,7 +198,7 @@ enum LayerScenarios {
             let first = try device.overlay(base: fixture.base, overlay: fixture.overlay, segments: seedSegments)
             let other = try device.overlay(base: second, overlay: fixture.overlay, segments: [0...9])
             try SystemFiles.dropCaches()
-            verifyPages(fixture.base, fixture.baseView.overlaid(fixture.data.overlay, seedSegments), label: "listed overlay")
+            verifyPages(fixture.base, fixture.seedView, label: "listed overlay")
 
             let text = SystemFiles.read(OverlayListing.path) ?? ""
             Log.note("listing:\n" + text)

@@ -21,4 +21,7 @@ struct SeedFixture {
     }
 
     var baseView: ExpectedView { ExpectedView(base: data.base) }
+
+    /// What base.bin shows with the seed's segments of overlay.bin on it.
+    var seedView: ExpectedView { baseView.overlaid(data.overlay, seedSegments) }
 }

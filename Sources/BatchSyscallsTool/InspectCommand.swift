@@ -27,7 +27,7 @@ struct InspectCommand: ParsableCommand {
             module not loaded, not root) and exits with status 1.
 
             --json prints an array with one object per overlay: "pid", \
-            "command" (null when unknown), "id", "segments", "layers", "depth", \
+            "command" (null when unknown), "id", "overlay", "attached", "segments", "layers", \
             "cached_pages" and "pages_served" (an array, base first).
 
             EXAMPLES:
@@ -73,12 +73,14 @@ struct InspectCommand: ParsableCommand {
 
     /// Columns padded to their widest cell; numbers right-aligned.
     static func table(_ rows: [Row]) -> String {
-        let header = ["PID", "COMMAND", "ID", "SEGMENTS", "LAYERS", "DEPTH", "CACHED", "SERVED (BASE FIRST)"]
-        let numeric = [true, false, false, true, true, true, true, false]
+        let header = ["PID", "COMMAND", "ID", "OVERLAY", "ATTACHED", "SEGMENTS", "LAYERS", "CACHED",
+                      "SERVED (BASE FIRST)"]
+        let numeric = [true, false, false, true, true, true, true, true, false]
         let cells = rows.map { row in
             let overlay = row.overlay
             return [String(overlay.processID), row.command ?? "-", overlay.id.description,
-                    String(overlay.segmentCount), String(overlay.layerCount), String(overlay.depth),
+                    String(overlay.overlayNumber), String(overlay.attachedRequests),
+                    String(overlay.segmentCount), String(overlay.layerCount),
                     String(overlay.cachedPages), overlay.pagesServed.map(String.init).joined(separator: ",")]
         }
         let widths = header.indices.map { column in
@@ -103,8 +105,9 @@ struct InspectCommand: ParsableCommand {
         var command: String?
         var id: String
         var segments: Int
+        var overlay: Int
+        var attached: Int
         var layers: Int
-        var depth: Int
         var cachedPages: Int
         var pagesServed: [Int]
 
@@ -113,14 +116,15 @@ struct InspectCommand: ParsableCommand {
             command = row.command
             id = row.overlay.id.description
             segments = row.overlay.segmentCount
+            overlay = row.overlay.overlayNumber
+            attached = row.overlay.attachedRequests
             layers = row.overlay.layerCount
-            depth = row.overlay.depth
             cachedPages = row.overlay.cachedPages
             pagesServed = row.overlay.pagesServed
         }
 
         enum CodingKeys: String, CodingKey {
-            case pid, command, id, segments, layers, depth
+            case pid, command, id, overlay, attached, segments, layers
             case cachedPages = "cached_pages", pagesServed = "pages_served"
         }
 
@@ -130,9 +134,10 @@ struct InspectCommand: ParsableCommand {
             try container.encode(pid, forKey: .pid)
             try container.encode(command, forKey: .command)
             try container.encode(id, forKey: .id)
+            try container.encode(overlay, forKey: .overlay)
+            try container.encode(attached, forKey: .attached)
             try container.encode(segments, forKey: .segments)
             try container.encode(layers, forKey: .layers)
-            try container.encode(depth, forKey: .depth)
             try container.encode(cachedPages, forKey: .cachedPages)
             try container.encode(pagesServed, forKey: .pagesServed)
         }

@@ -15,15 +15,19 @@ public struct LiveOverlay: Sendable, Equatable {
     public var segmentCount: Int
     /// Layer files it reads from: the base file, then each overlay file.
     public var layerCount: Int
-    /// How many overlay files deep its layers nest (1: plain files).
-    public var depth: Int
+    /// The number of the overlay (the module's file) the request maps:
+    /// requests whose mappings share one overlay show the same number.
+    public var overlayNumber: Int
+    /// Requests whose mappings use that overlay, cleaned up or not.
+    public var attachedRequests: Int
     /// Pages of the overlay file in the page cache now.
     public var cachedPages: Int
     /// Pages read from each layer so far, in layer order.
     public var pagesServed: [Int]
 
-    /// Parses one listing line (`id=... pid=... segments=... layers=...
-    /// depth=... cached_pages=... served=a,b,...`); nil for another line.
+    /// Parses one listing line (`id=... pid=... overlay=... attached=...
+    /// segments=... layers=... cached_pages=... served=a,b,...`); nil for
+    /// another line.
     public init?(listingLine line: some StringProtocol) {
         var fields: [Substring: Substring] = [:]
         for field in String(line).split(separator: " ") {
@@ -33,7 +37,8 @@ public struct LiveOverlay: Sendable, Equatable {
         func number(_ key: Substring) -> Int? { fields[key].flatMap { Int($0) } }
         guard let idText = fields["id"], let id = OverlayID(hex: idText),
               let processID = number("pid"), let segmentCount = number("segments"),
-              let layerCount = number("layers"), let depth = number("depth"),
+              let layerCount = number("layers"), let overlayNumber = number("overlay"),
+              let attachedRequests = number("attached"),
               let cachedPages = number("cached_pages"), let served = fields["served"]
         else { return nil }
         let pagesServed = served.split(separator: ",").compactMap { Int($0) }
@@ -42,7 +47,8 @@ public struct LiveOverlay: Sendable, Equatable {
         self.processID = processID
         self.segmentCount = segmentCount
         self.layerCount = layerCount
-        self.depth = depth
+        self.overlayNumber = overlayNumber
+        self.attachedRequests = attachedRequests
         self.cachedPages = cachedPages
         self.pagesServed = pagesServed
     }

@@ -19,13 +19,14 @@ struct OverlayIDTests {
     }
 
     @Test func parsesAListingLine() throws {
-        let line = "id=00112233445566778899aabbccddeeff pid=42 segments=6 layers=2 depth=1 cached_pages=141 served=18,123"
+        let line = "id=00112233445566778899aabbccddeeff pid=42 overlay=7 attached=3 segments=6 layers=2 cached_pages=141 served=18,123"
         let overlay = try #require(LiveOverlay(listingLine: line))
         #expect(overlay.id == OverlayID(hex: "00112233445566778899aabbccddeeff"))
         #expect(overlay.processID == 42)
         #expect(overlay.segmentCount == 6)
         #expect(overlay.layerCount == 2)
-        #expect(overlay.depth == 1)
+        #expect(overlay.overlayNumber == 7)
+        #expect(overlay.attachedRequests == 3)
         #expect(overlay.cachedPages == 141)
         #expect(overlay.pagesServed == [18, 123])
     }
@@ -35,7 +36,7 @@ struct OverlayIDTests {
         #expect(LiveOverlay(listingLine: "id=00 pid=1") == nil)
         // served must have one count per layer
         #expect(LiveOverlay(listingLine:
-            "id=00112233445566778899aabbccddeeff pid=1 segments=1 layers=3 depth=1 cached_pages=0 served=1,2") == nil)
+            "id=00112233445566778899aabbccddeeff pid=1 overlay=1 attached=1 segments=1 layers=3 cached_pages=0 served=1,2") == nil)
     }
 
     @Test func namesErrnoValues() {

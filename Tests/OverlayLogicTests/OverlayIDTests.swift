@@ -16,7 +16,7 @@ import Testing
         let table: [(OverlayError, Int32)] = [
             (.noSegments, 22), (.segmentEndsBeforeStart(index: 0), 22), (.baseNotPrivateFileMapping, 22),
             (.overlayNotFileMapping, 22), (.tooManySegments, 7), (.badAddress, 14), (.alreadyOverlaid, 17),
-            (.mappingHasPrivateWrites, 16), (.tooManyLayers, 7), (.nestedTooDeep, 40), (.unknownID, 2), (.notOwner, 1), (.unknownCommand, 25),
+            (.mappingHasPrivateWrites, 16), (.tooManyLayers, 7), (.unknownID, 2), (.notOwner, 1), (.unknownCommand, 25),
             (.outOfMemory, 12), (.kernel(errno: 95), 95),
         ]
         for (error, errno) in table {

@@ -101,6 +101,58 @@ import Testing
         #expect(Array(top.segments) == [s(0, 9, 2), s(20, 29, 1)])
     }
 
+    @Test func selectingCutsTheSourceToThePages() throws {
+        let source = try SegmentTable(laying: try makeTable([r(5, 9), r(30, 30)], layer: 2),
+                                      over: try makeTable([r(0, 20)], layer: 1))
+        // source: 0-4 layer 1, 5-9 layer 2, 10-20 layer 1, 30 layer 2, base elsewhere.
+        let pages = try makeTable([r(3, 6), r(18, 31), r(40, 41)])
+        var selected = try SegmentTable(selecting: pages, from: source)
+        #expect(Array(selected.segments) == [s(3, 4, 1), s(5, 6, 2), s(18, 20, 1), s(21, 29, 0), s(30, 30, 2),
+                                             s(31, 31, 0), s(40, 41, 0)])
+        selected.dropBaseSegments()
+        #expect(Array(selected.segments) == [s(3, 4, 1), s(5, 6, 2), s(18, 20, 1), s(30, 30, 2)])
+        let everything = try makeTable([r(0, LayerSegment.maxPage)])
+        let whole = try SegmentTable(selecting: everything, from: source)
+        #expect(Array(whole.segments) == [s(0, 4, 1), s(5, 9, 2), s(10, 20, 1), s(21, 29, 0), s(30, 30, 2),
+                                          s(31, LayerSegment.maxPage, 0)])
+        let nothing = try SegmentTable()
+        let none = try SegmentTable(selecting: pages, from: nothing)
+        #expect(Array(none.segments) == [s(3, 6, 0), s(18, 31, 0), s(40, 41, 0)])
+    }
+
+    /// Property test: a random stack cut to random pages serves each page
+    /// of those pages from the stack's layer for it, and no other page.
+    @Test(arguments: 0..<100)
+    func selectingMatchesModel(seed: Int) throws {
+        var generator = SplitMix64(seed: UInt64(1000 + seed))
+        let pages: UInt64 = 300
+        func randomRequest() -> [PageRange] {
+            (0..<Int.random(in: 1...20, using: &generator)).map { _ in
+                let first = UInt64.random(in: 0..<pages, using: &generator)
+                return r(first, min(first + UInt64.random(in: 0..<25, using: &generator), pages - 1))
+            }
+        }
+        var requests: [[PageRange]] = []
+        var source = try SegmentTable()
+        for _ in 0..<Int.random(in: 0...4, using: &generator) {
+            requests.append(randomRequest())
+            source = try SegmentTable(laying: try makeTable(requests.last!, layer: LayerIndex(requests.count)),
+                                      over: source)
+        }
+        let wanted = randomRequest()
+        let selected = try SegmentTable(selecting: try makeTable(wanted), from: source)
+        let segments = Array(selected.segments)
+        for (a, b) in zip(segments, segments.dropFirst()) { #expect(a.last < b.first) }
+        for page in 0..<pages + 3 {
+            let covering = segments.first { $0.first <= page && page <= $0.last }
+            if wanted.contains(where: { $0.contains(page) }) {
+                #expect(covering?.layer == modelLayer(requests, page), "page \(page)")
+            } else {
+                #expect(covering == nil, "page \(page)")
+            }
+        }
+    }
+
     /// Property test: random stacks of random requests (sorted, unsorted,
     /// overlapping, adjacent) agree with the page-by-page model in lookups
     /// and in run plans, before and after dropping unused layers.

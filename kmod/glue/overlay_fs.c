@@ -117,9 +117,18 @@ static int bs_overlay_mmap(struct file *file, struct vm_area_struct *vma)
 	return error ? error : generic_file_mmap(file, vma);
 }
 
+/* The last reference to a request's file is gone: its mappings and descriptors. */
+static int bs_overlay_release(struct inode *inode, struct file *file)
+{
+	if (file->private_data)
+		bs_swift_attachment_release(file->private_data);
+	return 0;
+}
+
 static const struct file_operations bs_overlay_fops = {
 	.owner = THIS_MODULE,
 	.mmap = bs_overlay_mmap,
+	.release = bs_overlay_release,
 	.read_iter = generic_file_read_iter,
 	.llseek = generic_file_llseek,
 };
@@ -137,11 +146,9 @@ void bs_overlay_fs_unmount(void)
 	rcu_barrier();
 }
 
-struct file *bs_overlay_file_create(void *overlay, int64_t size,
-				    uint32_t readahead_pages, int *error)
+struct inode *bs_overlay_inode_create(void *overlay, int64_t size, int *error)
 {
 	struct inode *inode = alloc_anon_inode(bs_mount->mnt_sb);
-	struct file *file;
 
 	if (IS_ERR(inode)) {
 		*error = PTR_ERR(inode);
@@ -156,8 +163,19 @@ struct file *bs_overlay_file_create(void *overlay, int64_t size,
 	inode->i_size = size;
 	inode->i_fop = &bs_overlay_fops;
 	inode->i_mapping->a_ops = &bs_overlay_aops;
+	/* From here the inode owns the overlay: eviction releases it. */
+	inode->i_private = overlay;
+	return inode;
+}
 
-	/* alloc_file_pseudo does not take the reference __fput drops. */
+struct file *bs_overlay_file_open(struct inode *inode, void *attachment,
+				  uint32_t readahead_pages, int *error)
+{
+	struct file *file;
+
+	/* The file's dentry takes this reference; alloc_file_pseudo does not
+	 * take the module reference that __fput drops. */
+	ihold(inode);
 	__module_get(THIS_MODULE);
 	file = alloc_file_pseudo(inode, bs_mount, "batch_syscalls_overlay",
 				 O_RDONLY | O_LARGEFILE, &bs_overlay_fops);
@@ -169,9 +187,14 @@ struct file *bs_overlay_file_create(void *overlay, int64_t size,
 	}
 	file->f_ra.ra_pages = readahead_pages;
 	file->f_ra.prev_pos = -1;
-	/* From here the inode owns the overlay: eviction releases it. */
-	inode->i_private = overlay;
+	/* From here the file owns the attachment: its release frees it. */
+	file->private_data = attachment;
 	return file;
+}
+
+void bs_inode_put(struct inode *inode)
+{
+	iput(inode);
 }
 
 struct file *bs_file_get(struct file *file)
@@ -194,6 +217,7 @@ void bs_file_describe(struct file *file, struct bs_file_info *info)
 				 (file->f_mapping->a_ops->read_folio ||
 				  shmem_mapping(file->f_mapping));
 	info->overlay = file->f_op == &bs_overlay_fops ? inode->i_private : NULL;
+	info->attachment = file->f_op == &bs_overlay_fops ? file->private_data : NULL;
 }
 
 struct inode *bs_file_inode(struct file *file)

@@ -16,6 +16,7 @@
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
+#include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/uaccess.h>
 
@@ -78,6 +79,52 @@ void bs_registry_lock(void)
 void bs_registry_unlock(void)
 {
 	mutex_unlock(&bs_registry_mutex);
+}
+
+struct bs_mutex {
+	struct mutex mutex;
+};
+
+struct bs_mutex *bs_mutex_create(void)
+{
+	struct bs_mutex *lock = kmalloc(sizeof(*lock), GFP_KERNEL);
+
+	if (lock)
+		mutex_init(&lock->mutex);
+	return lock;
+}
+
+void bs_mutex_destroy(struct bs_mutex *lock)
+{
+	mutex_destroy(&lock->mutex);
+	kfree(lock);
+}
+
+int bs_mutex_lock_killable(struct bs_mutex *lock)
+{
+	return mutex_lock_killable(&lock->mutex);
+}
+
+void bs_mutex_unlock(struct bs_mutex *lock)
+{
+	mutex_unlock(&lock->mutex);
+}
+
+static DEFINE_SPINLOCK(bs_address_space_list);
+
+void bs_address_space_list_lock(void)
+{
+	spin_lock(&bs_address_space_list);
+}
+
+void bs_address_space_list_unlock(void)
+{
+	spin_unlock(&bs_address_space_list);
+}
+
+uint64_t bs_current_address_space(void)
+{
+	return (uintptr_t)current->mm;
 }
 
 void bs_log(int level, const char *message, size_t length)

@@ -60,6 +60,22 @@ void bs_registry_lock(void);
 void bs_registry_unlock(void);
 
 /*
+ * Sleeping locks of their own (one per address space that is creating an
+ * overlay: see AddressSpaceLock.swift). NULL when out of memory.
+ */
+struct bs_mutex;
+struct bs_mutex *_Nullable bs_mutex_create(void);
+void bs_mutex_destroy(struct bs_mutex *mutex);
+/* 0, or -EINTR when a fatal signal arrived while waiting. */
+int bs_mutex_lock_killable(struct bs_mutex *mutex);
+void bs_mutex_unlock(struct bs_mutex *mutex);
+/* The spinlock over the list of those locks (never held across a sleep). */
+void bs_address_space_list_lock(void);
+void bs_address_space_list_unlock(void);
+/* The calling process's address space, as a key to compare (never shown). */
+uint64_t bs_current_address_space(void);
+
+/*
  * One rate-limited line "batch_syscalls: <message>"; level 0 error, 1
  * info, 2 debug, 3 trace. Swift formats the message from static text and
  * an integer the caller chose to show, never an address.
@@ -111,6 +127,8 @@ struct bs_file_info {
 	bool readable_regular;
 	/* The overlay a file of this module serves (NULL for any other file). */
 	void *_Nullable overlay;
+	/* The create request a file of this module was opened for. */
+	void *_Nullable attachment;
 };
 
 struct file *bs_file_get(struct file *file);
@@ -119,20 +137,29 @@ void bs_file_describe(struct file *file, struct bs_file_info *info);
 struct inode *bs_file_inode(struct file *file);
 /* Pages of the inode's page cache. */
 uint64_t bs_inode_cached_pages(struct inode *inode);
+void bs_inode_put(struct inode *inode);
 
 /* Mounts and unmounts the module's pseudo filesystem (module init and exit). */
 int bs_overlay_fs_mount(void);
 void bs_overlay_fs_unmount(void);
 
 /*
- * A new file of the module's pseudo filesystem whose page cache `overlay`
- * fills (through the bs_swift_overlay_* callbacks), with i_size `size` and
- * a readahead window of `readahead_pages`. NULL with *error set on failure.
- * On success the inode owns `overlay`: its eviction (last mapping or
- * descriptor gone) calls bs_swift_overlay_release(overlay).
+ * A new inode of the module's pseudo filesystem whose page cache `overlay`
+ * fills (through the bs_swift_overlay_* callbacks), with i_size `size`;
+ * the caller holds its one reference. NULL with *error set on failure. On
+ * success the inode owns `overlay`: its eviction (its last file gone)
+ * calls bs_swift_overlay_release(overlay).
  */
-struct file *_Nullable bs_overlay_file_create(void *overlay, int64_t size,
-					      uint32_t readahead_pages, int *error);
+struct inode *_Nullable bs_overlay_inode_create(void *overlay, int64_t size, int *error);
+/*
+ * A new open file of an overlay inode, for one create request, with a
+ * readahead window of `readahead_pages`; it takes its own reference on the
+ * inode. NULL with *error set on failure. On success the file owns
+ * `attachment`: its release (last mapping or descriptor gone) calls
+ * bs_swift_attachment_release(attachment).
+ */
+struct file *_Nullable bs_overlay_file_open(struct inode *inode, void *attachment,
+					    uint32_t readahead_pages, int *error);
 
 /* ---- Page cache fill (io.c) -------------------------------------------- */
 
@@ -183,6 +210,7 @@ int bs_swift_overlay_mmap_check(bool shared, bool may_write);
 void bs_swift_overlay_readahead(void *overlay, struct readahead_control *rac);
 int bs_swift_overlay_read_folio(void *overlay, struct folio *folio, uint64_t page);
 void bs_swift_overlay_release(void *overlay);
+void bs_swift_attachment_release(void *attachment);
 /* Writes the overlay listing into `buffer`: its length, or -1 if it does not fit. */
 long bs_swift_render_overlays(char *buffer, size_t size);
 

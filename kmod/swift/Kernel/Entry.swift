@@ -106,10 +106,17 @@ public func bs_swift_overlay_read_folio(_ overlay: UnsafeMutableRawPointer, _ fo
 @c @implementation
 public func bs_swift_overlay_release(_ overlay: UnsafeMutableRawPointer) {
     let handle = OverlayHandle(overlay)
+    Log.debug("overlay released, layers", Int64(handle.pointer.pointee.layers.count))
+    handle.destroy()
+}
+
+@c @implementation
+public func bs_swift_attachment_release(_ attachment: UnsafeMutableRawPointer) {
+    let handle = AttachmentHandle(attachment)
     let id = handle.pointer.pointee.id
-    let wasRegistered = OverlayDirectory.withLock { registry in registry.remove(id: id, handle: overlay) }
-    Log.debug(wasRegistered ? "overlay released without cleanup, layers" : "overlay released, layers",
-              Int64(handle.pointer.pointee.layers.count))
+    let wasRegistered = OverlayDirectory.withLock { registry in registry.remove(id: id, handle: attachment) }
+    handle.pointer.pointee.overlay.pointee.detach()
+    Log.debug(wasRegistered ? "request's mapping gone without cleanup" : "request's mapping gone")
     handle.destroy()
 }
 

@@ -37,9 +37,15 @@ struct LayerList: ~Copyable {
     /// The file that serves `layer`.
     func file(_ layer: LayerIndex) -> OpaquePointer { entries[Int(layer)].file.file }
 
-    /// The layer `file` serves, if it is one of them (the same open file).
-    func index(of file: OpaquePointer) -> Int? {
-        for layer in 0..<count where entries[layer].file.file == file { return layer }
+    /// Whether another layer fits.
+    var isFull: Bool { count == capacity }
+
+    /// The layer that reads `file`'s inode, if one does: layers are files
+    /// by identity, not by open file description (two descriptors of one
+    /// file share its page cache).
+    func index(ofSameFileAs file: OpaquePointer) -> Int? {
+        let inode = bs_file_inode(file)
+        for layer in 0..<count where bs_file_inode(entries[layer].file.file) == inode { return layer }
         return nil
     }
 

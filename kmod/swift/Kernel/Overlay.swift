@@ -1,30 +1,35 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 
-/// One overlay: what its page cache is filled from. It lives in kvmalloc'd
-/// memory that the overlay's inode owns; the inode's eviction (its last
-/// mapping or descriptor gone) releases it, so it outlives every read of
-/// its page cache, and nothing else frees it.
+import Synchronization
+
+/// One overlay: an inode of the module's filesystem and what its page cache
+/// is filled from. It lives in kvmalloc'd memory that the inode owns; the
+/// inode's eviction (its last file gone) releases it, so it outlives every
+/// read of its page cache, and nothing else frees it. The create requests
+/// that map it each have an open file of the inode of their own (an
+/// `OverlayAttachment`, with the request's id).
 struct Overlay: ~Copyable {
-    /// The id the create request returned (registered until cleanup or
-    /// release).
-    var id: OverlayID
-    let owner: OwnerToken
     /// Which layer serves each page.
     let segments: SegmentTable
-    /// The layer files, base first.
+    /// The layer files, base first, each file (inode) once.
     let layers: LayerList
-    /// 1, plus the depth of the deepest layer that is itself an overlay file.
-    let depth: Int
-    /// The overlay file's inode (set once the file exists; the inode owns
-    /// the overlay, so it outlives it).
+    /// A number for the listing, so that it can show which requests map
+    /// the same overlay (never an address).
+    let serial: UInt64
+    /// The files opened for create requests that are still open.
+    private let attachments = Atomic<Int>(0)
+    /// The overlay file's inode (set once it exists; it owns the overlay,
+    /// so it outlives it).
     var inode: OpaquePointer? = nil
-
-    /// Overlay files nested as layers deeper than this are refused: each
-    /// level adds a page-cache read to the kernel stack of a fault.
-    static let maximumDepth = 3
 
     /// The file that serves `layer`.
     func file(for layer: LayerIndex) -> OpaquePointer { layers.file(layer) }
+
+    /// Counts a create request's file opened (`attach`) or released.
+    func attach() { attachments.add(1, ordering: .relaxed) }
+    func detach() { attachments.subtract(1, ordering: .relaxed) }
+    /// Create requests whose files are open, cleaned up or not.
+    var attachedCount: Int { attachments.load(ordering: .relaxed) }
 
     /// The overlay file's size: the largest layer's. A page past its own
     /// layer's end reads as past end of file (SIGBUS), like any mapping.
@@ -70,16 +75,11 @@ struct OverlayHandle {
 
     /// Moves `overlay` into new kernel memory.
     static func store(_ overlay: consuming Overlay) throws(OverlayError) -> OverlayHandle {
-        guard let raw = platformAllocate(byteCount: MemoryLayout<Overlay>.size,
-                                         chargedToCaller: true) else { throw .outOfMemory }
-        let pointer = raw.bindMemory(to: Overlay.self, capacity: 1)
-        pointer.initialize(to: overlay)
-        return OverlayHandle(UnsafeMutableRawPointer(pointer))
+        OverlayHandle(try KernelBox.store(overlay))
     }
 
     /// Drops the layers and the segment table, then frees the memory.
     func destroy() {
-        pointer.deinitialize(count: 1)
-        platformFree(raw)
+        KernelBox.destroy(pointer)
     }
 }

@@ -1,33 +1,39 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 
 /// The text of /sys/kernel/debug/batch_syscalls/overlays: one line per
-/// overlay whose id is registered, as `key=value` fields:
+/// registered id (a create request not cleaned up whose mapping is alive),
+/// as `key=value` fields:
 ///
-///     id=<32 hex digits> pid=<creator> segments=<n> layers=<n> depth=<n>
-///     cached_pages=<n> served=<pages from layer 0>,<layer 1>,...
+///     id=<32 hex digits> pid=<creator> overlay=<n> attached=<n>
+///     segments=<n> layers=<n> cached_pages=<n> served=<layer 0>,<layer 1>,...
 ///
-/// Nothing in it is a kernel address.
+/// `overlay` numbers the overlay inode the request maps (requests that
+/// share one show the same number) and `attached` counts the requests whose
+/// mappings use it, cleaned up or not. Nothing in it is a kernel address.
 enum OverlayListing {
     /// Renders the listing into `buffer`; nil if it does not fit (the
     /// caller retries with a larger one).
     static func render(into buffer: UnsafeMutableRawBufferPointer) -> Int? {
         var text = TextBuffer(buffer)
         OverlayDirectory.withLock { registry in
-            // Holding the registry lock keeps every listed overlay alive: its
-            // release removes it from the registry first.
+            // Holding the registry lock keeps every listed attachment, and
+            // so its file, inode and overlay, alive: its release removes it
+            // from the registry first.
             registry.forEach { entry in
-                let overlay = OverlayHandle(entry.handle).pointer
+                let overlay = AttachmentHandle(entry.handle).pointer.pointee.overlay
                 text.append("id=")
                 text.appendHex(entry.id.high)
                 text.appendHex(entry.id.low)
                 text.append(" pid=")
                 text.append(entry.owner.processID)
+                text.append(" overlay=")
+                text.append(overlay.pointee.serial)
+                text.append(" attached=")
+                text.append(UInt64(Swift.max(0, overlay.pointee.attachedCount)))
                 text.append(" segments=")
                 text.append(UInt64(overlay.pointee.segments.count))
                 text.append(" layers=")
                 text.append(UInt64(overlay.pointee.layers.count))
-                text.append(" depth=")
-                text.append(UInt64(overlay.pointee.depth))
                 text.append(" cached_pages=")
                 text.append(overlay.pointee.inode.map { bs_inode_cached_pages($0) } ?? 0)
                 text.append(" served=")

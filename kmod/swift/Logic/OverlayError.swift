@@ -27,9 +27,6 @@ enum OverlayError: Error, Equatable {
     /// Stacking this request would give the overlay more layers than a
     /// `LayerIndex` can name.
     case tooManyLayers
-    /// A layer is itself an overlay file nested too deeply (reading it
-    /// would recurse through too many page caches on the kernel stack).
-    case nestedTooDeep
     /// No overlay with this id is registered.
     case unknownID
     /// The overlay was created by another process.
@@ -51,7 +48,6 @@ enum OverlayError: Error, Equatable {
         case .badAddress: return EFAULT
         case .alreadyOverlaid: return EEXIST
         case .mappingHasPrivateWrites: return EBUSY
-        case .nestedTooDeep: return ELOOP
         case .unknownID: return ENOENT
         case .notOwner: return EPERM
         case .unknownCommand: return ENOTTY

@@ -64,8 +64,10 @@ struct SegmentTable: ~Copyable {
     }
 
     /// `upper` laid over `lower`: pages that `upper` covers come from its
-    /// layers, all others from `lower`'s. Linear in both tables.
-    init(laying upper: borrowing SegmentTable, over lower: borrowing SegmentTable) throws(OverlayError) {
+    /// layers (or all from `layer`, when given), all others from `lower`'s.
+    /// Linear in both tables.
+    init(laying upper: borrowing SegmentTable, servedBy layer: LayerIndex? = nil,
+         over lower: borrowing SegmentTable) throws(OverlayError) {
         storage = try PlatformBuffer<LayerSegment>(capacity: lower.count + 2 * upper.count,
                                                    chargedToCaller: true)
         count = 0
@@ -84,7 +86,7 @@ struct SegmentTable: ~Copyable {
             if let part = pending, part.first < segment.first {
                 append(part.ending(at: segment.first - 1))
             }
-            append(segment)
+            append(layer.map { segment.served(by: $0) } ?? segment)
             while let part = pending, part.last <= segment.last { advance() }
             if let part = pending, part.first <= segment.last {
                 pending = part.starting(at: segment.last + 1)
@@ -93,6 +95,46 @@ struct SegmentTable: ~Copyable {
         while let part = pending {
             append(part)
             advance()
+        }
+    }
+
+    /// An empty table: every page comes from the base.
+    init() throws(OverlayError) {
+        storage = try PlatformBuffer<LayerSegment>(capacity: 1, chargedToCaller: true)
+        count = 0
+    }
+
+    /// The pages `pages` covers (its layers are ignored), each served by
+    /// the layer `source` names for it, or by `source`'s base (layer 0)
+    /// where `source` has no segment. A layer that is itself an overlay file
+    /// is laid this way: its own stack, cut to the request's pages, takes
+    /// the layer's place, so reads never go through a second overlay.
+    /// Linear in both tables.
+    init(selecting pages: borrowing SegmentTable, from source: borrowing SegmentTable) throws(OverlayError) {
+        // Every boundary of either table starts at most one more piece.
+        storage = try PlatformBuffer<LayerSegment>(capacity: pages.count + 2 * source.count,
+                                                   chargedToCaller: true)
+        count = 0
+        let served = source.segments
+        var index = 0
+        for wanted in pages.segments {
+            while index < served.count && served[index].last < wanted.first { index += 1 }
+            var cursor = wanted.first
+            while true {
+                let piece: LayerSegment
+                if index < served.count && served[index].first <= cursor {
+                    piece = LayerSegment(first: cursor, last: Swift.min(served[index].last, wanted.last),
+                                         layer: served[index].layer)
+                } else {
+                    // A gap of `source`: its base, up to its next segment.
+                    let next = index < served.count ? served[index].first : UInt64.max
+                    piece = LayerSegment(first: cursor, last: Swift.min(next - 1, wanted.last), layer: Layers.base)
+                }
+                append(piece)
+                if piece.last == wanted.last { break }
+                if index < served.count && served[index].last == piece.last { index += 1 }
+                cursor = piece.last + 1
+            }
         }
     }
 
@@ -120,17 +162,23 @@ struct SegmentTable: ~Copyable {
         return used
     }
 
-    /// Makes `layer` serve every segment (a request's table, once the
-    /// create request knows which layer its overlay file becomes).
-    mutating func assignAll(to layer: LayerIndex) {
-        for index in 0..<count { storage.base[index] = storage.base[index].served(by: layer) }
-    }
-
-    /// Renumbers every segment's layer (after unused layers were dropped).
+    /// Renumbers every segment's layer (after unused layers were dropped,
+    /// or to the numbering of the stack a table is laid on).
     mutating func renumberLayers(_ renumbering: LayerRenumbering) {
         for index in 0..<count {
             storage.base[index] = storage.base[index].served(by: renumbering[storage.base[index].layer])
         }
+    }
+
+    /// Drops the segments the base serves: pages no segment covers come
+    /// from the base anyway, and one stack has one normal form.
+    mutating func dropBaseSegments() {
+        var kept = 0
+        for index in 0..<count where storage.base[index].layer != Layers.base {
+            storage.base[kept] = storage.base[index]
+            kept += 1
+        }
+        count = kept
     }
 
     // MARK: Lookup
@@ -226,12 +274,17 @@ struct SegmentTable: ~Copyable {
     }
 }
 
-/// Maps the layers a table still uses to 0, 1, 2... in their order, so that
-/// an overlay drops the layer files that no longer serve any page.
+/// A new index for each layer index: the layers a table still uses to 0,
+/// 1, 2... in their order (so that an overlay drops the layer files that no
+/// longer serve any page), or the layers of one stack to their places in
+/// another.
 struct LayerRenumbering {
     private var newIndex = InlineArray<256, LayerIndex>(repeating: 0)
-    /// Number of layers kept.
-    let count: Int
+    /// Number of layers kept (`init(keeping:)`).
+    private(set) var count = 0
+
+    /// Every layer to 0, until set otherwise.
+    init() {}
 
     init(keeping used: LayerSet) {
         var next = 0
@@ -242,5 +295,8 @@ struct LayerRenumbering {
         count = next
     }
 
-    subscript(old: LayerIndex) -> LayerIndex { newIndex[Int(old)] }
+    subscript(old: LayerIndex) -> LayerIndex {
+        get { newIndex[Int(old)] }
+        set { newIndex[Int(old)] = newValue }
+    }
 }

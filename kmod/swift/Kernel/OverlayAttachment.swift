@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+
+/// One create request's hold on an overlay: the open file of the overlay's
+/// inode that the request mapped over the base mapping, with the request's
+/// id and owner. Ids, ownership and "already overlaid" are per attachment,
+/// so they stay per mapping whoever else maps the same overlay; fork and
+/// VMA splits share the file, so they share the attachment too.
+///
+/// It lives in kvmalloc'd memory that the file owns: the file's release
+/// (its last mapping or descriptor gone) removes the id from the registry
+/// and frees it.
+struct OverlayAttachment: ~Copyable {
+    /// The id the create request returned; registered until cleanup or
+    /// release.
+    var id: OverlayID
+    let owner: OwnerToken
+    /// The overlay it maps (alive while the file is: the file holds the inode).
+    let overlay: UnsafeMutablePointer<Overlay>
+}
+
+/// A stored attachment, as the C side holds it (`void *`).
+struct AttachmentHandle {
+    let pointer: UnsafeMutablePointer<OverlayAttachment>
+
+    var raw: UnsafeMutableRawPointer { UnsafeMutableRawPointer(pointer) }
+
+    init(_ raw: UnsafeMutableRawPointer) {
+        pointer = raw.assumingMemoryBound(to: OverlayAttachment.self)
+    }
+
+    /// The attachment `file` was opened for, if it is a create request's
+    /// file of this module (a file opened through /proc/PID/map_files has
+    /// none).
+    init?(of file: OpaquePointer) {
+        guard let raw = LayerFile.describe(file).attachment else { return nil }
+        self.init(raw)
+    }
+
+    static func store(_ attachment: consuming OverlayAttachment) throws(OverlayError) -> AttachmentHandle {
+        AttachmentHandle(try KernelBox.store(attachment))
+    }
+
+    /// Whether the attachment's id is still registered (not cleaned up).
+    var isRegistered: Bool {
+        let id = pointer.pointee.id
+        return OverlayDirectory.withLock { registry in registry.contains(id: id, handle: raw) }
+    }
+
+    func destroy() {
+        KernelBox.destroy(pointer)
+    }
+}

@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+
+/// The last steps of a create request, once its overlay is composed: an
+/// inode for the overlay, an open file of it for the request, the id
+/// registered and written back, and the base mapping replaced. Called
+/// under the process's `AddressSpaceLock`, after every check: on any
+/// failure here the id is unregistered, the user's id bytes are put back
+/// and the files are dropped, so the process is left as it was.
+enum OverlayPublication {
+    static func publish(_ overlay: consuming Overlay, over mapping: borrowing ProcessMapping,
+                        userRequest: UserPointer, originalID: IDBytes) throws(OverlayError) {
+        let size = overlay.size
+        let readahead = overlay.readaheadPages
+        let handle = try OverlayHandle.store(overlay)
+        var error: Int32 = 0
+        guard let inode = bs_overlay_inode_create(handle.raw, size, &error) else {
+            handle.destroy()
+            throw .kernel(errno: -error)
+        }
+        // The inode owns the overlay now; dropping this reference (the
+        // file below takes its own) releases it on any failure.
+        defer { bs_inode_put(inode) }
+        handle.pointer.pointee.inode = inode
+
+        let attachment = try AttachmentHandle.store(
+            OverlayAttachment(id: OverlayID.random(), owner: CurrentProcess.owner, overlay: handle.pointer))
+        guard let opened = bs_overlay_file_open(inode, attachment.raw, readahead, &error) else {
+            attachment.destroy()
+            throw .kernel(errno: -error)
+        }
+        // The file owns the attachment now; dropping this reference (the
+        // mapping takes its own) releases it on any failure.
+        let file = LayerFile(adopting: opened)
+        handle.pointer.pointee.attach()
+
+        try register(attachment)
+        do throws(OverlayError) {
+            try write(attachment.pointer.pointee.id, to: userRequest)
+            do throws(OverlayError) {
+                try mapping.replace(with: file.file)
+            } catch {
+                write(originalID, to: userRequest)
+                throw error
+            }
+        } catch {
+            let id = attachment.pointer.pointee.id
+            OverlayDirectory.withLock { registry in registry.remove(id: id, handle: attachment.raw) }
+            throw error
+        }
+        Log.debug("overlay created, layers", Int64(handle.pointer.pointee.layers.count))
+    }
+
+    /// Registers the attachment under its id, drawing a new id in the
+    /// (astronomically unlikely) case that it is taken.
+    private static func register(_ attachment: AttachmentHandle) throws(OverlayError) {
+        try OverlayDirectory.withLock { (registry: inout OverlayRegistry) throws(OverlayError) in
+            while true {
+                do throws(OverlayError) {
+                    try registry.insert(.init(id: attachment.pointer.pointee.id,
+                                              owner: attachment.pointer.pointee.owner, handle: attachment.raw))
+                    return
+                } catch .alreadyOverlaid {
+                    attachment.pointer.pointee.id = OverlayID.random()
+                }
+            }
+        }
+    }
+
+    /// Writes the id into the first 16 bytes of the user's request.
+    private static func write(_ id: OverlayID, to user: UserPointer) throws(OverlayError) {
+        var bytes: IDBytes = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &bytes) { id.write(to: $0) }
+        try withUnsafeBytes(of: &bytes) { (raw) throws(OverlayError) in
+            try user.write(from: raw.baseAddress!, byteCount: raw.count)
+        }
+    }
+
+    /// Puts back the id bytes the user passed in, after a late failure.
+    private static func write(_ original: IDBytes, to user: UserPointer) {
+        var original = original
+        withUnsafeBytes(of: &original) { raw in
+            try? user.write(from: raw.baseAddress!, byteCount: raw.count)
+        }
+    }
+}
+
+/// The 16 id bytes at the start of every request struct (as C imports them).
+typealias IDBytes = (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)
+
+extension OverlayID {
+    /// A new random id (never derived from an address).
+    static func random() -> OverlayID {
+        var words: (UInt64, UInt64) = (0, 0)
+        withUnsafeMutableBytes(of: &words) { bs_random_bytes($0.baseAddress!, $0.count) }
+        return OverlayID(high: words.0, low: words.1)
+    }
+}

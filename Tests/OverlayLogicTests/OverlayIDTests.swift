@@ -17,7 +17,9 @@ import Testing
             (.noSegments, 22), (.segmentEndsBeforeStart(index: 0), 22), (.baseNotPrivateFileMapping, 22),
             (.overlayNotFileMapping, 22), (.tooManySegments, 7), (.badAddress, 14), (.alreadyOverlaid, 17),
             (.mappingHasPrivateWrites, 16), (.tooManyLayers, 7), (.unknownID, 2), (.notOwner, 1), (.unknownCommand, 25),
-            (.outOfMemory, 12), (.kernel(errno: 95), 95),
+            (.outOfMemory, 12), (.kernel(errno: 95), 95), (.requestTooSmall, 22), (.unknownRequestFields, 7),
+            (.unknownFlags, 22), (.noLayers, 22), (.badDescriptor, 9), (.layerNotReadable, 13),
+            (.layerNotRegularFile, 22),
         ]
         for (error, errno) in table {
             #expect(error.errno == errno)

@@ -107,3 +107,54 @@ import Testing
         #expect(listed == expected)
     }
 }
+
+@Suite struct SharedOverlayIndexTests {
+    func handle(_ n: Int) -> UnsafeMutableRawPointer { UnsafeMutableRawPointer(bitPattern: n * 64)! }
+
+    @Test func claimsTheFirstTakenCandidateAndDropsStaleOnes() throws {
+        var index = SharedOverlayIndex()
+        try index.insert(fingerprint: 7, handle: handle(1))
+        try index.insert(fingerprint: 3, handle: handle(2))
+        try index.insert(fingerprint: 7, handle: handle(3))
+        try index.insert(fingerprint: 7, handle: handle(4))
+        var seen: [UnsafeMutableRawPointer] = []
+        let taken = index.claim(fingerprint: 7) { candidate in
+            seen.append(candidate)
+            if candidate == handle(1) { return .drop }
+            return candidate == handle(4) ? .take : .skip
+        }
+        #expect(taken == handle(4))
+        #expect(seen == [handle(1), handle(3), handle(4)], "candidates in insertion order")
+        let left = index.count
+        #expect(left == 3)
+        let dropped = index.claim(fingerprint: 7) { $0 == handle(1) ? .take : .skip }
+        #expect(dropped == nil, "the dropped one is gone")
+        let unknown = index.claim(fingerprint: 5) { _ in .take }
+        #expect(unknown == nil)
+        let removed = index.remove(fingerprint: 7, handle: handle(3))
+        let removedTwice = index.remove(fingerprint: 7, handle: handle(3))
+        let wrongFingerprint = index.remove(fingerprint: 3, handle: handle(4))
+        #expect(removed && !removedTwice)
+        #expect(!wrongFingerprint, "only under its own fingerprint")
+        let count = index.count
+        #expect(count == 2)
+    }
+
+    @Test func fingerprintsFollowTheSegments() throws {
+        func fingerprint(_ ranges: [PageRange], layer: LayerIndex = 1) throws -> UInt64 {
+            var fingerprint = StackFingerprint()
+            try makeTable(ranges, layer: layer).fingerprint(into: &fingerprint)
+            return fingerprint.value
+        }
+        #expect(try fingerprint([r(0, 3), r(9, 9)]) == fingerprint([r(9, 9), r(0, 2), r(3, 3)]))
+        #expect(try fingerprint([r(0, 3)]) != fingerprint([r(0, 4)]))
+        #expect(try fingerprint([r(0, 3)]) != fingerprint([r(0, 3)], layer: 2))
+        #expect(try fingerprint([r(0, 3), r(5, 6)]) != fingerprint([r(5, 6)]))
+        let a = try makeTable([r(0, 3), r(9, 9)])
+        let b = try makeTable([r(9, 9), r(0, 3)])
+        let c = try makeTable([r(0, 3), r(9, 10)])
+        let same = a.hasSameSegments(as: b)
+        let different = a.hasSameSegments(as: c)
+        #expect(same && !different)
+    }
+}

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later WITH Linux-syscall-note */
 /*
- * batch-syscalls ABI v1: the single source of truth for the ioctl numbers
- * and structures of /dev/batch_syscalls. The kernel module, the Swift
+ * batch-syscalls ABI (v1, the seed's, and v2): the single source of truth
+ * for the ioctl numbers and structures of /dev/batch_syscalls. The kernel module, the Swift
  * userspace and C programs written for the seed module all include this file.
  */
 #ifndef _UAPI_BATCH_SYSCALLS_H
 #define _UAPI_BATCH_SYSCALLS_H
 
 #include <linux/ioctl.h>
+#include <linux/types.h>
 
 #define BATCH_SYSCALLS_DEVICE_NAME "batch_syscalls"
 #define BATCH_SYSCALLS_DEVICE_PATH "/dev/batch_syscalls"
@@ -53,5 +54,52 @@ struct mem_overlay_cleanup_req {
 #define IOCTL_MEM_OVERLAY_REQ_CMD _IOWR(MAGIC, 1, struct mem_overlay_req *)
 #define IOCTL_MEM_OVERLAY_CLEANUP_CMD \
 	_IOWR(MAGIC, 2, struct mem_overlay_cleanup_req *)
+
+/*
+ * ABI v2: a whole snapshot chain in one request.
+ *
+ * One request lays every layer over the base mapping at once, later layers
+ * above earlier ones, all or nothing: the mapping never shows part of the
+ * chain. The result is one overlay with one id, cleaned up with
+ * IOCTL_MEM_OVERLAY_CLEANUP_CMD; it stacks (after cleanup) and is shared
+ * with identical stacks exactly as a v1 overlay is.
+ */
+
+/* The layer serves the pages of its file that hold data (SEEK_DATA and
+ * SEEK_HOLE; a page partly data counts as data); `segments` is ignored. A
+ * filesystem that cannot report holes gives all of the file. */
+#define MEM_OVERLAY_LAYER_DATA_EXTENTS (1U << 0)
+
+/* Most layers one v2 request may lay (E2BIG above it). */
+#define MEM_OVERLAY_MAX_LAYERS 255
+
+struct mem_overlay_layer {
+	__s32 fd;            /* the layer file, open for reading */
+	__u32 flags;         /* MEM_OVERLAY_LAYER_* */
+	__u64 segments_size; /* entries at segments (at most MEM_OVERLAY_MAX_SEGMENTS) */
+	__u64 segments;      /* user pointer to struct mem_overlay_segment_req[segments_size] */
+};
+
+/*
+ * Extensible, as openat2's and clone3's structs are: `size` is
+ * sizeof(struct mem_overlay_stack_req) as the caller was built. Smaller
+ * than MEM_OVERLAY_STACK_REQ_SIZE_VER0 is EINVAL; larger is accepted when
+ * every byte past the fields the module knows is zero, else E2BIG (and
+ * above 4096 bytes, E2BIG). `flags` must be 0 (EINVAL otherwise).
+ */
+struct mem_overlay_stack_req {
+	__u32 size;        /* sizeof(struct mem_overlay_stack_req) as the caller was built */
+	__u32 flags;       /* none defined yet: must be 0 */
+	__u64 base_addr;   /* an address inside the base mapping */
+	__u64 layers_size; /* entries at layers, lowest first (1 to MEM_OVERLAY_MAX_LAYERS) */
+	__u64 layers;      /* user pointer to struct mem_overlay_layer[layers_size] */
+	__u8 id[16];       /* out */
+};
+
+#define MEM_OVERLAY_STACK_REQ_SIZE_VER0 48
+
+/* The module dispatches on the command's type and number only, so a caller
+ * built with a later, larger struct reaches it too. */
+#define IOCTL_MEM_OVERLAY_STACK_CMD _IOWR(MAGIC, 3, struct mem_overlay_stack_req)
 
 #endif /* _UAPI_BATCH_SYSCALLS_H */

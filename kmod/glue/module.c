@@ -78,3 +78,8 @@ MODULE_LICENSE("GPL");
 /* The ids are written back at the start of the requests. */
 static_assert(offsetof(struct mem_overlay_req, id) == 0);
 static_assert(offsetof(struct mem_overlay_cleanup_req, id) == 0);
+static_assert(offsetof(struct mem_overlay_stack_req, id) == 32);
+static_assert(sizeof(struct mem_overlay_stack_req) == MEM_OVERLAY_STACK_REQ_SIZE_VER0);
+static_assert(sizeof(struct mem_overlay_layer) == 24);
+/* Swift's pageShift (RequestSegments.swift). */
+static_assert(PAGE_SHIFT == 12);

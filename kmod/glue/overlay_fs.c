@@ -15,6 +15,7 @@
 #include <linux/err.h>
 #include <linux/fs.h>
 #include <linux/fs_context.h>
+#include <linux/iversion.h>
 #include <linux/migrate.h>
 #include <linux/mm.h>
 #include <linux/module.h>
@@ -213,11 +214,46 @@ void bs_file_describe(struct file *file, struct bs_file_info *info)
 
 	info->size = i_size_read(inode);
 	info->readahead_pages = file->f_ra.ra_pages;
-	info->readable_regular = S_ISREG(inode->i_mode) && (file->f_mode & FMODE_READ) &&
-				 (file->f_mapping->a_ops->read_folio ||
-				  shmem_mapping(file->f_mapping));
+	info->regular = S_ISREG(inode->i_mode);
+	info->open_for_reading = file->f_mode & FMODE_READ;
+	info->page_cache = file->f_mapping->a_ops->read_folio || shmem_mapping(file->f_mapping);
+	info->readable_regular = info->regular && info->open_for_reading && info->page_cache;
 	info->overlay = file->f_op == &bs_overlay_fops ? inode->i_private : NULL;
 	info->attachment = file->f_op == &bs_overlay_fops ? file->private_data : NULL;
+}
+
+void bs_file_stamp(struct file *file, struct bs_layer_stamp *stamp)
+{
+	struct inode *inode = file_inode(file);
+	struct timespec64 ctime, mtime;
+
+	/* 6.6 made i_ctime private behind inode_get_ctime, 6.7 i_mtime behind inode_get_mtime. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 6, 0)
+	ctime = inode_get_ctime(inode);
+#else
+	ctime = inode->i_ctime;
+#endif
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 7, 0)
+	mtime = inode_get_mtime(inode);
+#else
+	mtime = inode->i_mtime;
+#endif
+	stamp->size = i_size_read(inode);
+	stamp->ctime_sec = ctime.tv_sec;
+	stamp->ctime_nsec = ctime.tv_nsec;
+	stamp->mtime_sec = mtime.tv_sec;
+	stamp->mtime_nsec = mtime.tv_nsec;
+	stamp->version = IS_I_VERSION(inode) ? inode_query_iversion(inode) : 0;
+}
+
+bool bs_file_has_writers(struct file *file)
+{
+	return atomic_read(&file_inode(file)->i_writecount) > 0;
+}
+
+bool bs_inode_grab(struct inode *inode)
+{
+	return igrab(inode) != NULL;
 }
 
 struct inode *bs_file_inode(struct file *file)

@@ -81,6 +81,18 @@ void bs_registry_unlock(void)
 	mutex_unlock(&bs_registry_mutex);
 }
 
+static DEFINE_MUTEX(bs_sharing_mutex);
+
+void bs_sharing_lock(void)
+{
+	mutex_lock(&bs_sharing_mutex);
+}
+
+void bs_sharing_unlock(void)
+{
+	mutex_unlock(&bs_sharing_mutex);
+}
+
 struct bs_mutex {
 	struct mutex mutex;
 };

@@ -14,6 +14,12 @@
 #define BATCH_SYSCALLS_GLUE_H
 
 #ifndef __KERNEL__
+/* The ABI's fixed-width types (__u32...) without <linux/types.h>: the
+ * kernel tree's own copy of that header is not usable outside the kernel
+ * build, and these are all the ABI needs of it. */
+#define _LINUX_TYPES_H
+#define _UAPI_LINUX_TYPES_H
+#include <asm-generic/int-ll64.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -40,6 +46,9 @@ struct readahead_control;
 /* The ioctl numbers, as constants Swift can import (_IOWR is a macro). */
 static const uint32_t bs_ioctl_create = IOCTL_MEM_OVERLAY_REQ_CMD;
 static const uint32_t bs_ioctl_cleanup = IOCTL_MEM_OVERLAY_CLEANUP_CMD;
+static const uint32_t bs_ioctl_stack = IOCTL_MEM_OVERLAY_STACK_CMD;
+/* The size bits of an ioctl command (v2 dispatches without them). */
+static const uint32_t bs_ioctl_size_bits = _IOC_SIZEMASK << _IOC_SIZESHIFT;
 
 /* ---- Runtime services (runtime.c) -------------------------------------- */
 
@@ -58,6 +67,10 @@ void bs_current_process(uint64_t *process_id, uint64_t *start_time);
 /* The mutex that serialises the overlay id registry. */
 void bs_registry_lock(void);
 void bs_registry_unlock(void);
+
+/* The mutex that serialises the index of shareable overlays. */
+void bs_sharing_lock(void);
+void bs_sharing_unlock(void);
 
 /*
  * Sleeping locks of their own (one per address space that is creating an
@@ -125,11 +138,33 @@ struct bs_file_info {
 	/* A regular file opened for reading whose pages can be read through its
 	 * page cache (a read_folio, or shmem): it can be a layer. */
 	bool readable_regular;
+	/* What ABI v2 tells apart: a regular file, opened for reading, with
+	 * a page cache the module can read (a read_folio, or shmem). */
+	bool regular;
+	bool open_for_reading;
+	bool page_cache;
 	/* The overlay a file of this module serves (NULL for any other file). */
 	void *_Nullable overlay;
 	/* The create request a file of this module was opened for. */
 	void *_Nullable attachment;
 };
+
+/*
+ * What says that a file changed: a create request shares an overlay only
+ * while every layer's stamp is what it was when the overlay was made.
+ */
+struct bs_layer_stamp {
+	int64_t size;
+	int64_t ctime_sec;
+	int64_t mtime_sec;
+	uint32_t ctime_nsec;
+	uint32_t mtime_nsec;
+	uint64_t version; /* i_version where the filesystem keeps it, else 0 */
+};
+
+void bs_file_stamp(struct file *file, struct bs_layer_stamp *stamp);
+/* Whether the file is open for writing (or mapped shared and writable) anywhere. */
+bool bs_file_has_writers(struct file *file);
 
 struct file *bs_file_get(struct file *file);
 void bs_file_put(struct file *file);
@@ -138,6 +173,8 @@ struct inode *bs_file_inode(struct file *file);
 /* Pages of the inode's page cache. */
 uint64_t bs_inode_cached_pages(struct inode *inode);
 void bs_inode_put(struct inode *inode);
+/* A new reference to `inode`, unless it is being evicted (then false). */
+bool bs_inode_grab(struct inode *inode);
 
 /* Mounts and unmounts the module's pseudo filesystem (module init and exit). */
 int bs_overlay_fs_mount(void);
@@ -160,6 +197,18 @@ struct inode *_Nullable bs_overlay_inode_create(void *overlay, int64_t size, int
  */
 struct file *_Nullable bs_overlay_file_open(struct inode *inode, void *attachment,
 					    uint32_t readahead_pages, int *error);
+
+/* ---- Layer files named by descriptor (files.c) -------------------------- */
+
+/* The open file of the caller's descriptor `fd`, referenced; NULL if none. */
+struct file *_Nullable bs_fget(int fd);
+/* A new open file of the same file, for reading, with its own position. */
+struct file *_Nullable bs_file_reopen(struct file *file, int *error);
+enum { BS_SEEK_DATA = 3, BS_SEEK_HOLE = 4 };
+/* vfs_llseek: the new position, or a negative errno (-ENXIO: none). */
+int64_t bs_file_seek(struct file *file, int64_t offset, int whence);
+/* 1 when `size` user bytes at `from` are all zero, 0 when not, or -EFAULT. */
+int bs_check_zeroed_user(const void __user *_Nullable from, size_t size);
 
 /* ---- Page cache fill (io.c) -------------------------------------------- */
 

@@ -24,51 +24,50 @@ enum CreateRequest {
 
         // User memory is read before the lock: a request whose memory is
         // slow to fault in (userfaultfd, FUSE) holds nobody up.
-        let requested = Int(request.segments_size)
-        try SegmentTable.checkRequested(count: requested)
-        let buffer = try PlatformBuffer<PageRange>(capacity: requested, chargedToCaller: true)
-        try UserPointer(UnsafeMutableRawPointer(request.segments))
-            .read(into: buffer.base, byteCount: requested * MemoryLayout<PageRange>.stride)
-        let segments = try SegmentTable(request: buffer, requested: requested, layer: 1)
+        let segments = try SegmentTable.copied(from: UserPointer(UnsafeMutableRawPointer(request.segments)),
+                                               count: Int(request.segments_size))
 
         try AddressSpaceLock.withLock { () throws(OverlayError) in
             let target = try OverlayTarget.resolve(base: UInt64(request.base_addr),
                                                    overlay: UInt64(request.overlay_addr))
-            var stack = try LayerStack(showing: target.base.file)
+            var stack = try LayerStack(showing: target.base.file.file)
             try stack.lay(segments, of: target.overlay.file)
             let overlay = try stack.overlay(serial: OverlayDirectory.nextSerial())
             Log.debug("composed overlay, segments", Int64(overlay.segments.count))
-            try OverlayPublication.publish(overlay, over: target.mapping, userRequest: userRequest,
+            try OverlayPublication.publish(overlay, over: target.base.mapping, userID: userRequest,
                                            originalID: request.id)
         }
     }
 }
 
-/// The base mapping and the layer a request names, checked and referenced
-/// under the mmap lock.
+/// The base mapping and the layer a v1 request names, checked and
+/// referenced under the mmap lock.
 struct OverlayTarget: ~Copyable {
-    let mapping: ProcessMapping
-    let base: LayerFile
+    let base: BaseTarget
     let overlay: LayerFile
 
     static func resolve(base baseAddress: UInt64, overlay overlayAddress: UInt64) throws(OverlayError) -> OverlayTarget {
         try ProcessMapping.withLock { () throws(OverlayError) -> OverlayTarget in
-            let (mapping, baseFile) = try baseMapping(at: baseAddress)
+            let base = try BaseTarget.resolve(at: baseAddress)
             guard let overlayMapping = ProcessMapping.containing(overlayAddress),
                   let overlayFile = overlayMapping.file,
                   !overlayMapping.flags.contains(.special),
                   LayerFile.describe(overlayFile).readable_regular
             else { throw .overlayNotFileMapping }
-            return OverlayTarget(mapping: mapping, base: LayerFile(retaining: baseFile),
-                                 overlay: LayerFile(retaining: overlayFile))
+            return OverlayTarget(base: base, overlay: LayerFile(retaining: overlayFile))
         }
     }
+}
 
-    /// The private file mapping at `address` and its file, if a request
-    /// may overlay it: not overlaid by a request whose id is registered
-    /// (EEXIST), and holding no private writes (EBUSY). Call with the mmap
-    /// lock held.
-    static func baseMapping(at address: UInt64) throws(OverlayError) -> (ProcessMapping, OpaquePointer) {
+/// The mapping a request overlays, and its file, referenced.
+struct BaseTarget: ~Copyable {
+    let mapping: ProcessMapping
+    let file: LayerFile
+
+    /// The private file mapping at `address`, if a request may overlay it:
+    /// not overlaid by a request whose id is registered (EEXIST), and
+    /// holding no private writes (EBUSY). Call with the mmap lock held.
+    static func resolve(at address: UInt64) throws(OverlayError) -> BaseTarget {
         guard let mapping = ProcessMapping.containing(address),
               let baseFile = mapping.file,
               !mapping.flags.contains(.shared), !mapping.flags.contains(.special),
@@ -76,6 +75,6 @@ struct OverlayTarget: ~Copyable {
         else { throw .baseNotPrivateFileMapping }
         if let shown = AttachmentHandle(of: baseFile), shown.isRegistered { throw .alreadyOverlaid }
         guard !mapping.flags.contains(.privatePages) else { throw .mappingHasPrivateWrites }
-        return (mapping, baseFile)
+        return BaseTarget(mapping: mapping, file: LayerFile(retaining: baseFile))
     }
 }

@@ -56,7 +56,10 @@ struct LayerStack: ~Copyable {
     consuming func overlay(serial: UInt64) throws(OverlayError) -> Overlay {
         table.dropBaseSegments()
         let layers = try compacted(capacity: nil)
-        return Overlay(segments: table, layers: layers, serial: serial)
+        var fingerprint = StackFingerprint()
+        layers.fingerprint(into: &fingerprint)
+        table.fingerprint(into: &fingerprint)
+        return Overlay(segments: table, layers: layers, serial: serial, fingerprint: fingerprint.value)
     }
 
     /// The layer index of `file`: the layer that reads its inode, or a new

@@ -16,6 +16,11 @@ struct Overlay: ~Copyable {
     /// A number for the listing, so that it can show which requests map
     /// the same overlay (never an address).
     let serial: UInt64
+    /// The fingerprint of its stack (layer files and table), by which
+    /// create requests find it to share it.
+    let fingerprint: UInt64
+    /// Whether `OverlaySharing`'s index lists it (under the sharing lock).
+    var indexed = false
     /// The files opened for create requests that are still open.
     private let attachments = Atomic<Int>(0)
     /// The overlay file's inode (set once it exists; it owns the overlay,

@@ -1,29 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 
 /// The last steps of a create request, once its overlay is composed: an
-/// inode for the overlay, an open file of it for the request, the id
-/// registered and written back, and the base mapping replaced. Called
+/// inode for the overlay (an existing one with the same stack, or a new
+/// one), an open file of it for the request, the id registered and written
+/// back, and the base mapping replaced. Called
 /// under the process's `AddressSpaceLock`, after every check: on any
 /// failure here the id is unregistered, the user's id bytes are put back
 /// and the files are dropped, so the process is left as it was.
 enum OverlayPublication {
     static func publish(_ overlay: consuming Overlay, over mapping: borrowing ProcessMapping,
-                        userRequest: UserPointer, originalID: IDBytes) throws(OverlayError) {
-        let size = overlay.size
+                        userID: UserPointer, originalID: IDBytes) throws(OverlayError) {
         let readahead = overlay.readaheadPages
-        let handle = try OverlayHandle.store(overlay)
-        var error: Int32 = 0
-        guard let inode = bs_overlay_inode_create(handle.raw, size, &error) else {
-            handle.destroy()
-            throw .kernel(errno: -error)
-        }
-        // The inode owns the overlay now; dropping this reference (the
-        // file below takes its own) releases it on any failure.
+        let (inode, shared) = try OverlaySharing.inode(for: overlay)
+        // The inode owns the overlay; dropping this reference (the file
+        // below takes its own) releases a new one on any failure.
         defer { bs_inode_put(inode) }
-        handle.pointer.pointee.inode = inode
+        let handle = OverlayHandle(UnsafeMutableRawPointer(shared))
 
         let attachment = try AttachmentHandle.store(
             OverlayAttachment(id: OverlayID.random(), owner: CurrentProcess.owner, overlay: handle.pointer))
+        var error: Int32 = 0
         guard let opened = bs_overlay_file_open(inode, attachment.raw, readahead, &error) else {
             attachment.destroy()
             throw .kernel(errno: -error)
@@ -35,11 +31,11 @@ enum OverlayPublication {
 
         try register(attachment)
         do throws(OverlayError) {
-            try write(attachment.pointer.pointee.id, to: userRequest)
+            try write(attachment.pointer.pointee.id, to: userID)
             do throws(OverlayError) {
                 try mapping.replace(with: file.file)
             } catch {
-                write(originalID, to: userRequest)
+                write(originalID, to: userID)
                 throw error
             }
         } catch {
@@ -66,7 +62,7 @@ enum OverlayPublication {
         }
     }
 
-    /// Writes the id into the first 16 bytes of the user's request.
+    /// Writes the id into the request's 16 id bytes.
     private static func write(_ id: OverlayID, to user: UserPointer) throws(OverlayError) {
         var bytes: IDBytes = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         withUnsafeMutableBytes(of: &bytes) { id.write(to: $0) }
@@ -84,7 +80,7 @@ enum OverlayPublication {
     }
 }
 
-/// The 16 id bytes at the start of every request struct (as C imports them).
+/// The 16 id bytes of a request struct (as C imports them).
 typealias IDBytes = (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
                      UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)
 

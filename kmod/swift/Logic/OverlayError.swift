@@ -31,8 +31,24 @@ enum OverlayError: Error, Equatable {
     case unknownID
     /// The overlay was created by another process.
     case notOwner
-    /// The ioctl command is not one of ABI v1.
+    /// The ioctl command is not one of ABI v1 or v2.
     case unknownCommand
+    /// A v2 request's `size` is below the first version's.
+    case requestTooSmall
+    /// A v2 request is larger than the module knows, with a non-zero byte
+    /// in the part it does not know.
+    case unknownRequestFields
+    /// A v2 request or layer sets a flag the module does not define.
+    case unknownFlags
+    /// A v2 request has no layers.
+    case noLayers
+    /// A v2 layer's descriptor is not an open file.
+    case badDescriptor
+    /// A v2 layer's file is not open for reading.
+    case layerNotReadable
+    /// A v2 layer's file is not a regular file with a page cache the module
+    /// can read.
+    case layerNotRegularFile
     /// An allocation failed.
     case outOfMemory
     /// A kernel call failed with this (positive) errno.
@@ -42,9 +58,11 @@ enum OverlayError: Error, Equatable {
     var errno: Int32 {
         switch self {
         case .noSegments, .segmentEndsBeforeStart, .baseNotPrivateFileMapping,
-             .overlayNotFileMapping:
+             .overlayNotFileMapping, .requestTooSmall, .unknownFlags, .noLayers, .layerNotRegularFile:
             return EINVAL
-        case .tooManySegments, .tooManyLayers: return E2BIG
+        case .tooManySegments, .tooManyLayers, .unknownRequestFields: return E2BIG
+        case .badDescriptor: return EBADF
+        case .layerNotReadable: return EACCES
         case .badAddress: return EFAULT
         case .alreadyOverlaid: return EEXIST
         case .mappingHasPrivateWrites: return EBUSY

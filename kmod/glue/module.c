@@ -41,6 +41,17 @@ static int bs_overlays_show(struct seq_file *file, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(bs_overlays);
 
+/* /sys/kernel/debug/batch_syscalls/stats: counts of the module's live objects. */
+static int bs_stats_show(struct seq_file *file, void *unused)
+{
+	char *buffer;
+	size_t size = seq_get_buf(file, &buffer);
+
+	seq_commit(file, size ? bs_swift_render_stats(buffer, size) : -1);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(bs_stats);
+
 static struct dentry *bs_debugfs;
 
 static int __init bs_module_init(void)
@@ -56,6 +67,7 @@ static int __init bs_module_init(void)
 	}
 	bs_debugfs = debugfs_create_dir(BATCH_SYSCALLS_DEVICE_NAME, NULL);
 	debugfs_create_file("overlays", 0400, bs_debugfs, NULL, &bs_overlays_fops);
+	debugfs_create_file("stats", 0400, bs_debugfs, NULL, &bs_stats_fops);
 	bs_swift_init();
 	return 0;
 }

@@ -262,6 +262,8 @@ void bs_swift_overlay_release(void *overlay);
 void bs_swift_attachment_release(void *attachment);
 /* Writes the overlay listing into `buffer`: its length, or -1 if it does not fit. */
 long bs_swift_render_overlays(char *buffer, size_t size);
+/* Writes the counts of live objects into `buffer`: its length, or -1. */
+long bs_swift_render_stats(char *buffer, size_t size);
 
 #ifdef __clang__
 #pragma clang assume_nonnull end

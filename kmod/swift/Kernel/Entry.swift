@@ -120,9 +120,15 @@ public func bs_swift_attachment_release(_ attachment: UnsafeMutableRawPointer) {
     let handle = AttachmentHandle(attachment)
     let id = handle.pointer.pointee.id
     let wasRegistered = OverlayDirectory.withLock { registry in registry.remove(id: id, handle: attachment) }
+    OverlayDirectory.countFile(-1)
     handle.pointer.pointee.overlay.pointee.detach()
     Log.debug(wasRegistered ? "request's mapping gone without cleanup" : "request's mapping gone")
     handle.destroy()
+}
+
+@c @implementation
+public func bs_swift_render_stats(_ buffer: UnsafeMutablePointer<CChar>, _ size: Int) -> Int {
+    OverlayListing.renderStats(into: UnsafeMutableRawBufferPointer(start: buffer, count: size)) ?? -1
 }
 
 @c @implementation

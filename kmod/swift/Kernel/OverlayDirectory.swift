@@ -7,6 +7,8 @@
 nonisolated(unsafe) private var liveOverlays = OverlayRegistry()
 /// The next overlay's listing number (under the registry lock).
 nonisolated(unsafe) private var lastSerial: UInt64 = 0
+/// Create requests' files alive (under the registry lock).
+nonisolated(unsafe) private var openFiles = 0
 
 enum OverlayDirectory {
     /// Runs `body` with the registry locked.
@@ -22,6 +24,14 @@ enum OverlayDirectory {
     /// Number of registered ids.
     static var count: Int {
         withLock { registry in registry.count }
+    }
+
+    /// Create requests' files alive, cleaned up or not (call under the lock).
+    static var liveFiles: Int { openFiles }
+
+    /// Counts a create request's file opened (+1) or released (-1).
+    static func countFile(_ change: Int) {
+        withLock { _ in openFiles += change }
     }
 
     /// A number for a new overlay, unique while the module is loaded.

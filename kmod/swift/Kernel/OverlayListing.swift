@@ -48,6 +48,31 @@ enum OverlayListing {
     }
 }
 
+extension OverlayListing {
+    /// Renders /sys/kernel/debug/batch_syscalls/stats: one line
+    ///
+    ///     overlays=<n> shareable=<n> files=<n> ids=<n>
+    ///
+    /// the overlay inodes alive, those a create request may share, the
+    /// create requests' files alive (cleaned up or not) and the ids
+    /// registered. All four return to 0 when every mapping is gone.
+    static func renderStats(into buffer: UnsafeMutableRawBufferPointer) -> Int? {
+        let (overlays, shareable) = OverlaySharing.counts
+        let (files, ids) = OverlayDirectory.withLock { registry in (OverlayDirectory.liveFiles, registry.count) }
+        var text = TextBuffer(buffer)
+        text.append("overlays=")
+        text.append(UInt64(overlays))
+        text.append(" shareable=")
+        text.append(UInt64(shareable))
+        text.append(" files=")
+        text.append(UInt64(files))
+        text.append(" ids=")
+        text.append(UInt64(ids))
+        text.append("\n")
+        return text.overflowed ? nil : text.count
+    }
+}
+
 /// Appends text to a fixed buffer, remembering whether it ran out of room.
 struct TextBuffer {
     private let buffer: UnsafeMutableRawBufferPointer

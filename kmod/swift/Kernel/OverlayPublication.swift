@@ -28,6 +28,7 @@ enum OverlayPublication {
         // mapping takes its own) releases it on any failure.
         let file = LayerFile(adopting: opened)
         handle.pointer.pointee.attach()
+        OverlayDirectory.countFile(+1)
 
         try register(attachment)
         do throws(OverlayError) {

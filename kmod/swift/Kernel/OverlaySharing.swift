@@ -41,6 +41,7 @@ enum OverlaySharing {
             throw .kernel(errno: -error)
         }
         handle.pointer.pointee.inode = inode
+        liveOverlays += 1
         if shareable {
             // Without room in the index the overlay is simply not shared.
             let fingerprint = handle.pointer.pointee.fingerprint
@@ -54,10 +55,18 @@ enum OverlaySharing {
     static func forget(_ handle: OverlayHandle) {
         bs_sharing_lock()
         defer { bs_sharing_unlock() }
+        liveOverlays -= 1
         if handle.pointer.pointee.indexed {
             sharedOverlays.remove(fingerprint: handle.pointer.pointee.fingerprint, handle: handle.raw)
             handle.pointer.pointee.indexed = false
         }
+    }
+
+    /// The overlays alive, and those in the index.
+    static var counts: (alive: Int, shareable: Int) {
+        bs_sharing_lock()
+        defer { bs_sharing_unlock() }
+        return (liveOverlays, sharedOverlays.count)
     }
 
     /// An indexed overlay with `overlay`'s stack whose layers have not
@@ -84,3 +93,5 @@ enum OverlaySharing {
 
 /// The overlays create requests may share (under the sharing lock).
 nonisolated(unsafe) private var sharedOverlays = SharedOverlayIndex()
+/// The overlays alive (under the sharing lock).
+nonisolated(unsafe) private var liveOverlays = 0

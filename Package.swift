@@ -59,13 +59,16 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+
+        // The test programs, under GuestTests/: nothing there ships.
         // What the seed programs share: options, checks, reporting.
         .target(
             name: "SeedProgramSupport",
             dependencies: [
                 "CBatchSyscalls", "MemoryOverlay", "OverlayTestData",
                 .product(name: "SystemPackage", package: "swift-system"),
-            ]
+            ],
+            path: "GuestTests/SeedProgramSupport"
         ),
         // The end-to-end tests that run in the QEMU guest (TAP output).
         .executableTarget(
@@ -73,9 +76,10 @@ let package = Package(
             dependencies: [
                 "CBatchSyscalls", "MemoryOverlay", "OverlayTestData",
                 .product(name: "SystemPackage", package: "swift-system"),
-            ]
+            ],
+            path: "GuestTests/OverlayGuestTests"
         ),
     ] + seedPrograms.map {
-        .executableTarget(name: $0, dependencies: ["SeedProgramSupport"], path: "Sources/SeedPrograms/\($0)")
+        .executableTarget(name: $0, dependencies: ["SeedProgramSupport"], path: "GuestTests/SeedPrograms/\($0)")
     }
 )

@@ -11,7 +11,7 @@ extension Errno {
     }
 
     /// The errno of the calling thread, as the last failed C call left it.
-    static var current: Errno { Errno(rawValue: errno) }
+    @_spi(Testing) public static var current: Errno { Errno(rawValue: errno) }
 
     /// Runs swift-system calls, whose `throws` is untyped although they
     /// throw only `Errno`, with the error typed.

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
+import Synchronization
 import SystemPackage
 
 /// A file (or anonymous memory) mapped into this process with `mmap(2)`,
@@ -9,8 +10,8 @@ import SystemPackage
 /// `firstFilePage`. A base mapping handed to ``OverlayDevice/overlay(base:layer:segments:)``
 /// goes on showing the overlay until it is unmapped.
 public final class MappedFile: @unchecked Sendable {
-    // Sendable: every stored property is immutable; the mapped memory is
-    // the caller's to synchronise, as any shared memory is.
+    // Sendable: every stored property is immutable or atomic; the mapped
+    // memory is the caller's to synchronise, as any shared memory is.
 
     /// Protection of a mapping (`PROT_READ`, `PROT_WRITE`, `PROT_EXEC`).
     public struct Protection: OptionSet, Sendable {
@@ -45,6 +46,10 @@ public final class MappedFile: @unchecked Sendable {
     public let firstFilePage: Int
     /// What is mapped, for messages: the file's path, or "anonymous".
     public let name: String
+    /// Who unmaps the memory (see `Lifetime`).
+    let lifetime: Lifetime
+    /// Set once ``unmap()`` has unmapped the memory.
+    let unmapped = Atomic(false)
 
     /// Maps the file at `path`.
     ///
@@ -61,13 +66,25 @@ public final class MappedFile: @unchecked Sendable {
         path: FilePath, protection: Protection = .read, sharing: Sharing = .private,
         firstFilePage: Int = 0, pages: Int? = nil
     ) throws(Errno) {
+        let (address, length) = try Self.map(path: path, protection: protection, sharing: sharing,
+                                             firstFilePage: firstFilePage, pages: pages, at: nil)
+        self.init(address: address, length: length, firstFilePage: firstFilePage, name: path.string,
+                  lifetime: .untilReleased)
+    }
+
+    /// Opens the file at `path` (for writing only for a shared writable
+    /// mapping) and maps it.
+    static func map(
+        path: FilePath, protection: Protection, sharing: Sharing, firstFilePage: Int, pages: Int?,
+        at fixedAddress: UnsafeMutableRawPointer?
+    ) throws(Errno) -> (address: UnsafeMutableRawPointer, length: Int) {
         let writable = sharing == .shared && protection.contains(.write)
         let descriptor = try Errno.rethrowing {
             try FileDescriptor.open(path, writable ? .readWrite : .readOnly, options: .closeOnExec)
         }
         defer { try? descriptor.close() }
-        try self.init(fileDescriptor: descriptor, name: path.string, protection: protection, sharing: sharing,
-                      firstFilePage: firstFilePage, pages: pages)
+        return try map(fileDescriptor: descriptor, protection: protection, sharing: sharing,
+                       firstFilePage: firstFilePage, pages: pages, at: fixedAddress)
     }
 
     /// Maps the file open at `fileDescriptor` (which stays open: the mapping
@@ -75,10 +92,44 @@ public final class MappedFile: @unchecked Sendable {
     ///
     /// - Throws: the `Errno` of `fstat` or `mmap`; `EINVAL` for a negative
     ///   page or an empty mapping.
-    public init(
+    public convenience init(
         fileDescriptor: FileDescriptor, name: String, protection: Protection = .read,
         sharing: Sharing = .private, firstFilePage: Int = 0, pages: Int? = nil
     ) throws(Errno) {
+        let (address, length) = try Self.map(fileDescriptor: fileDescriptor, protection: protection, sharing: sharing,
+                                             firstFilePage: firstFilePage, pages: pages, at: nil)
+        self.init(address: address, length: length, firstFilePage: firstFilePage, name: name, lifetime: .untilReleased)
+    }
+
+    /// Anonymous private memory of `pages` pages, zero-filled.
+    ///
+    /// - Throws: the `Errno` of `mmap`.
+    public convenience init(anonymousPages pages: Int, protection: Protection = [.read, .write]) throws(Errno) {
+        let address = try Self.mapAnonymous(pages: pages, protection: protection)
+        self.init(address: address, length: pages * MemoryPage.size, firstFilePage: 0, name: "anonymous",
+                  lifetime: .untilReleased)
+    }
+
+    init(address: UnsafeMutableRawPointer, length: Int, firstFilePage: Int, name: String, lifetime: Lifetime) {
+        self.address = address
+        self.length = length
+        self.firstFilePage = firstFilePage
+        self.name = name
+        self.lifetime = lifetime
+    }
+
+    deinit {
+        if lifetime == .untilReleased && !unmapped.load(ordering: .acquiring) {
+            munmap(address, length)
+        }
+    }
+
+    /// `mmap` of `pages` pages of the file (up to its end by default) from
+    /// `firstFilePage`, at `fixedAddress` (`MAP_FIXED`) if given.
+    static func map(
+        fileDescriptor: FileDescriptor, protection: Protection, sharing: Sharing, firstFilePage: Int, pages: Int?,
+        at fixedAddress: UnsafeMutableRawPointer?
+    ) throws(Errno) -> (address: UnsafeMutableRawPointer, length: Int) {
         var count = pages ?? 0
         if pages == nil {
             var info = stat()
@@ -87,31 +138,19 @@ public final class MappedFile: @unchecked Sendable {
         }
         guard count > 0, firstFilePage >= 0 else { throw .invalidArgument }
         let length = count * MemoryPage.size
-        let address = mmap(nil, length, protection.rawValue, sharing.flag, fileDescriptor.rawValue,
+        let flags = sharing.flag | (fixedAddress != nil ? MAP_FIXED : 0)
+        let address = mmap(fixedAddress, length, protection.rawValue, flags, fileDescriptor.rawValue,
                            off_t(firstFilePage * MemoryPage.size))
         guard let address, address != MAP_FAILED else { throw .current }
-        self.address = address
-        self.length = length
-        self.firstFilePage = firstFilePage
-        self.name = name
+        return (address, length)
     }
 
-    /// Anonymous private memory of `pages` pages, zero-filled.
-    ///
-    /// - Throws: the `Errno` of `mmap`.
-    public init(anonymousPages pages: Int, protection: Protection = [.read, .write]) throws(Errno) {
+    /// `mmap` of `pages` pages of anonymous private memory.
+    static func mapAnonymous(pages: Int, protection: Protection) throws(Errno) -> UnsafeMutableRawPointer {
         guard pages > 0 else { throw .invalidArgument }
-        let length = pages * MemoryPage.size
-        let address = mmap(nil, length, protection.rawValue, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        let address = mmap(nil, pages * MemoryPage.size, protection.rawValue, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
         guard let address, address != MAP_FAILED else { throw .current }
-        self.address = address
-        self.length = length
-        self.firstFilePage = 0
-        self.name = "anonymous"
-    }
-
-    deinit {
-        munmap(address, length)
+        return address
     }
 
     /// The number of mapped pages.

@@ -45,44 +45,10 @@ public final class OverlayDevice: Sendable {
     ///   mapping), `EEXIST` (already overlaid), `EBUSY` (base holds private
     ///   writes), `E2BIG`, `ENOMEM`, ...
     public func overlay(base: MappedFile, layer: MappedFile, segments: SegmentList) throws(Errno) -> Overlay {
-        let id = try create(baseAddress: base.address, overlayAddress: layer.address, segments: segments)
+        // Any address inside the base and overlay mappings identifies them.
+        let request = RawCreateRequest(baseAddress: base.address, overlayAddress: layer.address,
+                                       segments: RawSegments(segments))
+        let id = try create(request).get()
         return Overlay(id: id, device: self, base: base, layer: layer)
-    }
-
-    /// The create request (`IOCTL_MEM_OVERLAY_REQ_CMD`) with raw addresses:
-    /// any address inside the base and overlay mappings identifies them.
-    /// The caller owns the id: clean it up with ``cleanup(_:)``.
-    ///
-    /// - Throws: the module's `Errno` (see ``overlay(base:layer:segments:)``),
-    ///   `EFAULT` for addresses of no mapping, `EINVAL` for bad segments.
-    public func create(baseAddress: UnsafeRawPointer?, overlayAddress: UnsafeRawPointer?,
-                       segments: SegmentList) throws(Errno) -> OverlayID {
-        // The kernel only reads the segments: no mutable copy is needed.
-        let request = segments.requestSegments
-        let result: Result<OverlayID, Errno> = request.withUnsafeBufferPointer { buffer in
-            var raw = mem_overlay_req()
-            raw.base_addr = UInt(bitPattern: baseAddress)
-            raw.overlay_addr = UInt(bitPattern: overlayAddress)
-            raw.segments_size = UInt32(truncatingIfNeeded: buffer.count)
-            raw.segments = UnsafeMutablePointer(mutating: buffer.baseAddress)
-            guard batch_syscalls_ioctl(fileDescriptor.rawValue, batch_syscalls_create_cmd, &raw) == 0 else {
-                return .failure(.current)
-            }
-            return .success(OverlayID(tuple: raw.id))
-        }
-        return try result.get()
-    }
-
-    /// The cleanup request (`IOCTL_MEM_OVERLAY_CLEANUP_CMD`): releases the
-    /// id. The mapping goes on showing the overlay until it is unmapped.
-    ///
-    /// - Throws: `ENOENT` for an unknown id, `EPERM` when another process
-    ///   created the overlay.
-    public func cleanup(_ id: OverlayID) throws(Errno) {
-        var request = mem_overlay_cleanup_req()
-        request.id = id.tuple
-        guard batch_syscalls_ioctl(fileDescriptor.rawValue, batch_syscalls_cleanup_cmd, &request) == 0 else {
-            throw .current
-        }
     }
 }

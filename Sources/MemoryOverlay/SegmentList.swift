@@ -109,11 +109,6 @@ public struct SegmentList: Sendable, Equatable, RandomAccessCollection {
     public static func == (lhs: SegmentList, rhs: SegmentList) -> Bool {
         lhs.pairs.elementsEqual(rhs.pairs) { $0.start == $1.start && $0.end == $1.end }
     }
-
-    /// The pairs as the ABI's structs.
-    var requestSegments: [mem_overlay_segment_req] {
-        pairs.map { mem_overlay_segment_req(start_pgoff: $0.start, end_pgoff: $0.end) }
-    }
 }
 
 extension ClosedRange where Bound == Int {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
-import MemoryOverlay
+@_spi(Testing) import MemoryOverlay
 import OverlayTestData
 import SystemPackage
 import Testing
@@ -78,8 +78,8 @@ struct OverlayDeviceTests {
         let segments = try SegmentList([4...6])
         #expect(throws: Errno.invalidArgument) { try device.overlay(base: anonymous, layer: layer, segments: segments) }
         #expect(throws: Errno.invalidArgument) {
-            try device.create(baseAddress: base.address, overlayAddress: layer.address,
-                              segments: SegmentList(unchecked: [(start: 9, end: 2)]))
+            try device.create(RawCreateRequest(baseAddress: base.address, overlayAddress: layer.address,
+                                               segments: RawSegments(pairs: [(start: 9, end: 2)]))).get()
         }
         #expect(try verifier(segments).verify(base).mismatchCount == 3, "base still shows base.bin everywhere")
 

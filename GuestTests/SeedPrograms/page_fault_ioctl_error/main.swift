@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // page_fault_ioctl_error: bad requests get their errno and change nothing.
 import Glibc
+@_spi(Testing) import MemoryOverlay
 import SeedProgramSupport
 
 /// Fresh mappings of base.bin (private) and overlay.bin for one case.
@@ -107,8 +108,9 @@ struct PageFaultIoctlError {
 
     func unreadableSegments(at pointer: UnsafeRawPointer?, _ what: String) {
         guard let fixture = makeFixture(what) else { return }
-        let result = device.createRaw(baseAddress: fixture.base.address, overlayAddress: fixture.layer.address,
-                                      segments: pointer, count: 3)
+        let result = device.create(RawCreateRequest(baseAddress: fixture.base.address,
+                                                    overlayAddress: fixture.layer.address,
+                                                    segmentsAt: pointer, segmentsSize: 3))
         refuse(result, .badAddress, what)
         expectUnchanged(fixture, what)
     }
@@ -116,7 +118,7 @@ struct PageFaultIoctlError {
     func unreadableRequest() {
         let what = "request pointer NULL"
         guard let fixture = makeFixture(what) else { return }
-        let result: Result<Void, Errno> = device.rawIoctl(OverlayDevice.createCommand, nil).map { .failure($0) }
+        let result: Result<Void, Errno> = device.ioctl(OverlayDevice.createCommand, nil).map { .failure($0) }
             ?? .success(())
         refuse(result, .badAddress, what)
         expectUnchanged(fixture, what)
@@ -218,28 +220,22 @@ struct PageFaultIoctlError {
     /// request as argument: acting on it would change the mapping.
     func unknownCommands() {
         let commands: [(UInt, String)] = [
-            (OverlayDevice.readWriteCommand(type: "s", number: 3, size: 8), "_IOWR('s', 3, 8): unknown number"),
-            (OverlayDevice.readWriteCommand(type: "x", number: 1, size: 8), "_IOWR('x', 1, 8): another type"),
-            (OverlayDevice.readWriteCommand(type: "s", number: 1, size: RawCreateRequest.size),
+            (OverlayDevice.command([.read, .write], type: "s", number: 3, size: 8), "_IOWR('s', 3, 8): unknown number"),
+            (OverlayDevice.command([.read, .write], type: "x", number: 1, size: 8), "_IOWR('x', 1, 8): another type"),
+            (OverlayDevice.command([.read, .write], type: "s", number: 1, size: RawCreateRequest.size),
              "_IOWR('s', 1, \(RawCreateRequest.size)): the create number with the struct's size"),
             (UInt(UInt8(ascii: "s")) << 8 | 1, "_IO('s', 1): the create number without direction or size"),
         ]
         for (command, name) in commands {
             let what = name
             guard let fixture = makeFixture(what) else { continue }
-            let pairs = segments.pairs
-            let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: pairs.count * RawSegments.stride,
-                                                                 alignment: 16)
-            defer { memory.deallocate() }
-            RawSegments.store(pairs, at: memory.baseAddress!)
-            let request = OverlayDevice.createRequest(baseAddress: fixture.base.address,
-                                                      overlayAddress: fixture.layer.address,
-                                                      segments: UnsafeRawBufferPointer(memory))
-            let result: Result<Void, Errno> = device.rawIoctl(command, request.address).map { .failure($0) }
-                ?? .success(())
-            if case .success = result, let id = request.id { try? device.cleanup(id) }
+            let request = RawCreateRequest(baseAddress: fixture.base.address, overlayAddress: fixture.layer.address,
+                                           segments: RawSegments(segments))
+            let (error, id) = device.send(request, command: command)
+            let result: Result<Void, Errno> = error.map { .failure($0) } ?? .success(())
+            if case .success = result { try? device.cleanup(id) }
             refuse(result, .inappropriateIOCTLForDevice, what)
-            report.check(request.idIsUnwritten, "\(what): the request's id field is untouched")
+            report.check(id.bytes.allSatisfy { $0 == 0 }, "\(what): the request's id field is untouched")
             expectUnchanged(fixture, what)
         }
     }
@@ -249,9 +245,8 @@ struct PageFaultIoctlError {
     /// The create request, its errno as a value.
     func create(baseAddress: UnsafeRawPointer?, overlayAddress: UnsafeRawPointer?,
                 segments: SegmentList) -> Result<OverlayID, Errno> {
-        Result { () throws(Errno) in
-            try device.create(baseAddress: baseAddress, overlayAddress: overlayAddress, segments: segments)
-        }
+        device.create(RawCreateRequest(baseAddress: baseAddress, overlayAddress: overlayAddress,
+                                       segments: RawSegments(segments)))
     }
 
     func makeFixture(_ what: String) -> Fixture? {

@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+import CBatchSyscalls
+import SystemPackage
+
+/// The device's requests as the ABI has them, for tests: the create request
+/// with any content (``RawCreateRequest``), the cleanup request by id, and
+/// any ioctl command with any argument. The safe API goes through the same
+/// functions; nothing else in the package talks to the device.
+@_spi(Testing)
+extension OverlayDevice {
+    /// `IOCTL_MEM_OVERLAY_REQ_CMD`.
+    public static let createCommand: UInt = batch_syscalls_create_cmd
+    /// `IOCTL_MEM_OVERLAY_CLEANUP_CMD`.
+    public static let cleanupCommand: UInt = batch_syscalls_cleanup_cmd
+
+    /// The direction bits of an ioctl command number.
+    public struct IoctlDirection: OptionSet, Sendable {
+        /// The bits, as `_IOC_WRITE` (1) and `_IOC_READ` (2) have them.
+        public let rawValue: UInt
+        /// Direction from `_IOC_*` bits.
+        public init(rawValue: UInt) { self.rawValue = rawValue }
+        /// `_IOC_WRITE`: userspace writes the argument.
+        public static let write = IoctlDirection(rawValue: 1)
+        /// `_IOC_READ`: userspace reads the argument.
+        public static let read = IoctlDirection(rawValue: 2)
+    }
+
+    /// A command number as `_IOC(direction, type, number, size)` makes it
+    /// (the asm-generic layout, as on x86-64): direction bits 30-31, size
+    /// bits 16-29, type bits 8-15, number bits 0-7.
+    public static func command(_ direction: IoctlDirection, type: Character, number: UInt8, size: Int) -> UInt {
+        direction.rawValue << 30 | UInt(size & 0x3FFF) << 16 | UInt(type.asciiValue ?? 0) << 8 | UInt(number)
+    }
+
+    /// ioctl(2) on the device with any command and argument.
+    ///
+    /// - Returns: nil on success, or the errno.
+    public func ioctl(_ command: UInt, _ argument: UnsafeMutableRawPointer?) -> Errno? {
+        batch_syscalls_ioctl(fileDescriptor.rawValue, command, argument) == 0 ? nil : .current
+    }
+
+    /// Sends `request` (from memory of its own) with the ioctl `command`.
+    ///
+    /// - Returns: nil or the errno, and what the request's `id` field holds
+    ///   afterwards (all zeros unless the kernel wrote an id back).
+    public func send(_ request: RawCreateRequest, command: UInt) -> (error: Errno?, id: OverlayID) {
+        request.withCStruct { raw in
+            let error = ioctl(command, &raw)
+            return (error, OverlayID(tuple: raw.id))
+        }
+    }
+
+    /// The create request (`IOCTL_MEM_OVERLAY_REQ_CMD`) as `request` has it.
+    ///
+    /// - Returns: the id the module gave (the caller cleans it up with
+    ///   ``cleanup(_:)``), or the module's errno.
+    public func create(_ request: RawCreateRequest) -> Result<OverlayID, Errno> {
+        let (error, id) = send(request, command: Self.createCommand)
+        if let error { return .failure(error) }
+        return .success(id)
+    }
+
+    /// The cleanup request (`IOCTL_MEM_OVERLAY_CLEANUP_CMD`): releases the
+    /// id. The mapping goes on showing the overlay until it is unmapped.
+    ///
+    /// - Throws: `ENOENT` for an unknown id, `EPERM` when another process
+    ///   created the overlay.
+    public func cleanup(_ id: OverlayID) throws(Errno) {
+        var request = mem_overlay_cleanup_req()
+        request.id = id.tuple
+        if let error = ioctl(Self.cleanupCommand, &request) { throw error }
+    }
+}

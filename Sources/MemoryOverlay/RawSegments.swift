@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+import CBatchSyscalls
+
+/// Segments in the ABI's layout (`struct mem_overlay_segment_req`: first and
+/// last page, 16 bytes each), exactly as a create request hands them to the
+/// kernel, and unchecked: an end below its start, any count.
+///
+/// With ``RawCreateRequest`` this is the one place that writes the request's
+/// layout: the safe ``OverlayDevice/overlay(base:layer:segments:)`` sends its
+/// checked ``SegmentList`` through it, and the tests send what the safe API
+/// refuses to (the kernel's own checks are what they test).
+@_spi(Testing)
+public struct RawSegments: Sendable {
+    /// The size of one segment in memory (16 bytes on x86-64).
+    public static let stride = MemoryLayout<mem_overlay_segment_req>.stride
+
+    /// The segments as the kernel reads them.
+    let elements: [mem_overlay_segment_req]
+
+    /// Segments from (first page, last page) pairs, as they are. A lazy
+    /// sequence is written straight into the ABI's layout (a million
+    /// segments are 16 MB: no second copy).
+    public init(pairs: some Sequence<(start: UInt, end: UInt)>) {
+        elements = pairs.map { mem_overlay_segment_req(start_pgoff: $0.start, end_pgoff: $0.end) }
+    }
+
+    /// Segments from page ranges (pages must not be negative).
+    public init(ranges: some Sequence<ClosedRange<Int>>) {
+        elements = ranges.map { mem_overlay_segment_req(start_pgoff: UInt($0.lowerBound), end_pgoff: UInt($0.upperBound)) }
+    }
+
+    /// The pairs of `list`, as they are (an unchecked list's included).
+    public init(_ list: SegmentList) {
+        self.init(pairs: list.pairs)
+    }
+
+    /// How many segments there are.
+    public var count: Int { elements.count }
+
+    /// Calls `body` with the address of the first segment (nil when there
+    /// is none); the address is valid only during the call.
+    public func withUnsafeAddress<Result>(_ body: (UnsafeRawPointer?) -> Result) -> Result {
+        // The kernel only reads the segments: no mutable copy is needed.
+        elements.withUnsafeBufferPointer { body(UnsafeRawPointer($0.baseAddress)) }
+    }
+
+    /// Writes `pairs` at `address` in the ABI's layout: segments placed by
+    /// hand (at the end of a readable page before a `PROT_NONE` one, say).
+    public static func store(_ pairs: [(start: UInt, end: UInt)], at address: UnsafeMutableRawPointer) {
+        let segments = address.bindMemory(to: mem_overlay_segment_req.self, capacity: pairs.count)
+        for (index, pair) in pairs.enumerated() {
+            segments[index] = mem_overlay_segment_req(start_pgoff: pair.start, end_pgoff: pair.end)
+        }
+    }
+}

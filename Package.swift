@@ -61,11 +61,21 @@ let package = Package(
         ),
 
         // The test programs, under GuestTests/: nothing there ships.
+        // What both test executables share: threads that race, whole-line
+        // output.
+        .target(
+            name: "GuestTestSupport",
+            dependencies: [.product(name: "SystemPackage", package: "swift-system")],
+            path: "GuestTests/GuestTestSupport"
+        ),
+        // The C the end-to-end tests need (variadic calls, the
+        // fault-tolerant copy, the FUSE protocol).
+        .target(name: "CGuestTestSupport", path: "GuestTests/CGuestTestSupport"),
         // What the seed programs share: options, checks, reporting.
         .target(
             name: "SeedProgramSupport",
             dependencies: [
-                "CBatchSyscalls", "MemoryOverlay", "OverlayTestData",
+                "GuestTestSupport", "MemoryOverlay", "OverlayTestData",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "GuestTests/SeedProgramSupport"
@@ -74,7 +84,7 @@ let package = Package(
         .executableTarget(
             name: "OverlayGuestTests",
             dependencies: [
-                "CBatchSyscalls", "MemoryOverlay", "OverlayTestData",
+                "CGuestTestSupport", "GuestTestSupport", "MemoryOverlay", "OverlayTestData",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "GuestTests/OverlayGuestTests"

@@ -1,22 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import OverlayTestData
 import Glibc
+import GuestTestSupport
+@_spi(Testing) import MemoryOverlay
+import OverlayTestData
+import SystemPackage
 
 /// `demo`: the seed's page_fault example, shown as a table.
 enum DemoCommand {
     static func run() -> Int32 {
         do {
-            let device = try BatchDevice.open()
-            defer { device.close() }
+            let device = try OverlayDevice.openForScenario()
             let fixture = try SeedFixture()
             defer { fixture.unmap() }
             let (data, base, overlay) = (fixture.data, fixture.base, fixture.overlay)
             let id = try device.overlay(base: base, overlay: overlay, segments: seedSegments)
-            Output.line("overlay id \(id); segments \(seedSegments.map { "{\($0.lowerBound)..\($0.upperBound)}" }.joined(separator: " "))")
+            OutputLine.write("overlay id \(id); segments \(seedSegments.map { "{\($0.lowerBound)..\($0.upperBound)}" }.joined(separator: " "))")
             var view = ExpectedView(base: data.base).overlaid(data.overlay, seedSegments)
             var asExpected = true
 
-            Output.line("pages 0..150 of the overlaid mapping of base.bin:")
+            OutputLine.write("pages 0..150 of the overlaid mapping of base.bin:")
             var runs: [(first: Int, last: Int, shows: String)] = []
             for page in 0...150 {
                 let shows = classify(base, page: page, view: view)
@@ -29,7 +31,7 @@ enum DemoCommand {
             }
             for run in runs {
                 let pages = run.first == run.last ? "\(run.first)" : "\(run.first)-\(run.last)"
-                Output.line("  " + pad(pages, 9) + run.shows)
+                OutputLine.write("  " + pad(pages, 9) + run.shows)
             }
 
             var generator = freshGenerator()
@@ -38,20 +40,20 @@ enum DemoCommand {
                 _ = base.write(filePage: page, bytes: bytes)
                 view.write(page: page, bytes: bytes, what: "written")
             }
-            Output.line("after writing random data to pages 5 and 10:")
+            OutputLine.write("after writing random data to pages 5 and 10:")
             for page in [4, 5, 6, 10, 11] {
                 let shows = classify(base, page: page, view: view)
                 let expected = expectedName(view, page: page)
                 if shows != expected { asExpected = false }
-                Output.line("  page " + pad("\(page)", 4) + pad(shows, 9) + "(expected \(expected))")
+                OutputLine.write("  page " + pad("\(page)", 4) + pad(shows, 9) + "(expected \(expected))")
             }
-            let cleanup = device.cleanup(id)
-            Output.line("cleanup: \(Errno.describe(cleanup))")
+            let cleanup = errnoCode(try device.cleanup(id))
+            OutputLine.write("cleanup: \(Errno.describe(cleanup))")
             if cleanup != 0 { asExpected = false }
-            Output.line(asExpected ? "result: as expected" : "result: NOT as expected")
+            OutputLine.write(asExpected ? "result: as expected" : "result: NOT as expected")
             return asExpected ? 0 : 1
         } catch {
-            Output.line("demo: \(error)", to: 2)
+            OutputLine.write("demo: \(error)", to: OutputLine.standardError)
             return 1
         }
     }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
+@_spi(Testing) import MemoryOverlay
 
 /// One end-to-end test: one TAP line. The body runs in a process of its
 /// own; it records failures with `expect`/`Log.fail`, aborts by throwing,
@@ -24,18 +25,13 @@ struct Scenario {
 
 /// What every scenario needs first: the device (else SKIP) and root (the
 /// tests drop caches, use cgroups and /proc/self/map_files).
-func openDeviceAsRoot() throws -> BatchDevice {
-    let device = try BatchDevice.open()
-    if geteuid() != 0 {
-        device.close()
-        throw SkipScenario("not root")
-    }
+func openDeviceAsRoot() throws -> OverlayDevice {
+    let device = try OverlayDevice.openForScenario()
+    if geteuid() != 0 { throw SkipScenario("not root") }
     return device
 }
 
-/// Runs `body` with the device open, closing it afterwards.
-func withDevice(_ body: (BatchDevice) throws -> Void) throws {
-    let device = try openDeviceAsRoot()
-    defer { device.close() }
-    try body(device)
+/// Runs `body` with the device open; it closes when released afterwards.
+func withDevice(_ body: (OverlayDevice) throws -> Void) throws {
+    try body(try openDeviceAsRoot())
 }

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import CBatchSyscalls
+import CGuestTestSupport
 import Glibc
+import GuestTestSupport
+@_spi(Testing) import MemoryOverlay
+import SystemPackage
 
 /// Runs scenarios one by one, each in a forked process with a timeout, and
 /// prints TAP version 13.
@@ -18,10 +21,10 @@ struct TapRunner {
 
     /// Runs all scenarios; returns the exit status (0: all passed or skipped).
     func run() -> Int32 {
-        Output.line("TAP version 13")
-        TestEnvironment.deviceWasPresent = BatchDevice.exists
+        OutputLine.write("TAP version 13")
+        TestEnvironment.deviceWasPresent = OverlayDevice.exists()
         if !TestEnvironment.deviceWasPresent {
-            Output.line("# \(BatchDevice.path) does not exist: the scenarios skip")
+            OutputLine.write("# \(OverlayDevice.defaultPath) does not exist: the scenarios skip")
         }
         // Orphans of a scenario's processes come back here to be reaped.
         _ = batch_syscalls_set_child_subreaper()
@@ -34,18 +37,18 @@ struct TapRunner {
             let number = index + 1
             switch verdict {
             case .passed:
-                Output.line("ok \(number) - \(scenario.name)")
+                OutputLine.write("ok \(number) - \(scenario.name)")
             case .skipped(let reason):
-                Output.line("ok \(number) - \(scenario.name) # SKIP \(reason)")
+                OutputLine.write("ok \(number) - \(scenario.name) # SKIP \(reason)")
             case .failed:
                 failures += 1
-                Output.line("not ok \(number) - \(scenario.name)")
+                OutputLine.write("not ok \(number) - \(scenario.name)")
             }
-            for line in diagnostics { Output.line("# " + line) }
-            if case .skipped = verdict {} else { Output.line("# time: \(formatSeconds(seconds)) s") }
+            for line in diagnostics { OutputLine.write("# " + line) }
+            if case .skipped = verdict {} else { OutputLine.write("# time: \(formatSeconds(seconds)) s") }
             KernelLog.write("batch-syscalls-test: end \(scenario.name) \(verdict == .failed ? "not ok" : "ok")")
         }
-        Output.line("1..\(scenarios.count)")
+        OutputLine.write("1..\(scenarios.count)")
         return failures == 0 ? 0 : 1
     }
 
@@ -123,7 +126,7 @@ struct TapRunner {
             try scenario.body()
         } catch let skip as SkipScenario {
             if Log.failures == 0 {
-                Output.line("SKIP: \(skip)")
+                OutputLine.write("SKIP: \(skip)")
                 _exit(skipExitCode)
             }
             Log.fail("skipped after failures: \(skip)")

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // overlay-tests: end-to-end tests of batch-syscalls.ko, run in the QEMU
 // guest (see `overlay-tests help`).
-import CBatchSyscalls
+import CGuestTestSupport
 import Glibc
+import GuestTestSupport
 
 let usage = """
     usage: overlay-tests <subcommand> [options]
@@ -40,20 +41,20 @@ func main() -> Int32 {
             return TapRunner(scenarios: scenarios, timeout: Double(timeout)).run()
         case "list":
             _ = try Arguments(arguments, options: [])
-            for scenario in Scenario.all { Output.line(scenario.name) }
+            for scenario in Scenario.all { OutputLine.write(scenario.name) }
             return 0
         case "demo":
             _ = try Arguments(arguments, options: [])
             return DemoCommand.run()
         case "help", "--help", "-h":
-            Output.line(usage)
+            OutputLine.write(usage)
             return 0
         default:
-            Output.line(usage, to: 2)
+            OutputLine.write(usage, to: OutputLine.standardError)
             return 2
         }
     } catch {
-        Output.line("overlay-tests: \(error)", to: 2)
+        OutputLine.write("overlay-tests: \(error)", to: OutputLine.standardError)
         return error is Arguments.Invalid ? 2 : 1
     }
 }

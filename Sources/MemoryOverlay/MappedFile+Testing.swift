@@ -17,17 +17,18 @@ extension MappedFile {
     }
 
     /// Maps the file at `path`, at `fixedAddress` (`MAP_FIXED`, replacing
-    /// what is mapped there) if given, for `lifetime`.
+    /// what is mapped there) if given, for `lifetime`; `name` (the path by
+    /// default) is what messages call it.
     ///
     /// - Throws: the `Errno` of `open`, `fstat` or `mmap`.
     public convenience init(
-        path: FilePath, protection: Protection = .read, sharing: Sharing = .private,
+        path: FilePath, name: String? = nil, protection: Protection = .read, sharing: Sharing = .private,
         firstFilePage: Int = 0, pages: Int? = nil, at fixedAddress: UnsafeMutableRawPointer? = nil,
         lifetime: Lifetime
     ) throws(Errno) {
         let (address, length) = try Self.map(path: path, protection: protection, sharing: sharing,
                                              firstFilePage: firstFilePage, pages: pages, at: fixedAddress)
-        self.init(address: address, length: length, firstFilePage: firstFilePage, name: path.string,
+        self.init(address: address, length: length, firstFilePage: firstFilePage, name: name ?? path.string,
                   lifetime: lifetime)
     }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import OverlayTestData
 import Glibc
+@_spi(Testing) import MemoryOverlay
+import OverlayTestData
 
 /// A private write to an overlay page copies the overlay page, never the base page.
 enum CopyOnWriteScenarios {
@@ -39,7 +40,7 @@ enum CopyOnWriteScenarios {
             }
             verifyPages(base, view, label: "overlaid mapping after one-byte writes")
             try data.expectFilesUnchanged("after one-byte writes")
-            expectErrno(device.cleanup(id), 0, "cleanup")
+            expectErrno(try device.cleanup(id), 0, "cleanup")
             try SystemFiles.dropCaches()
             verifyPages(base, view, label: "overlaid mapping after cleanup")
         }

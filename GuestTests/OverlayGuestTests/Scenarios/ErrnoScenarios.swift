@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import OverlayTestData
-import CBatchSyscalls
 import Glibc
+import GuestTestSupport
+@_spi(Testing) import MemoryOverlay
+import OverlayTestData
+import SystemPackage
 
 /// Bad input gets a clear errno and changes nothing: after each failed
 /// request the base mapping still shows base.bin and a correct request on
@@ -25,25 +27,25 @@ enum ErrnoScenarios {
     ] }
 
     /// The request must fail with `want`; then nothing may have changed.
-    static func expectRejected(_ device: BatchDevice, _ request: OverlayRequest, _ want: Int32, _ what: String) {
+    static func expectRejected(_ device: OverlayDevice, _ request: RawCreateRequest, _ want: Int32, _ what: String) {
         switch device.create(request) {
         case .success(let id):
             Log.fail("\(what): the request succeeded (id \(id)), expected \(Errno.describe(want))")
-            _ = device.cleanup(id)
+            try? device.cleanup(id)
         case .failure(let error):
-            expectErrno(error.code, want, what)
+            expectErrno(error.rawValue, want, what)
         }
     }
 
     /// After failed requests: `fixture.base` still shows base.bin, and a
     /// correct request on it succeeds, shows the overlay and cleans up.
-    static func expectUnchangedAndUsable(_ device: BatchDevice, _ fixture: SeedFixture, _ what: String) {
+    static func expectUnchangedAndUsable(_ device: OverlayDevice, _ fixture: SeedFixture, _ what: String) {
         verifyPages(fixture.base, fixture.baseView, label: "\(what): base mapping after the failed request")
-        switch device.create(OverlayRequest(base: fixture.base, overlay: fixture.overlay, segments: seedSegments)) {
+        switch device.create(RawCreateRequest(base: fixture.base.address, overlay: fixture.overlay.address, segments: seedSegments)) {
         case .success(let id):
             verifyPages(fixture.base, fixture.seedView,
                         label: "\(what): a correct request afterwards")
-            expectErrno(device.cleanup(id), 0, "\(what): cleanup of the correct request")
+            expectErrno(try device.cleanup(id), 0, "\(what): cleanup of the correct request")
         case .failure(let error):
             Log.fail("\(what): a correct request on the same mapping afterwards failed: \(error)")
         }
@@ -55,17 +57,17 @@ enum ErrnoScenarios {
             defer { fixture.unmap() }
             let anonymous = try MappedFile.anonymous(pages: 16, fill: 0xAB)
             defer { anonymous.unmap() }
-            expectRejected(device, OverlayRequest(base: anonymous.innerAddress, overlay: fixture.overlay.address, segments: seedSegments),
+            expectRejected(device, RawCreateRequest(base: anonymous.innerAddress, overlay: fixture.overlay.address, segments: seedSegments),
                            EINVAL, "base in an anonymous mapping")
             let bytes = UnsafeRawBufferPointer(start: anonymous.address, count: anonymous.length)
             expect(bytes.allSatisfy { $0 == 0xAB }, "the anonymous mapping changed")
-            expectRejected(device, OverlayRequest(base: try MappedFile.unmappedAddress(), overlay: fixture.overlay.address, segments: seedSegments),
+            expectRejected(device, RawCreateRequest(base: try MappedFile.unmappedAddress(), overlay: fixture.overlay.address, segments: seedSegments),
                            EINVAL, "base at an unmapped address")
-            expectRejected(device, OverlayRequest(base: nil, overlay: fixture.overlay.address, segments: seedSegments),
+            expectRejected(device, RawCreateRequest(base: nil, overlay: fixture.overlay.address, segments: seedSegments),
                            EINVAL, "base NULL")
             let shared = try MappedFile.map(DataFile.base.name, name: "shared mapping of base.bin", flags: MAP_SHARED)
             defer { shared.unmap() }
-            expectRejected(device, OverlayRequest(base: shared.innerAddress, overlay: fixture.overlay.address, segments: seedSegments),
+            expectRejected(device, RawCreateRequest(base: shared.innerAddress, overlay: fixture.overlay.address, segments: seedSegments),
                            EINVAL, "base in a MAP_SHARED mapping")
             verifyPages(shared, fixture.baseView, label: "the MAP_SHARED mapping after the failed request")
             expectUnchangedAndUsable(device, fixture, "after invalid base addresses")
@@ -80,9 +82,9 @@ enum ErrnoScenarios {
             defer { anonymous.unmap() }
             for (address, what) in [(UnsafeRawPointer(anonymous.innerAddress), "overlay in an anonymous mapping"),
                                     (UnsafeRawPointer(try MappedFile.unmappedAddress()), "overlay at an unmapped address")] {
-                expectRejected(device, OverlayRequest(base: fixture.base.address, overlay: address, segments: seedSegments), EINVAL, what)
+                expectRejected(device, RawCreateRequest(base: fixture.base.address, overlay: address, segments: seedSegments), EINVAL, what)
             }
-            expectRejected(device, OverlayRequest(base: fixture.base.address, overlay: nil, segments: seedSegments), EINVAL, "overlay NULL")
+            expectRejected(device, RawCreateRequest(base: fixture.base.address, overlay: nil, segments: seedSegments), EINVAL, "overlay NULL")
             expectUnchangedAndUsable(device, fixture, "after invalid overlay addresses")
         }
     }
@@ -96,7 +98,8 @@ enum ErrnoScenarios {
                                      ([(0, 0), (4, 6), (30, 70), (90, 80)], "valid segments then {90..80}"),
                                      ([(UInt.max, 0)], "segment {ULONG_MAX..0}")]
             for (segments, what) in cases {
-                expectRejected(device, OverlayRequest(base: fixture.base.address, overlay: fixture.overlay.address, rawSegments: segments),
+                expectRejected(device, RawCreateRequest(baseAddress: fixture.base.address, overlayAddress: fixture.overlay.address,
+                                                        segments: RawSegments(pairs: segments.map { (start: $0.0, end: $0.1) })),
                                EINVAL, what)
             }
             expectUnchangedAndUsable(device, fixture, "after end < start")
@@ -107,9 +110,9 @@ enum ErrnoScenarios {
         try withDevice { device in
             let fixture = try SeedFixture()
             defer { fixture.unmap() }
-            expectRejected(device, OverlayRequest(base: fixture.base.address, overlay: fixture.overlay.address, segments: []),
+            expectRejected(device, RawCreateRequest(base: fixture.base.address, overlay: fixture.overlay.address, segments: []),
                            EINVAL, "segments_size 0")
-            var request = OverlayRequest(base: fixture.base.address, overlay: fixture.overlay.address, segments: seedSegments)
+            var request = RawCreateRequest(base: fixture.base.address, overlay: fixture.overlay.address, segments: seedSegments)
             request.segmentsSize = 0
             expectRejected(device, request, EINVAL, "segments_size 0 with a valid segments pointer")
             expectUnchangedAndUsable(device, fixture, "after no segments")
@@ -129,25 +132,25 @@ enum ErrnoScenarios {
             defer { fixture.unmap() }
             let guarded = try guardedPages()
             defer { guarded.unmap() }
-            let segmentSize = MemoryLayout<mem_overlay_segment_req>.stride
             // 10 valid segments at the end of the readable page, 10 more in the PROT_NONE one.
-            let straddling = (guarded.address + pageSize - 10 * segmentSize).bindMemory(to: mem_overlay_segment_req.self, capacity: 10)
-            for index in 0..<10 { straddling[index] = mem_overlay_segment_req(start_pgoff: UInt(index * 2), end_pgoff: UInt(index * 2)) }
+            let straddling = guarded.address + pageSize - 10 * RawSegments.stride
+            RawSegments.store((0..<10).map { (start: UInt($0 * 2), end: UInt($0 * 2)) }, at: straddling)
             let cases: [(UnsafeMutableRawPointer?, UInt32, String)] = [
                 (nil, 3, "segments NULL"),
                 (guarded.address + pageSize, 3, "segments in a PROT_NONE page"),
-                (UnsafeMutableRawPointer(straddling), 20, "segments running into a PROT_NONE page"),
+                (straddling, 20, "segments running into a PROT_NONE page"),
                 (try MappedFile.unmappedAddress(), 3, "segments at an unmapped address"),
             ]
             for (pointer, count, what) in cases {
-                var request = mem_overlay_req()
-                request.base_addr = UInt(bitPattern: fixture.base.address)
-                request.overlay_addr = UInt(bitPattern: fixture.overlay.address)
-                request.segments_size = count
-                request.segments = pointer?.assumingMemoryBound(to: mem_overlay_segment_req.self)
-                let result = device.create(raw: &request)
-                expectErrno(result, EFAULT, what)
-                if result == 0 { _ = device.cleanup(OverlayID(request.id)) }
+                let result = device.create(RawCreateRequest(baseAddress: fixture.base.address, overlayAddress: fixture.overlay.address,
+                                                            segmentsAt: pointer, segmentsSize: count))
+                switch result {
+                case .success(let id):
+                    expectErrno(0, EFAULT, what)
+                    try? device.cleanup(id)
+                case .failure(let error):
+                    expectErrno(error.rawValue, EFAULT, what)
+                }
             }
             expectUnchangedAndUsable(device, fixture, "after unreadable segments")
         }
@@ -161,24 +164,19 @@ enum ErrnoScenarios {
             defer { guarded.unmap() }
             // A valid request whose last 8 bytes (the segments pointer) lie
             // in the PROT_NONE page; its one segment at the readable page's start.
-            let segment = guarded.address.bindMemory(to: mem_overlay_segment_req.self, capacity: 1)
-            segment.pointee = mem_overlay_segment_req(start_pgoff: 0, end_pgoff: 10)
-            let requestSize = MemoryLayout<mem_overlay_req>.size
+            RawSegments.store([(start: 0, end: 10)], at: guarded.address)
+            let requestSize = RawCreateRequest.size
             let straddling = guarded.address + pageSize - (requestSize - 8)
-            var request = mem_overlay_req()
-            request.base_addr = UInt(bitPattern: fixture.base.address)
-            request.overlay_addr = UInt(bitPattern: fixture.overlay.address)
-            request.segments_size = 1
-            request.segments = segment
-            _ = withUnsafeBytes(of: &request) { bytes in
-                memcpy(straddling, bytes.baseAddress!, requestSize - 8)
-            }
-            expectErrno(device.create(raw: nil), EFAULT, "request NULL")
-            expectErrno(device.create(raw: guarded.address + pageSize), EFAULT, "request in a PROT_NONE page")
-            expectErrno(device.create(raw: straddling), EFAULT, "request running into a PROT_NONE page")
-            expectErrno(device.create(raw: try MappedFile.unmappedAddress()), EFAULT, "request at an unmapped address")
-            expectErrno(device.ioctl(batch_syscalls_cleanup_cmd, guarded.address + pageSize), EFAULT, "cleanup request in a PROT_NONE page")
-            expectErrno(device.ioctl(batch_syscalls_cleanup_cmd, nil), EFAULT, "cleanup request NULL")
+            RawCreateRequest(baseAddress: fixture.base.address, overlayAddress: fixture.overlay.address,
+                             segmentsAt: guarded.address, segmentsSize: 1)
+                .store(at: straddling, byteCount: requestSize - 8)
+            let create = OverlayDevice.createCommand
+            expectErrno(device.ioctl(create, nil), EFAULT, "request NULL")
+            expectErrno(device.ioctl(create, guarded.address + pageSize), EFAULT, "request in a PROT_NONE page")
+            expectErrno(device.ioctl(create, straddling), EFAULT, "request running into a PROT_NONE page")
+            expectErrno(device.ioctl(create, try MappedFile.unmappedAddress()), EFAULT, "request at an unmapped address")
+            expectErrno(device.ioctl(OverlayDevice.cleanupCommand, guarded.address + pageSize), EFAULT, "cleanup request in a PROT_NONE page")
+            expectErrno(device.ioctl(OverlayDevice.cleanupCommand, nil), EFAULT, "cleanup request NULL")
             expectUnchangedAndUsable(device, fixture, "after unreadable requests")
         }
     }
@@ -191,16 +189,12 @@ enum ErrnoScenarios {
             defer { fixture.unmap() }
             let page = try MappedFile.anonymous(pages: 1)
             defer { page.unmap() }
-            var segments = [mem_overlay_segment_req(start_pgoff: 0, end_pgoff: 200)]
-            let result: Int32 = segments.withUnsafeMutableBufferPointer { buffer in
-                let request = page.address.bindMemory(to: mem_overlay_req.self, capacity: 1)
-                request.pointee = mem_overlay_req()
-                request.pointee.base_addr = UInt(bitPattern: fixture.base.address)
-                request.pointee.overlay_addr = UInt(bitPattern: fixture.overlay.address)
-                request.pointee.segments_size = 1
-                request.pointee.segments = buffer.baseAddress
+            let segments = RawSegments(pairs: [(start: 0, end: 200)])
+            let result = segments.withUnsafeAddress { address in
+                RawCreateRequest(baseAddress: fixture.base.address, overlayAddress: fixture.overlay.address,
+                                 segmentsAt: address, segmentsSize: 1).store(at: page.address)
                 mprotect(page.address, pageSize, PROT_READ)
-                return device.create(raw: page.address)
+                return device.ioctl(OverlayDevice.createCommand, page.address)
             }
             expectErrno(result, EFAULT, "request in a read-only page")
             expectUnchangedAndUsable(device, fixture, "after a read-only request")
@@ -222,30 +216,30 @@ enum ErrnoScenarios {
     }
 
     /// `count` one-page segments {2i..2i}: no two adjacent, so none merge.
-    static func spacedSegments(_ count: Int) -> [mem_overlay_segment_req] {
-        (0..<count).map { mem_overlay_segment_req(start_pgoff: UInt(2 * $0), end_pgoff: UInt(2 * $0)) }
+    static func spacedSegments(_ count: Int) -> RawSegments {
+        RawSegments(pairs: (0..<count).lazy.map { (start: UInt(2 * $0), end: UInt(2 * $0)) })
     }
 
     static func tooManySegments() throws {
         try withDevice { device in
             let fixture = try SeedFixture()
             defer { fixture.unmap() }
-            let limit = Int(BATCH_SYSCALLS_MAX_SEGMENTS)
-            var small = OverlayRequest(base: fixture.base.address, overlay: fixture.overlay.address, segments: seedSegments)
+            let limit = SegmentList.maximumCount
+            var small = RawCreateRequest(base: fixture.base.address, overlay: fixture.overlay.address, segments: seedSegments)
             for size in [UInt32(limit + 1), UInt32.max] {
                 small.segmentsSize = size
                 expectRejected(device, small, E2BIG, "segments_size \(size) (the array holds \(seedSegments.count))")
             }
-            var full = OverlayRequest(base: fixture.base.address, overlay: fixture.overlay.address, segments: [])
-            full.segments = spacedSegments(limit + 1)
+            var full = RawCreateRequest(base: fixture.base.address, overlay: fixture.overlay.address, segments: [])
+            full.segments = .array(spacedSegments(limit + 1))
             expectRejected(device, full, E2BIG, "\(limit + 1) readable segments")
             expectUnchangedAndUsable(device, fixture, "after E2BIG")
 
             // Exactly the limit: accepted, on a file long enough for them.
             let (file, sparse) = try sparseBase(pages: 2 * limit, data: fixture.data)
             defer { sparse.unmap(); file.close() }
-            full = OverlayRequest(base: sparse.address, overlay: fixture.overlay.address, segments: [])
-            full.segments = spacedSegments(limit)
+            full = RawCreateRequest(base: sparse.address, overlay: fixture.overlay.address, segments: [])
+            full.segments = .array(spacedSegments(limit))
             switch device.create(full) {
             case .failure(let error):
                 Log.fail("\(limit) segments (MEM_OVERLAY_MAX_SEGMENTS): \(error), expected success")
@@ -253,7 +247,7 @@ enum ErrnoScenarios {
                 let shown = sparse.part(0..<fixture.data.pageCount, name: "first pages of the sparse base")
                 let evenPages = stride(from: 0, to: fixture.data.pageCount, by: 2).map { $0...$0 }
                 verifyPages(shown, fixture.baseView.overlaid(fixture.data.overlay, evenPages), label: "\(limit) segments")
-                expectErrno(device.cleanup(id), 0, "cleanup of the \(limit)-segment overlay")
+                expectErrno(try device.cleanup(id), 0, "cleanup of the \(limit)-segment overlay")
             }
         }
     }
@@ -267,18 +261,18 @@ enum ErrnoScenarios {
             let id = try device.overlay(base: fixture.base, overlay: fixture.overlay, segments: seedSegments)
             let view = fixture.seedView
             fixture.base.touch(0..<50)
-            expectRejected(device, OverlayRequest(base: fixture.base.innerAddress, overlay: zebra.address, segments: [0...300]),
+            expectRejected(device, RawCreateRequest(base: fixture.base.innerAddress, overlay: zebra.address, segments: [0...300]),
                            EEXIST, "second request on the overlaid mapping")
-            expectRejected(device, OverlayRequest(base: fixture.base.address, overlay: fixture.overlay.address, segments: seedSegments),
+            expectRejected(device, RawCreateRequest(base: fixture.base.address, overlay: fixture.overlay.address, segments: seedSegments),
                            EEXIST, "the same request again")
             try SystemFiles.dropCaches()
             verifyPages(fixture.base, view, label: "overlaid mapping after EEXIST")
-            expectErrno(device.cleanup(id), 0, "cleanup after EEXIST")
+            expectErrno(try device.cleanup(id), 0, "cleanup after EEXIST")
             // Released: a new request is allowed again.
-            switch device.create(OverlayRequest(base: fixture.base.address, overlay: zebra.address, segments: [300...310])) {
+            switch device.create(RawCreateRequest(base: fixture.base.address, overlay: zebra.address, segments: [300...310])) {
             case .success(let second):
                 verifyPages(fixture.base, view.overlaid(fixture.data.zebra, [300...310]), label: "request after cleanup")
-                expectErrno(device.cleanup(second), 0, "cleanup of the request after cleanup")
+                expectErrno(try device.cleanup(second), 0, "cleanup of the request after cleanup")
             case .failure(let error):
                 Log.fail("a request after cleanup failed: \(error)")
             }
@@ -294,7 +288,7 @@ enum ErrnoScenarios {
             try require(fixture.base.write(filePage: 5, bytes: bytes) == 0, "writing page 5 faulted")
             var view = fixture.baseView
             view.write(page: 5, bytes: bytes, what: "the data written to page 5")
-            let request = OverlayRequest(base: fixture.base.innerAddress, overlay: fixture.overlay.address, segments: seedSegments)
+            let request = RawCreateRequest(base: fixture.base.innerAddress, overlay: fixture.overlay.address, segments: seedSegments)
             expectRejected(device, request, EBUSY, "request on a mapping with a private write")
             verifyPages(fixture.base, view, label: "written mapping after EBUSY")
             expectRejected(device, request, EBUSY, "the same request again")
@@ -313,15 +307,14 @@ enum ErrnoScenarios {
             let id = try device.overlay(base: fixture.base, overlay: fixture.overlay, segments: seedSegments)
             let view = fixture.seedView
             var unknown = OverlayID.random()
-            if unknown == id { unknown.bytes[0] ^= 1 }
-            expectErrno(device.cleanup(unknown), ENOENT, "cleanup of a random id")
-            expectErrno(device.cleanup(OverlayID(bytes: [UInt8](repeating: 0, count: 16))), ENOENT, "cleanup of the all-zero id")
-            var neighbour = id
-            neighbour.bytes[15] ^= 0x80
-            expectErrno(device.cleanup(neighbour), ENOENT, "cleanup of the id with one bit flipped")
+            if unknown == id { unknown = unknown.flipping(1, inByte: 0) }
+            expectErrno(try device.cleanup(unknown), ENOENT, "cleanup of a random id")
+            expectErrno(try device.cleanup(OverlayID.zero), ENOENT, "cleanup of the all-zero id")
+            let neighbour = id.flipping(0x80, inByte: 15)
+            expectErrno(try device.cleanup(neighbour), ENOENT, "cleanup of the id with one bit flipped")
             verifyPages(fixture.base, view, label: "overlaid mapping after ENOENT")
-            expectErrno(device.cleanup(id), 0, "cleanup")
-            expectErrno(device.cleanup(id), ENOENT, "second cleanup")
+            expectErrno(try device.cleanup(id), 0, "cleanup")
+            expectErrno(try device.cleanup(id), ENOENT, "second cleanup")
             verifyPages(fixture.base, view, label: "overlaid mapping after the second cleanup")
         }
     }
@@ -333,21 +326,24 @@ enum ErrnoScenarios {
             let id = try device.overlay(base: fixture.base, overlay: fixture.overlay, segments: seedSegments)
             let view = fixture.seedView
             let child = ChildProcess.spawn("other process") {
-                expectErrno(device.cleanup(id), EPERM, "other process, inherited descriptor: cleanup")
-                let own = try BatchDevice.open()
-                expectErrno(own.cleanup(id), EPERM, "other process, own descriptor: cleanup")
-                own.close()
+                expectErrno(try device.cleanup(id), EPERM, "other process, inherited descriptor: cleanup")
+                let own = try OverlayDevice.openForScenario()
+                expectErrno(try own.cleanup(id), EPERM, "other process, own descriptor: cleanup")
             }
             ChildProcess.expectSuccess(child, "other process")
             verifyPages(fixture.base, view, label: "overlaid mapping after EPERM")
             // Another thread of the creating process may clean up.
             let result = Locked<Int32>(-1)
-            runThreads(1) { _ in
-                let value = device.cleanup(id)
-                result.withLock { $0 = value }
+            try ThreadGroup.run(1) { _ in
+                do throws(Errno) {
+                    try device.cleanup(id)
+                    result.withLock { $0 = 0 }
+                } catch {
+                    result.withLock { $0 = error.rawValue }
+                }
             }
             expectErrno(result.withLock { $0 }, 0, "cleanup from another thread of the creator")
-            expectErrno(device.cleanup(id), ENOENT, "cleanup after the other thread's")
+            expectErrno(try device.cleanup(id), ENOENT, "cleanup after the other thread's")
         }
     }
 
@@ -357,19 +353,18 @@ enum ErrnoScenarios {
             defer { fixture.unmap() }
             let argument = try MappedFile.anonymous(pages: 1, fill: 0)
             defer { argument.unmap() }
-            let pointerSize = UInt(MemoryLayout<UnsafeRawPointer>.size)
-            let rw = IoctlNumber.read | IoctlNumber.write
+            let pointerSize = MemoryLayout<UnsafeRawPointer>.size
             let commands: [(UInt, String)] = [
-                (IoctlNumber.make(direction: rw, type: "s", number: 3, size: pointerSize), "_IOWR('s', 3, ptr)"),
-                (IoctlNumber.make(direction: rw, type: "s", number: 0, size: pointerSize), "_IOWR('s', 0, ptr)"),
-                (IoctlNumber.make(direction: 0, type: "x", number: 1, size: 0), "_IO('x', 1)"),
-                (IoctlNumber.make(direction: IoctlNumber.read, type: "s", number: 1, size: pointerSize), "_IOR('s', 1, ptr)"),
-                (IoctlNumber.make(direction: IoctlNumber.write, type: "s", number: 2, size: pointerSize), "_IOW('s', 2, ptr)"),
+                (OverlayDevice.command([.read, .write], type: "s", number: 3, size: pointerSize), "_IOWR('s', 3, ptr)"),
+                (OverlayDevice.command([.read, .write], type: "s", number: 0, size: pointerSize), "_IOWR('s', 0, ptr)"),
+                (OverlayDevice.command([], type: "x", number: 1, size: 0), "_IO('x', 1)"),
+                (OverlayDevice.command(.read, type: "s", number: 1, size: pointerSize), "_IOR('s', 1, ptr)"),
+                (OverlayDevice.command(.write, type: "s", number: 2, size: pointerSize), "_IOW('s', 2, ptr)"),
                 (0, "0"),
             ]
-            try require(commands[0].0 != batch_syscalls_create_cmd && commands[0].0 != batch_syscalls_cleanup_cmd, "test bug")
-            try require(IoctlNumber.make(direction: rw, type: "s", number: 1, size: pointerSize) == batch_syscalls_create_cmd,
-                        "IoctlNumber does not reproduce IOCTL_MEM_OVERLAY_REQ_CMD")
+            try require(commands[0].0 != OverlayDevice.createCommand && commands[0].0 != OverlayDevice.cleanupCommand, "test bug")
+            try require(OverlayDevice.command([.read, .write], type: "s", number: 1, size: pointerSize) == OverlayDevice.createCommand,
+                        "OverlayDevice.command does not reproduce IOCTL_MEM_OVERLAY_REQ_CMD")
             for (command, what) in commands {
                 expectErrno(device.ioctl(command, argument.address), ENOTTY, "ioctl \(what) = 0x\(hex(command))")
             }
@@ -396,18 +391,18 @@ enum ErrnoScenarios {
             defer { group.remove() }
             let baseView = ExpectedView(base: data.base)
             let child = ChildProcess.spawn("child in the 6M cgroup") {
-                var request = OverlayRequest(base: sparse.address, overlay: overlay.address, segments: [])
-                request.segments = segments
+                var request = RawCreateRequest(base: sparse.address, overlay: overlay.address, segments: [])
+                request.segments = .array(segments)
                 try group.join()
                 let result = device.create(request)
                 try Cgroup.move(toPath: original)
                 switch result {
                 case .success(let id):
                     Log.fail("\(count) segments in a 6M cgroup succeeded: the segment table is not charged to the caller's cgroup")
-                    _ = device.cleanup(id)
+                    try? device.cleanup(id)
                     return
                 case .failure(let error):
-                    expectErrno(error.code, ENOMEM, "\(count) segments in a 6M cgroup")
+                    expectErrno(error.rawValue, ENOMEM, "\(count) segments in a 6M cgroup")
                 }
                 let shown = sparse.part(0..<data.pageCount, name: "first pages of the sparse base")
                 verifyPages(shown, baseView, label: "base mapping after ENOMEM")
@@ -416,7 +411,7 @@ enum ErrnoScenarios {
                 case .success(let id):
                     let evenPages = stride(from: 0, to: data.pageCount, by: 2).map { $0...$0 }
                     verifyPages(shown, baseView.overlaid(data.overlay, evenPages), label: "the same request outside the cgroup")
-                    expectErrno(device.cleanup(id), 0, "cleanup")
+                    expectErrno(try device.cleanup(id), 0, "cleanup")
                 case .failure(let error):
                     Log.fail("the same request outside the cgroup: \(error)")
                 }

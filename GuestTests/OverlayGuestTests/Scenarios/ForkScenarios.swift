@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import OverlayTestData
 import Glibc
+@_spi(Testing) import MemoryOverlay
+import OverlayTestData
+import SystemPackage
 
 /// fork: an inherited mapping shows what the parent's shows; either side
 /// may clean up, unmap or exit first; only the creator may clean up.
@@ -29,7 +31,7 @@ enum ForkScenarios {
                     go.closeWrite()
                     var reported = false
                     defer { if !reported { ready.send(0) } }
-                    let device = try BatchDevice.open()
+                    let device = try OverlayDevice.openForScenario()
                     let base = try MappedFile.map(DataFile.base.name, pages: 192, protection: PROT_READ | PROT_WRITE)
                     let overlay = try MappedFile.map(child % 3 == 0 ? DataFile.zebra.name : DataFile.overlay.name)
                     let image = child % 3 == 0 ? data.zebra : data.overlay
@@ -40,7 +42,7 @@ enum ForkScenarios {
                     ready.send(1)
                     reported = true
                     _ = go.receive(timeout: 150)  // end of file: everybody is ready
-                    expectErrno(device.cleanup(id), 0, "child \(child): cleanup")
+                    expectErrno(try device.cleanup(id), 0, "child \(child): cleanup")
                     verifyPages(base, view, label: "child \(child) after cleanup")
                 }
                 if pid < 0 { break }
@@ -80,7 +82,7 @@ enum ForkScenarios {
                 toChild.closeWrite()
                 toParent.closeRead()
                 verifyPages(base, view, label: "child: inherited mapping")
-                expectErrno(device.cleanup(id), EPERM, "child: cleanup of the parent's id")
+                expectErrno(try device.cleanup(id), EPERM, "child: cleanup of the parent's id")
                 let fresh = try MappedFile.map(DataFile.base.name, name: "child: a new mapping of base.bin")
                 verifyPages(fresh, ExpectedView(base: data.base), label: fresh.name)
                 fresh.unmap()
@@ -108,7 +110,7 @@ enum ForkScenarios {
                 throw TestFailure("the child ended before its checks")
             }
             verifyPages(base, view, label: "parent: after the child's writes and failed cleanup")
-            expectErrno(device.cleanup(id), 0, "parent: cleanup after the child's EPERM")
+            expectErrno(try device.cleanup(id), 0, "parent: cleanup after the child's EPERM")
             toChild.send()
             _ = toParent.receive()
             base.unmap()
@@ -151,7 +153,7 @@ enum ForkScenarios {
 
             try SystemFiles.dropCaches()
             verifyPages(base, view, label: "parent: after its children left")
-            expectErrno(device.cleanup(id), 0, "parent: cleanup")
+            expectErrno(try device.cleanup(id), 0, "parent: cleanup")
             try SystemFiles.dropCaches()
             verifyPages(base, view, label: "parent: after cleanup")
         }
@@ -176,7 +178,7 @@ enum ForkScenarios {
                 let creatorPid = getpid()
                 _ = ChildProcess.spawn("grandchild") {
                     checked.closeRead()
-                    expectErrno(device.cleanup(id), EPERM, "grandchild: cleanup of the creator's id")
+                    expectErrno(try device.cleanup(id), EPERM, "grandchild: cleanup of the creator's id")
                     checked.send()
                     checked.closeWrite()
                     let deadline = monotonicSeconds() + 60
@@ -185,7 +187,7 @@ enum ForkScenarios {
                     verifyPages(base, view, label: "grandchild: after the creator exited")
                     try SystemFiles.dropCaches()
                     verifyPages(base, view, label: "grandchild: after the creator exited (caches dropped)")
-                    let result = device.cleanup(id)
+                    let result = errnoCode(try device.cleanup(id))
                     expect(result == EPERM || result == ENOENT,
                            "grandchild: cleanup of the exited creator's id: expected EPERM or ENOENT, got \(Errno.describe(result))")
                     base.unmap()

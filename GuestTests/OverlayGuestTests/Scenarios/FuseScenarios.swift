@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import OverlayTestData
-import CBatchSyscalls
+import CGuestTestSupport
 import Glibc
+import GuestTestSupport
+@_spi(Testing) import MemoryOverlay
+import OverlayTestData
+import SystemPackage
 
 /// A layer file on FUSE, served by the test's own FUSE server, which
 /// invalidates it (FUSE_NOTIFY_INVAL_INODE runs invalidate_inode_pages2 on
@@ -85,8 +88,8 @@ enum FuseScenarios {
             let notifications = Locked(0)
             let readsBeforeRounds = server.requests(FUSE_READ)
             let pageCount = base.pageCount
-            runThreads(3) { thread in
-                switch thread {
+            try ThreadGroup.run(3) { member in
+                switch member.index {
                 case 0:
                     let order = MultithreadScenarios.walk(count: pageCount, thread: 1)
                     repeat {
@@ -101,7 +104,7 @@ enum FuseScenarios {
                             let freshID = try device.overlay(base: fresh, overlay: overlay, segments: segments)
                             let number = freshOverlays.withLock { $0 += 1; return $0 }
                             if !verifyPages(fresh, view, label: "fresh overlay \(number) during the invalidations") { break }
-                            expectErrno(device.cleanup(freshID), 0, "cleanup of fresh overlay \(number)")
+                            expectErrno(try device.cleanup(freshID), 0, "cleanup of fresh overlay \(number)")
                         } catch {
                             Log.fail("fresh overlays: \(error)")
                             break
@@ -126,7 +129,7 @@ enum FuseScenarios {
                      + "\(server.requests(FUSE_READ) - readsBeforeRounds) FUSE_READ requests; \(passes.withLock { $0 }) passes over "
                      + "the overlaid mapping, \(freshOverlays.withLock { $0 }) fresh overlays read")
             verifyPages(base, view, label: "the overlaid mapping after the invalidations")
-            expectErrno(device.cleanup(id), 0, "cleanup")
+            expectErrno(try device.cleanup(id), 0, "cleanup")
         }
     }
 
@@ -208,8 +211,8 @@ enum FuseScenarios {
             let stop = StopFlag()
             let residentAfterChange = Locked<[Bool]?>(nil)
             let readerPasses = Locked(0)
-            runThreads(2) { thread in
-                if thread == 0 {
+            try ThreadGroup.run(2) { member in
+                if member.index == 0 {
                     let report = LimitedReport("reader")
                     let checker = GenerationCheck(old: oldView, new: newView, label: "reader during the invalidations")
                     let order = MultithreadScenarios.walk(count: readerEnd, thread: 1)
@@ -297,7 +300,7 @@ enum FuseScenarios {
                      + "others first read at the end: \(shows[.old, default: 0]) generation 0, \(shows[.new, default: 0]) generation 1")
             expect(mustBeNew > 0, "every layer page was in the overlay's page cache after the first invalidation: "
                    + "nothing checked that uncached pages show the new data")
-            expectErrno(device.cleanup(id), 0, "cleanup")
+            expectErrno(try device.cleanup(id), 0, "cleanup")
         }
     }
 

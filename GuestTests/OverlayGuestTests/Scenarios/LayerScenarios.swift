@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import OverlayTestData
-import CBatchSyscalls
+import CGuestTestSupport
 import Glibc
+@_spi(Testing) import MemoryOverlay
+import OverlayTestData
+import SystemPackage
 
 /// How the module reads and composes layers: shmem layers, writes to a
 /// layer from the overlaid mapping, overlay files nested as layers, long
@@ -37,7 +39,7 @@ enum LayerScenarios {
             let id = try device.overlay(base: fixture.base, overlay: layer, segments: segments)
             try SystemFiles.dropCaches()
             verifyPages(fixture.base, fixture.baseView.overlaid(zebra, segments), label: "memfd layer (caches dropped)")
-            expectErrno(device.cleanup(id), 0, "cleanup")
+            expectErrno(try device.cleanup(id), 0, "cleanup")
         }
     }
 
@@ -71,7 +73,7 @@ enum LayerScenarios {
                 Log.fail("the base file after the merge differs from the overlaid view at page \(page)")
             }
             verifyPages(base, view, label: "mapping after the merge")
-            expectErrno(device.cleanup(id), 0, "cleanup")
+            expectErrno(try device.cleanup(id), 0, "cleanup")
         }
     }
 
@@ -99,11 +101,11 @@ enum LayerScenarios {
                 keep.append(base)
                 // Each level overlays other pages, so every level shows through.
                 let segments = [(depth * 100)...(depth * 100 + 150)]
-                let request = OverlayRequest(base: base.address, overlay: layer.address, segments: segments)
+                let request = RawCreateRequest(base: base.address, overlay: layer.address, segments: segments)
                 let id = try device.overlay(request, "nested level \(depth)")
-                if let entry = OverlayListing.entry(for: id) {
-                    expect(entry.layers >= 2 && entry.layers <= 3,
-                           "nested level \(depth): \(entry.layers) layers, want 2 or 3 plain files")
+                if let entry = LiveOverlay.entry(for: id) {
+                    expect(entry.layerCount >= 2 && entry.layerCount <= 3,
+                           "nested level \(depth): \(entry.layerCount) layers, want 2 or 3 plain files")
                 } else {
                     Log.fail("nested level \(depth): its id is not listed")
                 }
@@ -135,10 +137,10 @@ enum LayerScenarios {
             // 300 requests, one page each, all from overlay.bin's mapping.
             for page in 0..<300 {
                 let id = try device.overlay(base: fixture.base, overlay: fixture.overlay, segments: [page...page])
-                if page == 299, let entry = OverlayListing.entry(for: id) {
-                    expect(entry.layers == 2, "layers after 300 requests from one mapping: \(entry.layers), want 2")
+                if page == 299, let entry = LiveOverlay.entry(for: id) {
+                    expect(entry.layerCount == 2, "layers after 300 requests from one mapping: \(entry.layerCount), want 2")
                 }
-                expectErrno(device.cleanup(id), 0, "cleanup of request \(page)")
+                expectErrno(try device.cleanup(id), 0, "cleanup of request \(page)")
             }
             view.overlay(fixture.data.overlay, [0...299])
             verifyPages(fixture.base, view, label: "300 requests from one layer mapping")
@@ -161,16 +163,16 @@ enum LayerScenarios {
             for index in 0..<254 {
                 let page = 400 + index
                 let id = try device.overlay(base: fixture.base, overlay: layers[index], segments: [page...page])
-                expectErrno(device.cleanup(id), 0, "cleanup of distinct layer \(index)")
+                expectErrno(try device.cleanup(id), 0, "cleanup of distinct layer \(index)")
             }
             view.overlay(zebra, [400...653])
-            switch device.create(OverlayRequest(base: fixture.base.address, overlay: layers[254].address,
+            switch device.create(RawCreateRequest(base: fixture.base.address, overlay: layers[254].address,
                                                 segments: [700...700])) {
             case .success(let id):
                 Log.fail("a request making a 257th layer was accepted")
-                _ = device.cleanup(id)
+                try? device.cleanup(id)
             case .failure(let error):
-                expect(error.code == E2BIG, "request making a 257th layer: \(error), want E2BIG")
+                expect(error.rawValue == E2BIG, "request making a 257th layer: \(error), want E2BIG")
             }
             try SystemFiles.dropCaches()
             verifyPages(fixture.base, view, label: "256 layers, after the refused 257th (caches dropped)")
@@ -180,18 +182,19 @@ enum LayerScenarios {
             view.overlay(fixture.data.overlay, [0...699])
             try SystemFiles.dropCaches()
             verifyPages(fixture.base, view, label: "after a request covering the whole stack")
-            if let entry = OverlayListing.entry(for: id) {
-                expect(entry.layers == 2, "layers after covering the stack: \(entry.layers), want 2")
+            if let entry = LiveOverlay.entry(for: id) {
+                expect(entry.layerCount == 2, "layers after covering the stack: \(entry.layerCount), want 2")
             } else {
                 Log.fail("the last request's id is not listed")
             }
-            expectErrno(device.cleanup(id), 0, "cleanup")
+            expectErrno(try device.cleanup(id), 0, "cleanup")
         }
     }
 
     static func listing() throws {
         try withDevice { device in
-            guard SystemFiles.exists(OverlayListing.path) else { throw SkipScenario("no \(OverlayListing.path)") }
+            let path = LiveOverlay.listingPath.string
+            guard SystemFiles.exists(path) else { throw SkipScenario("no \(path)") }
             let fixture = try SeedFixture()
             defer { fixture.unmap() }
             let second = try MappedFile.map(DataFile.base2.name, protection: PROT_READ | PROT_WRITE)
@@ -201,22 +204,22 @@ enum LayerScenarios {
             try SystemFiles.dropCaches()
             verifyPages(fixture.base, fixture.seedView, label: "listed overlay")
 
-            let text = SystemFiles.read(OverlayListing.path) ?? ""
+            let text = SystemFiles.read(path) ?? ""
             Log.note("listing:\n" + text)
             let overlaid = SegmentSet(seedSegments).ranges.reduce(0) { $0 + $1.count }
-            if let entry = OverlayListing.entry(for: first, in: text) {
-                expect(entry.pid == Int(getpid()), "pid \(entry.pid), want \(getpid())")
-                expect(entry.segments == 5, "segments \(entry.segments), want 5 (the seed's six, merged)")
-                expect(entry.layers == 2 && entry.attached == 1 && entry.overlay > 0,
-                       "layers \(entry.layers) attached \(entry.attached) overlay \(entry.overlay), want 2, 1 and a number")
-                expect(entry.served == [fixture.base.pageCount - overlaid, overlaid],
-                       "served \(entry.served), want [\(fixture.base.pageCount - overlaid), \(overlaid)]")
+            if let entry = LiveOverlay.entry(for: first, in: text) {
+                expect(entry.processID == Int(getpid()), "pid \(entry.processID), want \(getpid())")
+                expect(entry.segmentCount == 5, "segments \(entry.segmentCount), want 5 (the seed's six, merged)")
+                expect(entry.layerCount == 2 && entry.attachedRequests == 1 && entry.overlayNumber > 0,
+                       "layers \(entry.layerCount) attached \(entry.attachedRequests) overlay \(entry.overlayNumber), want 2, 1 and a number")
+                expect(entry.pagesServed == [fixture.base.pageCount - overlaid, overlaid],
+                       "served \(entry.pagesServed), want [\(fixture.base.pageCount - overlaid), \(overlaid)]")
                 expect(entry.cachedPages == fixture.base.pageCount,
                        "cached pages \(entry.cachedPages), want \(fixture.base.pageCount)")
             } else {
                 Log.fail("the first overlay's id \(first) is not listed")
             }
-            expect(OverlayListing.entry(for: other, in: text) != nil, "the second overlay's id \(other) is not listed")
+            expect(LiveOverlay.entry(for: other, in: text) != nil, "the second overlay's id \(other) is not listed")
             // Nothing but the id is hexadecimal, and no number looks like a
             // kernel address (x86-64 kernel addresses start at 0xffff8...).
             for field in text.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "," || $0 == "=" }) {
@@ -224,54 +227,18 @@ enum LayerScenarios {
                     Log.fail("listing field \(field) looks like a kernel address")
                 }
             }
-            expectErrno(device.cleanup(first), 0, "cleanup")
-            expect(OverlayListing.entry(for: first) == nil, "a cleaned-up id is still listed")
-            expectErrno(device.cleanup(other), 0, "cleanup of the second overlay")
+            expectErrno(try device.cleanup(first), 0, "cleanup")
+            expect(LiveOverlay.entry(for: first) == nil, "a cleaned-up id is still listed")
+            expectErrno(try device.cleanup(other), 0, "cleanup of the second overlay")
         }
     }
 }
 
-/// /sys/kernel/debug/batch_syscalls/overlays, parsed.
-enum OverlayListing {
-    static let path = "/sys/kernel/debug/batch_syscalls/overlays"
-
-    struct Entry {
-        var pid = -1
-        var segments = -1
-        var layers = -1
-        var overlay = -1
-        var attached = -1
-        var cachedPages = -1
-        var served: [Int] = []
-    }
-
-    static func entry(for id: OverlayID, in text: String? = nil) -> Entry? {
-        let listing = text ?? SystemFiles.read(path) ?? ""
-        let wanted = id.bytes.map { hex2($0) }.joined()
-        for line in listing.split(separator: "\n") where line.hasPrefix("id=\(wanted) ") {
-            var entry = Entry()
-            for field in line.split(separator: " ") {
-                let parts = field.split(separator: "=", maxSplits: 1)
-                guard parts.count == 2 else { continue }
-                let value = String(parts[1])
-                switch parts[0] {
-                case "pid": entry.pid = Int(value) ?? -1
-                case "segments": entry.segments = Int(value) ?? -1
-                case "layers": entry.layers = Int(value) ?? -1
-                case "overlay": entry.overlay = Int(value) ?? -1
-                case "attached": entry.attached = Int(value) ?? -1
-                case "cached_pages": entry.cachedPages = Int(value) ?? -1
-                case "served": entry.served = value.split(separator: ",").map { Int($0) ?? -1 }
-                default: break
-                }
-            }
-            return entry
-        }
-        return nil
-    }
-
-    private static func hex2(_ byte: UInt8) -> String {
-        let digits = Array("0123456789abcdef")
-        return String([digits[Int(byte >> 4)], digits[Int(byte & 15)]])
+extension LiveOverlay {
+    /// The listed overlay with `id` in `text` (by default the listing as it
+    /// is now), if any.
+    static func entry(for id: OverlayID, in text: String? = nil) -> LiveOverlay? {
+        let listing = text ?? SystemFiles.read(listingPath.string) ?? ""
+        return listing.split(separator: "\n").lazy.compactMap { LiveOverlay(listingLine: $0) }.first { $0.id == id }
     }
 }

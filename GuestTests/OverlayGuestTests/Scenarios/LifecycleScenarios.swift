@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import OverlayTestData
-import CBatchSyscalls
+import CGuestTestSupport
 import Glibc
+@_spi(Testing) import MemoryOverlay
+import OverlayTestData
+import SystemPackage
 
 /// munmap, partial munmap, mprotect splits, mremap and exit release the
 /// overlay; what is left of a mapping keeps showing the right data.
@@ -24,7 +26,7 @@ enum LifecycleScenarios {
         let id: OverlayID
         let view: ExpectedView
 
-        init(_ device: BatchDevice, _ data: TestData, pages: Int? = nil) throws {
+        init(_ device: OverlayDevice, _ data: TestData, pages: Int? = nil) throws {
             base = try MappedFile.map(DataFile.base.name, pages: pages, protection: PROT_READ | PROT_WRITE)
             overlay = try MappedFile.map(DataFile.overlay.name)
             id = try device.overlay(base: base, overlay: overlay, segments: seedSegments)
@@ -34,8 +36,8 @@ enum LifecycleScenarios {
 
     /// The cleanup of an id whose mapping changed: the id may still be
     /// registered (0) or released with the mapping (ENOENT); nothing else.
-    static func expectCleanupAfterChange(_ device: BatchDevice, _ id: OverlayID, _ what: String) {
-        let result = device.cleanup(id)
+    static func expectCleanupAfterChange(_ device: OverlayDevice, _ id: OverlayID, _ what: String) {
+        let result = errnoCode(try device.cleanup(id))
         expect(result == 0 || result == ENOENT, "cleanup after \(what): expected success or ENOENT, got \(Errno.describe(result))")
         Log.note("cleanup after \(what): \(Errno.describe(result))")
     }
@@ -56,7 +58,7 @@ enum LifecycleScenarios {
             // And it can be overlaid afresh.
             let id = try device.overlay(base: again, overlay: overlaid.overlay, segments: [10...20])
             verifyPages(again, ExpectedView(base: data.base).overlaid(data.overlay, [10...20]), label: "new overlay at the same address")
-            expectErrno(device.cleanup(id), 0, "cleanup of the new overlay")
+            expectErrno(try device.cleanup(id), 0, "cleanup of the new overlay")
         }
     }
 
@@ -138,12 +140,12 @@ enum LifecycleScenarios {
                 target.unmap()
                 throw TestFailure("mremap (move): \(Errno.current)")
             }
-            var current = MappedFile(name: "moved mapping", address: moved, length: overlaid.base.length, firstFilePage: 0)
+            var current = MappedFile(mappedAt: moved, length: overlaid.base.length, firstFilePage: 0, name: "moved mapping")
             verifyPages(current, overlaid.view, label: "moved mapping")
             // Grow to the whole file (the overlaid file has the base's size).
             let grownLength = data.pageCount * pageSize
             if let grown = batch_syscalls_mremap(current.address, current.length, grownLength, mremapMayMove, nil), grown != MAP_FAILED {
-                current = MappedFile(name: "grown mapping", address: grown, length: grownLength, firstFilePage: 0)
+                current = MappedFile(mappedAt: grown, length: grownLength, firstFilePage: 0, name: "grown mapping")
                 verifyPages(current, overlaid.view, label: "grown mapping (\(data.pageCount) pages)")
             } else {
                 Log.fail("mremap (grow to \(data.pageCount) pages): \(Errno.current)")
@@ -151,7 +153,7 @@ enum LifecycleScenarios {
             // Shrink to a quarter.
             let shrunkLength = (data.pageCount / 4) * pageSize
             if let shrunk = batch_syscalls_mremap(current.address, current.length, shrunkLength, 0, nil), shrunk != MAP_FAILED {
-                current = MappedFile(name: "shrunk mapping", address: shrunk, length: shrunkLength, firstFilePage: 0)
+                current = MappedFile(mappedAt: shrunk, length: shrunkLength, firstFilePage: 0, name: "shrunk mapping")
                 verifyPages(current, overlaid.view, label: "shrunk mapping (\(data.pageCount / 4) pages)")
             } else {
                 Log.fail("mremap (shrink): \(Errno.current)")
@@ -196,7 +198,7 @@ enum LifecycleScenarios {
             _ = ChildProcess.wait(killed)
             try SystemFiles.dropCaches()
             verifyPages(overlaid.base, overlaid.view, label: "parent's mapping after its children exited")
-            expectErrno(device.cleanup(overlaid.id), 0, "parent: cleanup")
+            expectErrno(try device.cleanup(overlaid.id), 0, "parent: cleanup")
         }
     }
 }

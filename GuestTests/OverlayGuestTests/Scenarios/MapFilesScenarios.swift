@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
+@_spi(Testing) import MemoryOverlay
+import SystemPackage
 
 /// The overlaid file reopened through /proc/self/map_files: no shared
 /// writable mapping of it (there is no write layer).
@@ -38,8 +40,8 @@ enum MapFilesScenarios {
                 // file, and must not be made writable with mprotect.
                 let readOnly = mmap(nil, base.length, PROT_READ, MAP_SHARED, fd, 0)
                 if readOnly != MAP_FAILED, let readOnly {
-                    let mapping = MappedFile(name: "read-only MAP_SHARED mapping via map_files", address: readOnly,
-                                             length: base.length, firstFilePage: 0)
+                    let mapping = MappedFile(mappedAt: readOnly, length: base.length, firstFilePage: 0,
+                                             name: "read-only MAP_SHARED mapping via map_files")
                     verifyPages(mapping, view, label: mapping.name)
                     let result = mprotect(readOnly, base.length, PROT_READ | PROT_WRITE)
                     expect(result != 0 && errno == EACCES,
@@ -63,7 +65,7 @@ enum MapFilesScenarios {
                 }
             }
             verifyPages(base, view, label: "overlaid mapping after the map_files attempts")
-            expectErrno(device.cleanup(id), 0, "cleanup")
+            expectErrno(try device.cleanup(id), 0, "cleanup")
         }
     }
 }

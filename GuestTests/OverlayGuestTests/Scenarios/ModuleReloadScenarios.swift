@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import OverlayTestData
-import CBatchSyscalls
+import CGuestTestSupport
 import Glibc
+@_spi(Testing) import MemoryOverlay
+import OverlayTestData
+import SystemPackage
 
 /// rmmod with a live overlay mapping is refused and the mapping keeps
 /// working; without one it succeeds and the module loads again. Runs last.
@@ -20,20 +22,21 @@ enum ModuleReloadScenarios {
     }
 
     static func reload() throws {
-        let device = try openDeviceAsRoot()
+        // Optional, so that setting it to nil closes it at a known point.
+        var device: OverlayDevice? = try openDeviceAsRoot()
         guard let ko = environment("BATCH_SYSCALLS_KO") else {
-            device.close()
+            device = nil
             throw SkipScenario("BATCH_SYSCALLS_KO is not set (the guest harness sets it)")
         }
         let name = environment("BATCH_SYSCALLS_MODULE") ?? "batch_syscalls"
         let data = try TestData.load()
         let base = try MappedFile.map(DataFile.base.name, protection: PROT_READ | PROT_WRITE)
         let overlay = try MappedFile.map(DataFile.overlay.name)
-        let id = try device.overlay(base: base, overlay: overlay, segments: seedSegments)
+        let id = try device!.overlay(base: base, overlay: overlay, segments: seedSegments)
         let view = ExpectedView(base: data.base).overlaid(data.overlay, seedSegments)
         verifyPages(base, view, label: "overlaid mapping")
         overlay.unmap()
-        device.close()  // only the overlaid mapping refers to the module now
+        device = nil  // closed: only the overlaid mapping refers to the module now
 
         let busy: Set<Int32> = [EBUSY, EAGAIN]
         var result = deleteModule(name)
@@ -48,9 +51,9 @@ enum ModuleReloadScenarios {
         verifyPages(base, view, label: "overlaid mapping after the refused rmmod (caches dropped)")
 
         // Cleanup releases the id, not the mapping: still refused.
-        let again = try BatchDevice.open()
-        expectErrno(again.cleanup(id), 0, "cleanup")
-        again.close()
+        var again: OverlayDevice? = try OverlayDevice.openForScenario()
+        expectErrno(try again!.cleanup(id), 0, "cleanup")
+        again = nil
         result = deleteModule(name)
         expect(result != 0, "delete_module succeeded after cleanup while the overlay was still mapped")
         if result == 0 {
@@ -75,14 +78,13 @@ enum ModuleReloadScenarios {
             throw TestFailure("delete_module(\(name)) after the last overlay was unmapped: \(Errno.describe(result)) (refcnt \(refcount)): an overlay leaked")
         }
         if attempts > 1 { Log.note("delete_module succeeded after \(attempts) attempts") }
-        let gone = open(BatchDevice.path, O_RDWR | O_CLOEXEC)
+        let gone = open(OverlayDevice.defaultPath.string, O_RDWR | O_CLOEXEC)
         if gone >= 0 {
             close(gone)
-            Log.fail("\(BatchDevice.path) still opens after rmmod")
+            Log.fail("\(OverlayDevice.defaultPath) still opens after rmmod")
         }
         try load(ko)
-        let fresh = try BatchDevice.open()
-        defer { fresh.close() }
+        let fresh = try OverlayDevice.openForScenario()
         try PageFaultRun(caches: .warm).run(fresh)
     }
 
@@ -93,7 +95,7 @@ enum ModuleReloadScenarios {
         defer { close(fd) }
         if batch_syscalls_finit_module(fd, "", 0) != 0 { throw SysError("finit_module(\(ko))") }
         let deadline = monotonicSeconds() + 5
-        while !BatchDevice.exists && monotonicSeconds() < deadline { sleepSeconds(0.05) }
-        try require(BatchDevice.exists, "\(BatchDevice.path) did not come back after loading \(ko)")
+        while !OverlayDevice.exists() && monotonicSeconds() < deadline { sleepSeconds(0.05) }
+        try require(OverlayDevice.exists(), "\(OverlayDevice.defaultPath) did not come back after loading \(ko)")
     }
 }

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import OverlayTestData
 import Glibc
+import GuestTestSupport
+@_spi(Testing) import MemoryOverlay
+import OverlayTestData
 import Synchronization
 
 /// First touch from any thread; concurrent requests.
@@ -37,14 +39,15 @@ enum MultithreadScenarios {
             let view = ExpectedView(base: data.base).overlaid(data.overlay, segments)
             let pageCount = base.pageCount
             let firstPage = base.firstFilePage
-            runThreads(threadCount) { thread in
+            try ThreadGroup.run(threadCount) { member in
+                let thread = member.index
                 let verifier = PageVerifier("thread \(thread)", view: view)
                 for index in walk(count: pageCount, thread: thread) {
                     verifier.check(base, filePage: firstPage + index)
                 }
                 verifier.finish()
             }
-            expectErrno(device.cleanup(id), 0, "cleanup")
+            expectErrno(try device.cleanup(id), 0, "cleanup")
         }
     }
 
@@ -52,7 +55,8 @@ enum MultithreadScenarios {
         try withDevice { device in
             let data = try TestData.load()
             let ids = Locked<[Int: OverlayID]>([:])
-            runThreads(threadCount) { thread in
+            try ThreadGroup.run(threadCount) { member in
+                let thread = member.index
                 do {
                     // Vary the files and segments per thread.
                     let (basePath, baseImage) = thread % 2 == 0 ? (DataFile.base.name, data.base) : (DataFile.base2.name, data.base2)
@@ -66,7 +70,7 @@ enum MultithreadScenarios {
                     ids.withLock { $0[thread] = id }
                     let view = ExpectedView(base: baseImage).overlaid(overlayImage, segments)
                     verifyPages(base, view, label: "thread \(thread): \(overlayPath) over \(basePath)")
-                    expectErrno(device.cleanup(id), 0, "thread \(thread): cleanup")
+                    expectErrno(try device.cleanup(id), 0, "thread \(thread): cleanup")
                     verifyPages(base, view, label: "thread \(thread): after cleanup")
                 } catch {
                     Log.fail("thread \(thread): \(error)")
@@ -76,7 +80,7 @@ enum MultithreadScenarios {
             expect(all.count == threadCount, "only \(all.count) of \(threadCount) requests succeeded")
             let distinct = Set(all.values.map(\.description))
             expect(distinct.count == all.count, "ids are not unique: \(all.values.map(\.description).sorted())")
-            expect(!all.values.contains(OverlayID(bytes: [UInt8](repeating: 0, count: 16))), "a request returned an all-zero id")
+            expect(!all.values.contains(OverlayID.zero), "a request returned an all-zero id")
         }
     }
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import OverlayTestData
 import Glibc
+@_spi(Testing) import MemoryOverlay
+import OverlayTestData
 
 /// The seed's page_fault example: base.bin mapped MAP_PRIVATE read-write,
 /// two more mappings of base.bin (private and shared, read-only), overlay.bin
@@ -19,7 +20,7 @@ struct PageFaultRun {
 
     let caches: Caches
 
-    func run(_ device: BatchDevice) throws {
+    func run(_ device: OverlayDevice) throws {
         let warmData = caches == .warm ? try TestData.load() : nil
         for name in [DataFile.base.name, DataFile.overlay.name] { try DataFile.require(name) }
         let base = try MappedFile.map(DataFile.base.name, protection: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE)
@@ -34,7 +35,7 @@ struct PageFaultRun {
 
         if caches == .droppedBeforeRequest { try SystemFiles.dropCaches() }
         // Any address inside a mapping names it: use inner addresses.
-        let id = try device.overlay(OverlayRequest(base: base.innerAddress, overlay: overlay.innerAddress,
+        let id = try device.overlay(RawCreateRequest(base: base.innerAddress, overlay: overlay.innerAddress,
                                                    segments: seedSegments), "seed request")
         if caches == .droppedAfterRequest { try SystemFiles.dropCaches() }
 
@@ -62,7 +63,7 @@ struct PageFaultRun {
         if caches != .warm { try SystemFiles.dropCaches() }
         try data.expectFilesUnchanged("after the writes")
 
-        expectErrno(device.cleanup(id), 0, "cleanup")
+        expectErrno(try device.cleanup(id), 0, "cleanup")
         // The mapping keeps showing the overlay after cleanup (re-read from
         // the layers when the caches were dropped).
         if caches != .warm { try SystemFiles.dropCaches() }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import OverlayTestData
 import Glibc
+@_spi(Testing) import MemoryOverlay
+import OverlayTestData
 
 /// Reads of overlay pages show overlay data whatever the page cache holds.
 enum PageFaultScenarios {
@@ -55,7 +56,7 @@ enum PageFaultScenarios {
                 expect(pages == 0, "\(name): \(pages) of \(base.pageCount) pages in its page cache after the cold first touch (want 0)")
             }
             Log.note("layer pages cached after the cold first touch: \(cached)")
-            expectErrno(device.cleanup(id), 0, "cleanup")
+            expectErrno(try device.cleanup(id), 0, "cleanup")
         }
     }
 
@@ -73,11 +74,11 @@ enum PageFaultScenarios {
             // Segments before, across and past the mapped range.
             let segments = [90...110, 150...160, 200...200, 395...500]
             try SystemFiles.dropCaches()
-            let id = try device.overlay(OverlayRequest(base: base.address + 7 * pageSize, overlay: overlay.address + 3 * pageSize,
+            let id = try device.overlay(RawCreateRequest(base: base.address + 7 * pageSize, overlay: overlay.address + 3 * pageSize,
                                                        segments: segments))
             let view = ExpectedView(base: data.base).overlaid(data.overlay, segments)
             verifyPages(base, view, label: "base.bin pages 100..399 overlaid")
-            expectErrno(device.cleanup(id), 0, "cleanup")
+            expectErrno(try device.cleanup(id), 0, "cleanup")
         }
     }
 }

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import OverlayTestData
 import Glibc
+import GuestTestSupport
+@_spi(Testing) import MemoryOverlay
+import OverlayTestData
+import SystemPackage
 
 /// The reverse map stays right: truncating a layer, compaction and memory
 /// pressure keep the data right (and the console clean: the harness checks it).
@@ -50,7 +53,7 @@ enum ReverseMapScenarios {
             let own = PageVerifier("the copy's own mapping after the truncation", view: ExpectedView(base: truncated))
             for page in overlay.filePages { own.check(overlay, filePage: page) }
             own.finish()
-            expectErrno(device.cleanup(id), 0, "cleanup")
+            expectErrno(try device.cleanup(id), 0, "cleanup")
         }
     }
 
@@ -67,7 +70,8 @@ enum ReverseMapScenarios {
             let view = ExpectedView(base: data.base).overlaid(data.overlay, segments)
             let stop = StopFlag()
             let passes = Locked(0)
-            runThreads(3) { thread in
+            try ThreadGroup.run(3) { member in
+                let thread = member.index
                 if thread == 2 {
                     // Compaction rounds while two threads read; dropping the
                     // caches in between makes the readers fault pages in again.
@@ -91,7 +95,7 @@ enum ReverseMapScenarios {
             }
             Log.note("\(passes.withLock { $0 }) verification passes during compaction")
             verifyPages(base, view, label: "after compaction")
-            expectErrno(device.cleanup(id), 0, "cleanup")
+            expectErrno(try device.cleanup(id), 0, "cleanup")
         }
     }
 
@@ -120,7 +124,7 @@ enum ReverseMapScenarios {
                 for pass in 1...2 {
                     verifyPages(base, view, label: "pass \(pass) over \(base.pageCount) pages")
                 }
-                expectErrno(device.cleanup(id), 0, "cleanup")
+                expectErrno(try device.cleanup(id), 0, "cleanup")
             }
             ChildProcess.expectSuccess(child, "child in the 32M cgroup", timeout: 900)
             Log.note("memory.events: max \(group.event("max")), oom \(group.event("oom")), oom_kill \(group.event("oom_kill")); "

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import OverlayTestData
 import Glibc
+@_spi(Testing) import MemoryOverlay
+import OverlayTestData
 
 /// How segments compose: merged, stacked after cleanup, past the overlay's end.
 enum SegmentScenarios {
@@ -23,7 +24,7 @@ enum SegmentScenarios {
             Log.note("\(segments.count) segments merge into \(SegmentSet(segments).ranges.count) runs")
             try SystemFiles.dropCaches()
             verifyPages(base, view, label: "unsorted overlapping segments")
-            expectErrno(device.cleanup(id), 0, "cleanup")
+            expectErrno(try device.cleanup(id), 0, "cleanup")
         }
     }
 
@@ -42,20 +43,20 @@ enum SegmentScenarios {
             let verifier = PageVerifier("first layer (pages 0..24 read)", view: view)
             for page in 0..<25 { verifier.check(base, filePage: page) }
             verifier.finish()
-            expectErrno(device.cleanup(first), 0, "cleanup of the first request")
-            let second = try device.overlay(OverlayRequest(base: base.innerAddress, overlay: zebra.address, segments: [50...149]),
+            expectErrno(try device.cleanup(first), 0, "cleanup of the first request")
+            let second = try device.overlay(RawCreateRequest(base: base.innerAddress, overlay: zebra.address, segments: [50...149]),
                                             "second request after cleanup")
             view.overlay(data.zebra, [50...149])
             verifyPages(base, view, label: "two stacked layers")
             try SystemFiles.dropCaches()
             verifyPages(base, view, label: "two stacked layers (caches dropped)")
-            expectErrno(device.cleanup(second), 0, "cleanup of the second request")
+            expectErrno(try device.cleanup(second), 0, "cleanup of the second request")
             // A third layer: overlay.bin again over 140..160.
             let third = try device.overlay(base: base, overlay: overlay, segments: [140...160])
             view.overlay(data.overlay, [140...160])
             try SystemFiles.dropCaches()
             verifyPages(base, view, label: "three stacked layers (caches dropped)")
-            expectErrno(device.cleanup(third), 0, "cleanup of the third request")
+            expectErrno(try device.cleanup(third), 0, "cleanup of the third request")
         }
     }
 
@@ -86,7 +87,7 @@ enum SegmentScenarios {
             written.write(page: 95, bytes: bytes, what: "overlay page 95 with its first byte flipped")
             try SystemFiles.dropCaches()
             verifyPages(base, written, label: "segments past the overlay's end after writes (caches dropped)")
-            expectErrno(device.cleanup(id), 0, "cleanup")
+            expectErrno(try device.cleanup(id), 0, "cleanup")
         }
     }
 }

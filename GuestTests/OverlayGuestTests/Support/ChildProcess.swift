@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import CBatchSyscalls
+import CGuestTestSupport
 import Glibc
+import GuestTestSupport
+@_spi(Testing) import MemoryOverlay
+import SystemPackage
 
 /// A wait(2) status, decoded as <sys/wait.h> does.
 struct WaitStatus: CustomStringConvertible {
@@ -34,7 +37,7 @@ enum ChildProcess {
         do {
             try body()
         } catch let skip as SkipScenario {
-            Output.line("SKIP: \(skip)")
+            OutputLine.write("SKIP: \(skip)")
             _exit(77)
         } catch {
             Log.fail("\(label): \(error)")

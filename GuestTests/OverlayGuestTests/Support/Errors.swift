@@ -1,24 +1,35 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
-import MemoryOverlay
+@_spi(Testing) import MemoryOverlay
 import SystemPackage
 
-/// An errno value; 0 stands for success where a result is "0 or errno".
-struct Errno: Error, Equatable, CustomStringConvertible {
-    let code: Int32
-
-    init(_ code: Int32) { self.code = code }
-
-    /// The calling thread's current errno.
-    static var current: Errno { Errno(errno) }
-
-    var description: String { Errno.describe(code) }
-
+extension Errno {
     /// "ENOENT (No such file or directory)": the name from the library's
-    /// table (swift-system's `Errno.name`).
+    /// table and the system's message.
+    var described: String { "\(name) (\(String(cString: strerror(rawValue))))" }
+
+    /// `described` for a result that is 0 for success or an errno.
     static func describe(_ code: Int32) -> String {
-        if code == 0 { return "success" }
-        return "\(SystemPackage.Errno(rawValue: code).name) (\(String(cString: strerror(code))))"
+        code == 0 ? "success" : Errno(rawValue: code).described
+    }
+}
+
+extension DefaultStringInterpolation {
+    /// An errno in a scenario's message names itself: "ENOENT (No such file
+    /// or directory)" rather than swift-system's message alone.
+    mutating func appendInterpolation(_ error: Errno) {
+        appendLiteral(error.described)
+    }
+}
+
+/// 0 when `request` succeeds, else the errno it threw: a result as
+/// `expectErrno` compares it (`errnoCode(try device.cleanup(id))`).
+func errnoCode(_ request: @autoclosure () throws(Errno) -> Void) -> Int32 {
+    do {
+        try request()
+        return 0
+    } catch {
+        return error.rawValue
     }
 }
 

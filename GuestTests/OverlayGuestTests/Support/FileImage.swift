@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
+@_spi(Testing) import MemoryOverlay
+import SystemPackage
 
 /// What a file holds, read with pread(2) (never through a mapping), page by
 /// page: the reference the mappings are compared with. Either loaded whole
@@ -66,7 +68,7 @@ final class FileImage: @unchecked Sendable {
             let n = pread(fd, contents.baseAddress! + offset, min(1 << 20, size - offset), off_t(offset))
             if n < 0 && errno == EINTR { continue }
             if n <= 0 {
-                let error = n < 0 ? Errno.current : Errno(EIO)
+                let error = n < 0 ? Errno.current : Errno(rawValue: EIO)
                 contents.deallocate()
                 throw SysError("pread \(name) at \(offset)", error)
             }
@@ -95,7 +97,7 @@ final class FileImage: @unchecked Sendable {
         while done < wanted {
             let n = pread(fd, scratch + done, wanted - done, off_t(page * pageSize + done))
             if n < 0 && errno == EINTR { continue }
-            if n <= 0 { throw SysError("pread \(name) page \(page)", n < 0 ? .current : Errno(EIO)) }
+            if n <= 0 { throw SysError("pread \(name) page \(page)", n < 0 ? .current : Errno(rawValue: EIO)) }
             done += n
         }
         return UnsafeRawPointer(scratch)

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import CBatchSyscalls
+import CGuestTestSupport
 import Glibc
+@_spi(Testing) import MemoryOverlay
 import Synchronization
+import SystemPackage
 
 /// A regular file the FUSE server serves read-only: its contents in each
 /// generation (all of one size). The server serves one generation at a time.
@@ -24,7 +26,11 @@ struct FuseFile {
 /// the notifications from there, never from the server: the kernel handles a
 /// FUSE_NOTIFY_INVAL_INODE in the write(2) that sends it, waiting for page
 /// locks held by reads that only the server can answer.
-final class FuseServer {
+///
+/// Scenario threads (`ThreadGroup`) share it: what they call reads
+/// immutable state or the shared-memory atomic counters, or writes one
+/// whole notification to /dev/fuse; `stop()` runs after they are joined.
+final class FuseServer: @unchecked Sendable {
     static let devicePath = "/dev/fuse"
 
     let mountPoint: String
@@ -68,7 +74,7 @@ final class FuseServer {
             let error = Errno.current
             close(device)
             rmdir(mountPoint)
-            if error.code == EPERM || error.code == ENODEV {
+            if error.rawValue == EPERM || error.rawValue == ENODEV {
                 throw SkipScenario("cannot mount a FUSE filesystem: \(error)")
             }
             throw SysError("mount fuse at \(mountPoint)", error)
@@ -187,7 +193,7 @@ final class FuseServer {
         stopped = true
         if umount2(mountPoint, 0) != 0 {
             let error = Errno.current
-            if error.code == EBUSY {
+            if error.rawValue == EBUSY {
                 // Something still holds a file of it: the connection lives
                 // on until that goes, and the server with it.
                 Log.note("umount \(mountPoint): \(error); detaching it (MNT_DETACH)")

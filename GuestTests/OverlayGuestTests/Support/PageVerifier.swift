@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
+@_spi(Testing) import MemoryOverlay
 
 /// Compares pages of a mapping with an `ExpectedView` and reports each
 /// differing page with what it showed and what it should have shown.

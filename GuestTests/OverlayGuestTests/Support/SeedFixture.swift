@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import OverlayTestData
 import Glibc
+@_spi(Testing) import MemoryOverlay
+import OverlayTestData
 
 /// What most scenarios start from: the test data, a fresh private
 /// read-write mapping of base.bin and a mapping of overlay.bin.

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
+@_spi(Testing) import MemoryOverlay
 import OverlayTestData
 
-/// The page size of this kernel (4096 on x86-64).
-let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+/// The page size of this kernel (4096 on x86-64), as the library has it.
+let pageSize = MemoryPage.size
 
 /// procfs, sysfs, debugfs and cgroupfs files: small text reads and writes.
 enum SystemFiles {
@@ -42,7 +43,7 @@ enum SystemFiles {
         do {
             try PageCache.drop()
         } catch {
-            let sysError = SysError("write /proc/sys/vm/drop_caches", Errno(error.rawValue))
+            let sysError = SysError("write /proc/sys/vm/drop_caches", error)
             if [EACCES, EPERM, ENOENT].contains(error.rawValue) {
                 throw SkipScenario("cannot drop caches: \(sysError)")
             }

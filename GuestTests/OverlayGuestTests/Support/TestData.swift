@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
+@_spi(Testing) import MemoryOverlay
 import OverlayTestData
+import SystemPackage
 
 extension DataFile {
     /// Fails the scenario when a data file is missing.
@@ -58,7 +60,7 @@ struct ScratchFile {
         while offset < bytes {
             let n = pread(source, buffer, min(1 << 20, bytes - offset), off_t(offset))
             if n < 0 && errno == EINTR { continue }
-            if n <= 0 { scratch.close(); throw SysError("read \(path) at \(offset)", n < 0 ? .current : Errno(EIO)) }
+            if n <= 0 { scratch.close(); throw SysError("read \(path) at \(offset)", n < 0 ? .current : Errno(rawValue: EIO)) }
             if pwrite(scratch.fd, buffer, n, off_t(offset)) != n { scratch.close(); throw SysError("write \(name)") }
             offset += n
         }

@@ -23,74 +23,9 @@ static inline int batch_syscalls_ioctl(int fd, unsigned long request, void *argu
 	return ioctl(fd, request, argument);
 }
 
-/*
- * Helpers for the end-to-end tests (overlay-tests): what Swift cannot
- * express itself, because the C function is variadic (prctl, syscall) or
- * needs sigsetjmp/siglongjmp.
- */
 #include <stddef.h>
 #include <unistd.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
-
-/* prctl(PR_SET_CHILD_SUBREAPER, 1): orphaned descendants are reparented here. */
-static inline int batch_syscalls_set_child_subreaper(void)
-{
-	return prctl(PR_SET_CHILD_SUBREAPER, 1UL, 0UL, 0UL, 0UL);
-}
-
-/* mremap(2) with the optional new address always passed (the system call:
- * glibc declares mremap only with _GNU_SOURCE). MAP_FAILED on error. */
-static inline void *batch_syscalls_mremap(void *old_address, size_t old_size,
-					  size_t new_size, int flags, void *new_address)
-{
-	return (void *)syscall(SYS_mremap, old_address, old_size, new_size, flags, new_address);
-}
-
-static inline int batch_syscalls_delete_module(const char *name, unsigned int flags)
-{
-	return (int)syscall(SYS_delete_module, name, flags);
-}
-
-static inline int batch_syscalls_finit_module(int fd, const char *params, int flags)
-{
-	return (int)syscall(SYS_finit_module, fd, params, flags);
-}
-
-/* memfd_create(name, MFD_CLOEXEC): a shmem file (glibc declares it only
- * with _GNU_SOURCE). */
-static inline int batch_syscalls_memfd_create(const char *name)
-{
-	return (int)syscall(SYS_memfd_create, name, 1U /* MFD_CLOEXEC */);
-}
-
-/*
- * Copying from or to memory that may fault (a page past the end of a layer
- * file raises SIGBUS): the fault returns to the copy through siglongjmp
- * instead of killing the test process (shim.c).
- */
-
-/* Installs the handler for SIGBUS and SIGSEGV; a fault outside a copy still
- * gets the default action. Once per process (fork inherits it). */
-int batch_syscalls_probe_install(void);
-
-/* Copies `length` bytes; returns 0, or the signal (SIGBUS, SIGSEGV) raised
- * by reading `source` or writing `destination`. */
-int batch_syscalls_probe_copy(void *destination, const void *source, size_t length);
-
-/*
- * The FUSE protocol (<linux/fuse.h>: message structs, opcodes, flags) for
- * the tests' own FUSE server: the guest has no libfuse.
- */
-#include <linux/fuse.h>
-
-/* mlock2(address, length, MLOCK_ONFAULT): pages are locked in memory as
- * they are faulted in (glibc declares mlock2 only with _GNU_SOURCE). */
-static inline int batch_syscalls_mlock_on_fault(const void *address, size_t length)
-{
-	return (int)syscall(SYS_mlock2, address, length, 1U /* MLOCK_ONFAULT */);
-}
 
 /*
  * userfaultfd for `batch-syscalls bench` (the method a Firecracker-style

@@ -1,26 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import Glibc
+import GuestTestSupport
+@_spi(Testing) import MemoryOverlay
 import Synchronization
-
-/// Line output with one write(2) per line: lines from threads and from child
-/// processes that share the scenario's pipe never interleave. (Swift's
-/// `print` buffers in stdio, and a buffer inherited by fork would be
-/// written twice.)
-enum Output {
-    static func line(_ text: String, to fd: Int32 = 1) {
-        var bytes = Array(text.utf8)
-        bytes.append(UInt8(ascii: "\n"))
-        bytes.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                if written < 0 && errno == EINTR { continue }
-                if written <= 0 { return }
-                offset += written
-            }
-        }
-    }
-}
+import SystemPackage
 
 private let failureCounter = Atomic<Int>(0)
 
@@ -32,11 +14,11 @@ enum Log {
 
     static func fail(_ message: String) {
         failureCounter.add(1, ordering: .relaxed)
-        Output.line("FAIL: " + message)
+        OutputLine.write("FAIL: " + message)
     }
 
     static func note(_ message: String) {
-        Output.line(message)
+        OutputLine.write(message)
     }
 
     /// A forked child counts its own failures.
@@ -56,6 +38,18 @@ func expect(_ condition: Bool, _ message: @autoclosure () -> String) -> Bool {
 @discardableResult
 func expectErrno(_ got: Int32, _ want: Int32, _ what: String) -> Bool {
     expect(got == want, "\(what): expected \(Errno.describe(want)), got \(Errno.describe(got))")
+}
+
+/// The same for a request that throws its errno (`try device.cleanup(id)`).
+@discardableResult
+func expectErrno(_ request: @autoclosure () throws(Errno) -> Void, _ want: Int32, _ what: String) -> Bool {
+    expectErrno(errnoCode(try request()), want, what)
+}
+
+/// The same for a raw ioctl's result (nil: success).
+@discardableResult
+func expectErrno(_ got: Errno?, _ want: Int32, _ what: String) -> Bool {
+    expectErrno(got?.rawValue ?? 0, want, what)
 }
 
 /// Aborts the scenario (or child) unless `condition` holds.

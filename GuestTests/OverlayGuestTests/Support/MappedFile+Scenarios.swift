@@ -1,33 +1,27 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import CBatchSyscalls
+import CGuestTestSupport
 import Glibc
+@_spi(Testing) import MemoryOverlay
+import SystemPackage
 
-/// A mapping made with mmap(2): a range of file pages (or anonymous pages)
-/// at an address. A value, not an owner: `unmap()` ends it explicitly.
-struct MappedFile {
-    /// What is mapped, for diagnostics ("base.bin", "anonymous").
-    let name: String
-    let address: UnsafeMutableRawPointer
-    let length: Int
-    /// The file page offset of the first mapped page.
-    let firstFilePage: Int
-
-    var pageCount: Int { length / pageSize }
-    var filePages: Range<Int> { firstFilePage..<(firstFilePage + pageCount) }
-    var end: UnsafeMutableRawPointer { address + length }
-
+/// The library's mappings as the scenarios use them: made with `PROT_*` and
+/// `MAP_*` flags, living until `unmap()` (the scenarios munmap, mremap and
+/// split mappings themselves, and fork children that exit with them still
+/// mapped), read and written with faults reported as values.
+extension MappedFile {
     /// Maps `pages` pages of the file at `path` starting at file page
     /// `firstFilePage` (all of the file by default).
     static func map(
         _ path: String, name: String? = nil, firstFilePage: Int = 0, pages: Int? = nil,
         protection: Int32 = PROT_READ, flags: Int32 = MAP_PRIVATE, at fixedAddress: UnsafeMutableRawPointer? = nil
     ) throws -> MappedFile {
-        let writable = (flags & MAP_SHARED) != 0 && (protection & PROT_WRITE) != 0
-        let fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC)
-        if fd < 0 { throw SysError("open \(path)") }
-        defer { close(fd) }
-        return try map(fd: fd, name: name ?? path, firstFilePage: firstFilePage, pages: pages,
-                       protection: protection, flags: flags, at: fixedAddress)
+        do {
+            return try MappedFile(path: FilePath(path), name: name, protection: Protection(rawValue: protection),
+                                  sharing: sharing(flags), firstFilePage: firstFilePage, pages: pages,
+                                  at: fixedAddress, lifetime: .untilUnmapped)
+        } catch {
+            throw SysError("map \(name ?? path)", error)
+        }
     }
 
     /// As `map(_:)`, for a file already open.
@@ -35,26 +29,31 @@ struct MappedFile {
         fd: Int32, name: String, firstFilePage: Int = 0, pages: Int? = nil,
         protection: Int32 = PROT_READ, flags: Int32 = MAP_PRIVATE, at fixedAddress: UnsafeMutableRawPointer? = nil
     ) throws -> MappedFile {
-        var count = pages ?? 0
-        if pages == nil {
-            var info = stat()
-            if fstat(fd, &info) != 0 { throw SysError("fstat \(name)") }
-            count = (Int(info.st_size) + pageSize - 1) / pageSize - firstFilePage
+        do {
+            return try MappedFile(fileDescriptor: FileDescriptor(rawValue: fd), name: name,
+                                  protection: Protection(rawValue: protection), sharing: sharing(flags),
+                                  firstFilePage: firstFilePage, pages: pages, at: fixedAddress,
+                                  lifetime: .untilUnmapped)
+        } catch {
+            throw SysError("map \(name)", error)
         }
-        let length = count * pageSize
-        let address = mmap(fixedAddress, length, protection, flags | (fixedAddress != nil ? MAP_FIXED : 0),
-                           fd, off_t(firstFilePage * pageSize))
-        if address == MAP_FAILED || address == nil { throw SysError("mmap \(name) (\(count) pages)") }
-        return MappedFile(name: name, address: address!, length: length, firstFilePage: firstFilePage)
+    }
+
+    private static func sharing(_ flags: Int32) -> Sharing {
+        flags & MAP_SHARED != 0 ? .shared : .private
     }
 
     /// Anonymous private memory (optionally filled with a byte value).
     static func anonymous(pages: Int, protection: Int32 = PROT_READ | PROT_WRITE, fill: UInt8? = nil) throws -> MappedFile {
-        let length = pages * pageSize
-        let address = mmap(nil, length, protection, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-        if address == MAP_FAILED || address == nil { throw SysError("mmap anonymous (\(pages) pages)") }
-        if let fill { memset(address!, Int32(fill), length) }
-        return MappedFile(name: "anonymous", address: address!, length: length, firstFilePage: 0)
+        let mapping: MappedFile
+        do {
+            mapping = try MappedFile(anonymousPages: pages, protection: Protection(rawValue: protection),
+                                     lifetime: .untilUnmapped)
+        } catch {
+            throw SysError("mmap anonymous (\(pages) pages)", error)
+        }
+        if let fill { memset(mapping.address, Int32(fill), mapping.length) }
+        return mapping
     }
 
     /// An address range that is reserved, then released: nothing is mapped
@@ -65,10 +64,11 @@ struct MappedFile {
         return hole.address + pageSize
     }
 
+    var end: UnsafeMutableRawPointer { address + length }
+
     /// The address of file page `filePage` (which must be mapped).
     func pointer(toFilePage filePage: Int) -> UnsafeMutableRawPointer {
-        precondition(filePages.contains(filePage), "\(name): file page \(filePage) is not mapped")
-        return address + (filePage - firstFilePage) * pageSize
+        page(atFilePage: filePage).baseAddress!
     }
 
     /// An address inside the mapping (not at its start), to show that any
@@ -101,13 +101,9 @@ struct MappedFile {
     /// The pages `filePages` of this mapping as a mapping of their own (what
     /// is left of it after a partial munmap, or a part after a split).
     func part(_ filePages: Range<Int>, name: String? = nil) -> MappedFile {
-        MappedFile(name: name ?? "\(self.name) pages \(filePages.lowerBound)..<\(filePages.upperBound)",
-                   address: pointer(toFilePage: filePages.lowerBound), length: filePages.count * pageSize,
-                   firstFilePage: filePages.lowerBound)
-    }
-
-    func unmap() {
-        munmap(address, length)
+        MappedFile(mappedAt: pointer(toFilePage: filePages.lowerBound), length: filePages.count * pageSize,
+                   firstFilePage: filePages.lowerBound,
+                   name: name ?? "\(self.name) pages \(filePages.lowerBound)..<\(filePages.upperBound)")
     }
 
     /// /proc/self/map_files/<start>-<end> for this mapping.

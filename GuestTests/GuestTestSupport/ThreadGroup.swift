@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
+import SystemPackage
 
 /// POSIX threads that start together and are joined together: what the
 /// multithreaded programs race with.

@@ -39,13 +39,13 @@ public struct OverlayVerifier {
     public let basePath: FilePath
     public let overlayPath: FilePath
     /// The union of the segments.
-    public let overlaidPages: [ClosedRange<Int>]
+    public let overlaidPages: PageSet
     public var mismatchLimit = 10
 
     public init(basePath: FilePath, overlayPath: FilePath, segments: SegmentList) {
         self.basePath = basePath
         self.overlayPath = overlayPath
-        overlaidPages = segments.merged
+        overlaidPages = PageSet(segments)
     }
 
     /// A verifier of a mapping that shows `path` alone, with no overlay:
@@ -53,17 +53,12 @@ public struct OverlayVerifier {
     public init(plainFile path: FilePath) {
         basePath = path
         overlayPath = path
-        overlaidPages = []
+        overlaidPages = PageSet([])
     }
 
     /// Whether file page `page` lies in a segment.
     public func isOverlaid(_ page: Int) -> Bool {
-        var low = 0, high = overlaidPages.count
-        while low < high {
-            let middle = (low + high) / 2
-            if overlaidPages[middle].upperBound < page { low = middle + 1 } else { high = middle }
-        }
-        return low < overlaidPages.count && overlaidPages[low].contains(page)
+        overlaidPages.contains(page)
     }
 
     /// Compares every page of `mapping` (touching each: first faults

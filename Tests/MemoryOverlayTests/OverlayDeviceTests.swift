@@ -10,9 +10,6 @@ import Testing
 /// reason; in the QEMU guest they run.
 let deviceUsable: Bool = (try? OverlayDevice()) != nil
 
-/// The seed's example segments, within TestDirectory.pages.
-let seedSegments: [ClosedRange<Int>] = [0...0, 4...6, 20...20, 21...21, 30...70, 80...140]
-
 @Suite("OverlayDevice and Overlay against the loaded module",
        .enabled(if: deviceUsable, "needs /dev/batch_syscalls (batch-syscalls.ko loaded) and permission to open it (root)"),
        .serialized)
@@ -34,7 +31,7 @@ struct OverlayDeviceTests {
     }
 
     @Test func overlaidPagesShowTheLayerAndTheRestTheBase() throws {
-        let segments = try SegmentList(seedSegments)
+        let segments = SeedSegments.example  // within TestDirectory.pages
         let overlay = try device.overlay(base: freshBase(), layer: MappedFile(path: directory[.overlay]),
                                          segments: segments)
         let report = try verifier(segments).verify(overlay.base)
@@ -93,7 +90,7 @@ struct OverlayDeviceTests {
     }
 
     @Test func theListingShowsTheOverlayUntilItIsRemoved() throws {
-        let segments = try SegmentList(seedSegments)
+        let segments = SeedSegments.example
         let overlay = try device.overlay(base: freshBase(), layer: MappedFile(path: directory[.overlay]),
                                          segments: segments)
         _ = try verifier(segments).verify(overlay.base)  // every page read once

@@ -35,7 +35,7 @@ enum ForkScenarios {
                     let base = try MappedFile.map(DataFile.base.name, pages: 192, protection: PROT_READ | PROT_WRITE)
                     let overlay = try MappedFile.map(child % 3 == 0 ? DataFile.zebra.name : DataFile.overlay.name)
                     let image = child % 3 == 0 ? data.zebra : data.overlay
-                    let segments = child % 2 == 0 ? seedSegments : zebraSegments(pages: 192, run: child % 7 + 1)
+                    let segments = child % 2 == 0 ? seedSegments : SeedSegments.zebra(pages: 192, run: child % 7 + 1, overlayFirst: false).ranges
                     let id = try device.overlay(base: base, overlay: overlay, segments: segments)
                     let view = ExpectedView(base: data.base).overlaid(image, segments)
                     verifyPages(base, view, label: "child \(child)")

@@ -185,7 +185,7 @@ enum FuseScenarios {
             defer { fuse.unmap() }
             let count = base.pageCount
             let segments = fragmentedSegments(pages: count, seed: 2)
-            let fusePages = SegmentSet(segments)
+            let fusePages = PageSet(segments)
             // Each view also knows the other generation, to name it in a report.
             let oldView = ExpectedView(base: data.base).overlaid(old, segments).overlaid(new, [])
             let newView = ExpectedView(base: data.base).overlaid(new, segments).overlaid(old, [])

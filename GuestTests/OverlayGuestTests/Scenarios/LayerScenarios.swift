@@ -206,7 +206,7 @@ enum LayerScenarios {
 
             let text = SystemFiles.read(path) ?? ""
             Log.note("listing:\n" + text)
-            let overlaid = SegmentSet(seedSegments).ranges.reduce(0) { $0 + $1.count }
+            let overlaid = PageSet(seedSegments).ranges.reduce(0) { $0 + $1.count }
             if let entry = LiveOverlay.entry(for: first, in: text) {
                 expect(entry.processID == Int(getpid()), "pid \(entry.processID), want \(getpid())")
                 expect(entry.segmentCount == 5, "segments \(entry.segmentCount), want 5 (the seed's six, merged)")

@@ -33,7 +33,7 @@ enum MultithreadScenarios {
             let (data, base, overlay) = (fixture.data, fixture.base, fixture.overlay)
             // Many small segments, so that neighbouring pages come from
             // different layers and fault-around/readahead cross layers.
-            let segments = seedSegments + zebraSegments(pages: base.pageCount, run: 3).filter { $0.lowerBound > 160 }
+            let segments = seedSegments + SeedSegments.zebra(pages: base.pageCount, run: 3, overlayFirst: false).ranges.filter { $0.lowerBound > 160 }
             let id = try device.overlay(base: base, overlay: overlay, segments: segments)
             try SystemFiles.dropCaches()
             let view = ExpectedView(base: data.base).overlaid(data.overlay, segments)
@@ -65,7 +65,7 @@ enum MultithreadScenarios {
                     defer { base.unmap() }
                     let overlay = try MappedFile.map(overlayPath)
                     defer { overlay.unmap() }
-                    let segments = zebraSegments(pages: base.pageCount, run: thread + 1)
+                    let segments = SeedSegments.zebra(pages: base.pageCount, run: thread + 1, overlayFirst: false).ranges
                     let id = try device.overlay(base: base, overlay: overlay, segments: segments)
                     ids.withLock { $0[thread] = id }
                     let view = ExpectedView(base: baseImage).overlaid(overlayImage, segments)

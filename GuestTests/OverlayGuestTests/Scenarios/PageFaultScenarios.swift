@@ -37,7 +37,7 @@ enum PageFaultScenarios {
             let fixture = try SeedFixture()
             defer { fixture.unmap() }
             let base = fixture.base
-            let segments = zebraSegments(pages: base.pageCount, run: 1) + [100...140]
+            let segments = SeedSegments.zebra(pages: base.pageCount, run: 1, overlayFirst: false).ranges + [100...140]
             let id = try device.overlay(base: base, overlay: fixture.overlay, segments: segments)
             // Also drops what loading the expected data read.
             try SystemFiles.dropCaches()

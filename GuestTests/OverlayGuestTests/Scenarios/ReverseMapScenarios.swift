@@ -64,7 +64,7 @@ enum ReverseMapScenarios {
             let fixture = try SeedFixture()
             defer { fixture.unmap() }
             let (data, base, overlay) = (fixture.data, fixture.base, fixture.overlay)
-            let segments = zebraSegments(pages: base.pageCount, run: 4)
+            let segments = SeedSegments.zebra(pages: base.pageCount, run: 4, overlayFirst: false).ranges
             let id = try device.overlay(base: base, overlay: overlay, segments: segments)
             try SystemFiles.dropCaches()
             let view = ExpectedView(base: data.base).overlaid(data.overlay, segments)
@@ -118,7 +118,7 @@ enum ReverseMapScenarios {
                 defer { base.unmap() }
                 let overlay = try MappedFile.map(DataFile.overlayXL.name)
                 defer { overlay.unmap() }
-                let segments = zebraSegments(pages: base.pageCount, run: 8)
+                let segments = SeedSegments.zebra(pages: base.pageCount, run: 8, overlayFirst: false).ranges
                 let id = try device.overlay(base: base, overlay: overlay, segments: segments)
                 let view = ExpectedView(base: baseImage).overlaid(overlayImage, segments)
                 for pass in 1...2 {

@@ -21,7 +21,7 @@ enum SegmentScenarios {
                             300...300, 300...300, 299...301, (last - 2)...last, 250...260, 261...270]
             let id = try device.overlay(base: base, overlay: overlay, segments: segments)
             let view = ExpectedView(base: data.base).overlaid(data.overlay, segments)
-            Log.note("\(segments.count) segments merge into \(SegmentSet(segments).ranges.count) runs")
+            Log.note("\(segments.count) segments merge into \(PageSet(segments).ranges.count) runs")
             try SystemFiles.dropCaches()
             verifyPages(base, view, label: "unsorted overlapping segments")
             expectErrno(try device.cleanup(id), 0, "cleanup")

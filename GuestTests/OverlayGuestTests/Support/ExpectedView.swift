@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+import OverlayTestData
 
 /// What one page of a mapping must show.
 enum Expectation {
@@ -23,14 +24,14 @@ enum Expectation {
 /// showed), and pages the test wrote privately.
 struct ExpectedView {
     let base: FileImage
-    private(set) var layers: [(image: FileImage, segments: SegmentSet)] = []
+    private(set) var layers: [(image: FileImage, segments: PageSet)] = []
     private(set) var written: [Int: (bytes: [UInt8], what: String)] = [:]
 
     init(base: FileImage) { self.base = base }
 
     /// A request laying `segments` of `overlay` over the view.
     mutating func overlay(_ overlay: FileImage, _ segments: [ClosedRange<Int>]) {
-        layers.append((overlay, SegmentSet(segments)))
+        layers.append((overlay, PageSet(segments)))
     }
 
     func overlaid(_ overlay: FileImage, _ segments: [ClosedRange<Int>]) -> ExpectedView {

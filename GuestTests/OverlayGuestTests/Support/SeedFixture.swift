@@ -26,3 +26,7 @@ struct SeedFixture {
     /// What base.bin shows with the seed's segments of overlay.bin on it.
     var seedView: ExpectedView { baseView.overlaid(data.overlay, seedSegments) }
 }
+
+/// The seed's page_fault example (`SeedSegments.example`) as page ranges:
+/// {0}, {4..6}, {20}, {21}, {30..70}, {80..140}.
+let seedSegments: [ClosedRange<Int>] = SeedSegments.example.ranges

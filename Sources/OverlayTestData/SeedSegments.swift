@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+import MemoryOverlay
 
-/// The segment lists the seed programs lay over base files.
+/// The segment lists the tests lay over the seed's base files (the seed
+/// programs, overlay-tests and the library's tests).
 public enum SeedSegments {
     /// The seed's example request: pages {0}, {4-6}, {20}, {21}, {30-70}
     /// and {80-140} from the overlay file (108 pages; {20} and {21} touch,
@@ -15,11 +17,13 @@ public enum SeedSegments {
     }()
 
     /// Zebra fragmentation of the first `pages` pages: runs of `run` pages
-    /// alternate between the overlay (first) and the base file, so the
-    /// overlay serves pages `0..<run`, `2*run..<3*run`, ...
-    public static func zebra(pages: Int, run: Int) -> SegmentList {
+    /// alternate between the overlay and the base file. The overlay serves
+    /// the first run and every other one after it (pages `0..<run`,
+    /// `2*run..<3*run`, ...), or with `overlayFirst` false the second run
+    /// and every other one after it (`run..<2*run`, `3*run..<4*run`, ...).
+    public static func zebra(pages: Int, run: Int, overlayFirst: Bool = true) -> SegmentList {
         precondition(pages > 0 && run > 0)
-        let pairs = stride(from: 0, to: pages, by: 2 * run).map { start in
+        let pairs = stride(from: overlayFirst ? 0 : run, to: pages, by: 2 * run).map { start in
             (start: UInt(start), end: UInt(Swift.min(start + run, pages) - 1))
         }
         // Valid by construction: sorted, start <= end, at least one, and

@@ -62,7 +62,7 @@ let package = Package(
 
         // The test programs, under GuestTests/: nothing there ships.
         // What both test executables share: threads that race, whole-line
-        // output.
+        // output, wait statuses, the clock, small kernel text files.
         .target(
             name: "GuestTestSupport",
             dependencies: [.product(name: "SystemPackage", package: "swift-system")],

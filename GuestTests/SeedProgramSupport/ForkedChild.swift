@@ -30,7 +30,7 @@ public struct ForkedChild: Sendable {
         var status: CInt = 0
         while true {
             let result = waitpid(processID, &status, WNOHANG)
-            if result == processID { return .ended(status) }
+            if result == processID { return .ended(WaitStatus(raw: status)) }
             if result < 0 && errno != EINTR { return .lost(Errno(rawValue: errno)) }
             if Double(deadline.elapsedNanoseconds) / 1e9 > timeout {
                 kill(processID, SIGKILL)
@@ -45,7 +45,7 @@ public struct ForkedChild: Sendable {
 /// How a child ended.
 public enum ChildStatus: Sendable, CustomStringConvertible {
     /// A wait(2) status.
-    case ended(CInt)
+    case ended(WaitStatus)
     /// It ran past the timeout and was killed.
     case hung(seconds: Double)
     /// waitpid failed.
@@ -53,16 +53,16 @@ public enum ChildStatus: Sendable, CustomStringConvertible {
 
     /// Whether it exited with status 0.
     public var succeeded: Bool {
-        if case .ended(let raw) = self { return raw & 0x7f == 0 && (raw >> 8) & 0xff == 0 }
+        if case .ended(let status) = self { return status.succeeded }
         return false
     }
 
     public var description: String {
         switch self {
-        case .ended(let raw) where raw & 0x7f == 0:
-            return "exit status \((raw >> 8) & 0xff)"
-        case .ended(let raw):
-            let signal = raw & 0x7f
+        case .ended(let status) where status.exited:
+            return "exit status \(status.exitCode)"
+        case .ended(let status):
+            let signal = status.signal
             let name = strsignal(signal).map { String(cString: $0) } ?? "signal \(signal)"
             return "killed by signal \(signal) (\(name))"
         case .hung(let seconds):

@@ -19,26 +19,9 @@ public enum ProcessMaps {
 
     /// The start address of every VMA.
     static func vmaStarts() throws(Errno) -> [UInt] {
-        try readWholeFile("/proc/self/maps").split(separator: "\n").compactMap { line in
+        try TextFile.read("/proc/self/maps").split(separator: "\n").compactMap { line in
             guard let dash = line.firstIndex(of: "-") else { return nil }
             return UInt(line[..<dash], radix: 16)
         }
-    }
-
-    /// Reads a proc file to its end (proc files report size 0).
-    static func readWholeFile(_ path: String) throws(Errno) -> String {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw Errno(rawValue: errno) }
-        defer { close(descriptor) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            guard count >= 0 else { throw Errno(rawValue: errno) }
-            if count == 0 { break }
-            bytes += chunk[0..<count]
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import CGuestTestSupport
 import Glibc
+import GuestTestSupport
 @_spi(Testing) import MemoryOverlay
 import OverlayTestData
 import SystemPackage

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
+import GuestTestSupport
 @_spi(Testing) import MemoryOverlay
 import OverlayTestData
 

@@ -5,23 +5,6 @@ import GuestTestSupport
 @_spi(Testing) import MemoryOverlay
 import SystemPackage
 
-/// A wait(2) status, decoded as <sys/wait.h> does.
-struct WaitStatus: CustomStringConvertible {
-    let raw: Int32
-
-    var exited: Bool { raw & 0x7f == 0 }
-    var exitCode: Int32 { (raw >> 8) & 0xff }
-    var signaled: Bool { !exited && raw & 0x7f != 0x7f }
-    var signal: Int32 { raw & 0x7f }
-    var succeeded: Bool { exited && exitCode == 0 }
-
-    var description: String {
-        if exited { return "exit status \(exitCode)" }
-        if signaled { return "killed by \(signalName(signal))" + (raw & 0x80 != 0 ? " (core dumped)" : "") }
-        return "wait status 0x\(hex(raw))"
-    }
-}
-
 /// Child processes of a scenario: fork, run a body, report through the
 /// shared output, exit 0 when the body recorded no failure.
 enum ChildProcess {

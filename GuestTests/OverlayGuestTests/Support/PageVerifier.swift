@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
+import GuestTestSupport
 @_spi(Testing) import MemoryOverlay
 
 /// Compares pages of a mapping with an `ExpectedView` and reports each
@@ -107,18 +108,6 @@ final class PageVerifier {
         }
         guard first >= 0 else { return "" }
         return " (\(differing) bytes differ, first at offset \(first): 0x\(hex(bytes[first])), expected 0x\(hex(want[first])))"
-    }
-}
-
-func signalName(_ signal: Int32) -> String {
-    switch signal {
-    case SIGBUS: return "SIGBUS"
-    case SIGSEGV: return "SIGSEGV"
-    case SIGKILL: return "SIGKILL"
-    case SIGABRT: return "SIGABRT"
-    case SIGILL: return "SIGILL"
-    case SIGTRAP: return "SIGTRAP"
-    default: return "signal \(signal)"
     }
 }
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
+import GuestTestSupport
 @_spi(Testing) import MemoryOverlay
 import OverlayTestData
 
@@ -12,19 +13,9 @@ enum SystemFiles {
         access(path, F_OK) == 0
     }
 
-    static func read(_ path: String, limit: Int = 1 << 16) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { return nil }
-        defer { close(fd) }
-        var bytes = [UInt8](repeating: 0, count: limit)
-        var length = 0
-        while length < limit {
-            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + length, limit - length) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            length += n
-        }
-        return String(decoding: bytes[0..<length], as: UTF8.self)
+    /// The whole file, or nil when it cannot be read.
+    static func read(_ path: String) -> String? {
+        try? TextFile.read(path)
     }
 
     /// Writes `value` with one write(2), as `echo value > path` does.
@@ -85,9 +76,7 @@ enum SystemFiles {
 
 /// Seconds on the monotonic clock.
 func monotonicSeconds() -> Double {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+    Double(Stopwatch.now()) / 1e9
 }
 
 func sleepSeconds(_ seconds: Double) {

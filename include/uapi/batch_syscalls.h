@@ -98,8 +98,12 @@ struct mem_overlay_stack_req {
 
 #define MEM_OVERLAY_STACK_REQ_SIZE_VER0 48
 
-/* The module dispatches on the command's type and number only, so a caller
- * built with a later, larger struct reaches it too. */
+/*
+ * The command encodes the first version's size, and keeps it when the
+ * struct grows (then define it with MEM_OVERLAY_STACK_REQ_SIZE_VER0): the
+ * struct's own `size` says which version a caller was built with, and the
+ * module matches commands exactly, as v1's.
+ */
 #define IOCTL_MEM_OVERLAY_STACK_CMD _IOWR(MAGIC, 3, struct mem_overlay_stack_req)
 
 #endif /* _UAPI_BATCH_SYSCALLS_H */

@@ -47,8 +47,6 @@ struct readahead_control;
 static const uint32_t bs_ioctl_create = IOCTL_MEM_OVERLAY_REQ_CMD;
 static const uint32_t bs_ioctl_cleanup = IOCTL_MEM_OVERLAY_CLEANUP_CMD;
 static const uint32_t bs_ioctl_stack = IOCTL_MEM_OVERLAY_STACK_CMD;
-/* The size bits of an ioctl command (v2 dispatches without them). */
-static const uint32_t bs_ioctl_size_bits = _IOC_SIZEMASK << _IOC_SIZESHIFT;
 
 /* ---- Runtime services (runtime.c) -------------------------------------- */
 

@@ -28,10 +28,7 @@ public func bs_swift_ioctl(_ command: UInt32, _ argument: UInt64) -> Int {
         switch command {
         case bs_ioctl_create: try CreateRequest.handle(userRequest: user)
         case bs_ioctl_cleanup: try CleanupRequest.handle(userRequest: user)
-        // Any size: a caller built with a later, larger struct gets the
-        // extensible-struct rules, not ENOTTY.
-        case _ where command & ~bs_ioctl_size_bits == bs_ioctl_stack & ~bs_ioctl_size_bits:
-            try StackRequest.handle(userRequest: user)
+        case bs_ioctl_stack: try StackRequest.handle(userRequest: user)
         default: throw .unknownCommand
         }
         return 0

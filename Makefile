@@ -27,7 +27,7 @@ unload:
 	for try in 1 2 3 4 5 6 7 8 9 10; do rmmod $(MODULE_NAME) 2>/dev/null && exit 0; sleep 0.2; done; \
 	rmmod $(MODULE_NAME)
 
-SEED_PROGRAMS := page_fault page_fault_multithread page_fault_multithread_ioctl page_fault_fork \
+SEED_PROGRAMS := page_fault page_fault_multithread page_fault_multithread_ioctl page_fault_multithread_own_overlays page_fault_fork \
 	page_fault_ioctl_error page_fault_userspace page_fault_benchmark
 XL_PAGES ?= 1048576
 RELEASE := $(CURDIR)/.build/release

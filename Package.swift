@@ -4,8 +4,8 @@ import PackageDescription
 
 /// The seed's test programs, each a small executable over MemoryOverlay.
 let seedPrograms = [
-    "page_fault", "page_fault_multithread", "page_fault_multithread_ioctl", "page_fault_fork",
-    "page_fault_ioctl_error", "page_fault_benchmark", "page_fault_userspace",
+    "page_fault", "page_fault_multithread", "page_fault_multithread_ioctl", "page_fault_multithread_own_overlays",
+    "page_fault_fork", "page_fault_ioctl_error", "page_fault_benchmark", "page_fault_userspace",
 ]
 
 let package = Package(

@@ -1,137 +1,138 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// page_fault_multithread_ioctl: many threads, each with its own overlay.
+// page_fault_multithread_ioctl: many threads send one create request for one
+// mapping, then one cleanup request for its id; exactly one of each succeeds.
 import Glibc
+@_spi(Testing) import MemoryOverlay
 import SeedProgramSupport
 import Synchronization
 
-/// What one thread did with its own overlay.
-struct ThreadOutcome: Sendable {
-    var segments: SegmentList
-    var id: Result<OverlayID, Errno>?
-    var verification: Result<OverlayVerifier.Report, Errno>?
-    var cleanup: Result<Void, Errno>?
+/// How many of the threads' requests ended which way.
+final class Tally: Sendable {
+    let counts = Mutex<[String: Int]>([:])
+
+    func record(_ error: Errno?) {
+        counts.withLock { $0[error?.name ?? "success", default: 0] += 1 }
+    }
+
+    var successes: Int { counts.withLock { $0["success"] ?? 0 } }
+
+    /// "success 1, EEXIST 1999", successes first.
+    var summary: String {
+        counts.withLock { counts in
+            counts.sorted { ($0.key == "success" ? "" : $0.key) < ($1.key == "success" ? "" : $1.key) }
+                .map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        }
+    }
 }
 
-/// Each thread's outcome, filled in by the threads.
-final class ThreadOutcomes: Sendable {
-    let slots: Mutex<[ThreadOutcome]>
-    init(_ outcomes: [ThreadOutcome]) { slots = Mutex(outcomes) }
-}
-
-/// N threads each map base.bin and overlay.bin and make their own request
-/// on the shared device at the same moment, then verify their own mapping
-/// and clean up: the module's registry and request path under concurrency.
-/// Each thread adds a segment of its own to the seed's example, so a thread
-/// that got another's table would show it.
+/// The seed's program, with its assertions: one base mapping of base.bin
+/// (MAP_PRIVATE, read-only, 1024 pages) and one of overlay.bin; one request
+/// overlaying every even page (512 one-page segments), in memory all the
+/// threads share; N threads each open the device and send that same
+/// request: exactly one succeeds. Then N threads each open the device and
+/// send one cleanup request for the id the module wrote back: exactly one
+/// succeeds. Added checks: the others fail with EEXIST and ENOENT, the
+/// mapping shows the overlay on every even page before and after the
+/// cleanup, and the listing shows the id until the cleanup.
 struct PageFaultMultithreadIoctl {
     let run: SeedRun
     let threads: Int
     var report: CheckReport { run.report }
+    static let pages = 1024
 
     func main() -> Never {
-        let pageCount: Int
+        // Every thread holds its own descriptor of the device at once: room
+        // for all of them, or some would fail to open it (EMFILE) instead of
+        // racing.
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        let wanted = rlim_t(threads + 256)
+        if limit.rlim_cur < wanted {
+            limit.rlim_cur = wanted
+            limit.rlim_max = Swift.max(limit.rlim_max, wanted)
+            report.check(setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0,
+                         "RLIMIT_NOFILE raised to \(wanted) for \(threads) descriptors of the device",
+                         why: Errno.current.name)
+        }
+        let base: MappedFile, layer: MappedFile, shared: MappedFile
         do {
-            pageCount = try run.data.pageCount(.base)
+            base = try run.data.map(.base, pages: Self.pages)
+            layer = try run.data.map(.overlay, pages: Self.pages)
+            // One page holds the request, its segments and the cleanup request.
+            shared = try MappedFile(anonymousPages: 3)
         } catch {
-            report.fail("stat base.bin: \(error.name)")
+            report.fail("mapping base.bin, overlay.bin and the requests: \(error.name) (\(error))")
             run.finish()
         }
-        let threadSegments = (0..<threads).map { segments(forThread: $0, pages: pageCount) }
-        let outcomes = ThreadOutcomes(threadSegments.map { ThreadOutcome(segments: $0) })
-        let data = run.data
-        let device = run.device
+        let evenPages = (0..<Self.pages / 2).map { (start: UInt(2 * $0), end: UInt(2 * $0)) }
+        let segmentsAddress = shared.address + MemoryPage.size
+        RawSegments.store(evenPages, at: segmentsAddress)
+        RawCreateRequest(baseAddress: base.address, overlayAddress: layer.address,
+                         segmentsAt: segmentsAddress, segmentsSize: UInt32(evenPages.count))
+            .store(at: shared.address)
+        let verifier = run.data.verifier(segments: SegmentList(unchecked: evenPages))
+
+        let creates = send(OverlayDevice.createCommand, argument: shared.address, what: "create")
+        report.check(creates.successes == 1, "exactly one of \(threads) threads' create requests succeeded",
+                     why: "\(creates.summary)")
+        report.check(creates.summary == "success 1, EEXIST \(threads - 1)",
+                     "the others failed with EEXIST: \(creates.summary)")
+        let id = OverlayID(bytes: Array(UnsafeRawBufferPointer(start: shared.address, count: 16)))!
+        report.check(id.bytes.contains { $0 != 0 }, "the request holds the id the module wrote back: \(id)")
+        report.verify(base, with: verifier, "the base mapping shows overlay.bin on every even page")
+        let listed = (try? LiveOverlay.all()) ?? []
+        report.check(listed.contains { $0.id == id && $0.processID == Int(getpid()) },
+                     "the listing shows the id, created by this process")
+
+        let cleanupAddress = shared.address + 2 * MemoryPage.size
+        cleanupAddress.copyMemory(from: shared.address, byteCount: 16)
+        let cleanups = send(OverlayDevice.cleanupCommand, argument: cleanupAddress, what: "cleanup")
+        report.check(cleanups.successes == 1, "exactly one of \(threads) threads' cleanup requests succeeded",
+                     why: "\(cleanups.summary)")
+        report.check(cleanups.summary == "success 1, ENOENT \(threads - 1)",
+                     "the others failed with ENOENT: \(cleanups.summary)")
+        report.check(!((try? LiveOverlay.all()) ?? []).contains { $0.id == id }, "the listing no longer shows the id")
+        report.verify(base, with: verifier, "after the cleanup the mapping still shows the overlay")
+        run.finish()
+    }
+
+    /// `threads` threads each open the device and, once all have, send
+    /// `command` with the one shared `argument`.
+    func send(_ command: UInt, argument: UnsafeMutableRawPointer, what: String) -> Tally {
+        let tally = Tally()
+        let address = UInt(bitPattern: argument)
         do {
             try ThreadGroup.run(threads) { member in
-                let outcome = Self.work(member, data: data, device: device, segments: threadSegments[member.index])
-                outcomes.slots.withLock { $0[member.index] = outcome }
+                let device = Result { () throws(Errno) in try OverlayDevice() }
+                // Opened first, sent together: the requests overlap as much
+                // as they can.
+                member.waitForAll()
+                switch device {
+                case .success(let device): tally.record(device.ioctl(command, UnsafeMutableRawPointer(bitPattern: address)))
+                case .failure(let error): tally.record(error)
+                }
             }
         } catch {
             report.fail("starting \(threads) threads: pthread_create: \(error.name)")
             run.finish()
         }
-        let results = outcomes.slots.withLock { $0 }
-        for (index, outcome) in results.enumerated() {
-            record(outcome, thread: index)
-        }
-        let ids = results.compactMap { try? $0.id?.get() }
-        report.check(Set(ids).count == ids.count, "the \(ids.count) ids the module gave are distinct")
-        run.finish()
-    }
-
-    /// The seed's example plus a short run of pages of the thread's own.
-    func segments(forThread index: Int, pages: Int) -> SegmentList {
-        let first = 150 + index % Swift.max(1, pages - 160)
-        var pairs = SeedSegments.example.pairs
-        pairs.append((start: UInt(first), end: UInt(first + index % 3)))
-        return SegmentList(unchecked: pairs)
-    }
-
-    /// One thread's part: its mappings, its request (lined up with the
-    /// other threads'), its verification and its cleanup.
-    static func work(_ member: ThreadGroup.Member, data: SeedData, device: OverlayDevice,
-                     segments: SegmentList) -> ThreadOutcome {
-        var outcome = ThreadOutcome(segments: segments)
-        let mappings = Result { () throws(Errno) in (try data.map(.base), try data.map(.overlay)) }
-        // Every thread reaches the barrier, mapped or not, or the others
-        // would wait forever.
-        member.waitForAll()
-        let base: MappedFile, layer: MappedFile
-        switch mappings {
-        case .success(let pair):
-            (base, layer) = pair
-        case .failure(let error):
-            outcome.id = .failure(error)
-            return outcome
-        }
-        let overlay: Overlay
-        do {
-            overlay = try device.overlay(base: base, layer: layer, segments: segments)
-            outcome.id = .success(overlay.id)
-        } catch {
-            outcome.id = .failure(error)
-            return outcome
-        }
-        let verifier = data.verifier(segments: segments)
-        outcome.verification = Result { () throws(Errno) in try verifier.verify(overlay.base) }
-        outcome.cleanup = Result { () throws(Errno) in try overlay.remove() }
-        return outcome
-    }
-
-    func record(_ outcome: ThreadOutcome, thread index: Int) {
-        let label = "thread \(index) (segments \(SeedSegments.describe(outcome.segments)))"
-        switch outcome.id {
-        case .none:
-            report.fail("\(label): did not run")
-            return
-        case .failure(let error)?:
-            report.fail("\(label): map or overlay: \(error.name) (\(error))")
-            return
-        case .success(let id)?:
-            report.pass("\(label): overlay created, id \(id)")
-        }
-        if let verification = outcome.verification {
-            report.record(verification, of: run.data.verifier(segments: outcome.segments),
-                          "thread \(index): its mapping shows the right file on every page")
-        }
-        if case .failure(let error)? = outcome.cleanup {
-            report.fail("thread \(index): cleanup: \(error.name) (\(error))")
-        } else {
-            report.pass("thread \(index): cleanup")
-        }
+        report.note("\(what): \(tally.summary)")
+        return tally
     }
 }
 
 let program = SeedProgram(
     name: "page_fault_multithread_ioctl",
     abstract: """
-        Starts N threads together. Each maps base.bin (MAP_PRIVATE) and
-        overlay.bin, waits until all threads have, then makes its own create
-        request on the shared /dev/batch_syscalls descriptor (the seed's example
-        segments plus a few pages of its own), verifies every page of its own
-        mapping against the files, cleans its id up and unmaps. Checks each
-        thread's steps and that the ids are distinct. Needs the module loaded
-        and root.
+        The seed's program: maps the first 1024 pages of base.bin (MAP_PRIVATE,
+        read-only) and of overlay.bin, writes one create request overlaying
+        every even page (512 one-page segments) into memory all threads share,
+        then starts N threads that each open /dev/batch_syscalls and send that
+        same request: exactly one must succeed, the others get EEXIST. Then N
+        threads each send one cleanup request for the id written back: exactly
+        one must succeed, the others get ENOENT. Also checks the mapping page
+        by page and the debugfs listing. Needs the module loaded and root.
         """,
-    options: [SeedOption("threads", "N", kind: .count, default: "16", help: "threads, each with its own overlay")])
+    options: [SeedOption("threads", "N", kind: .count, default: "2000", help: "threads sending the same request")])
 let started = program.start(device: .required, files: [.base, .overlay])
-PageFaultMultithreadIoctl(run: started, threads: started.options.count("threads") ?? 16).main()
+PageFaultMultithreadIoctl(run: started, threads: started.options.count("threads") ?? 2000).main()

@@ -25,6 +25,7 @@
 #include <linux/types.h>
 
 #include "batch_syscalls_glue.h"
+#include "compat.h"
 
 /* Where direct reads put the pages of a span that another layer serves:
  * written concurrently, never read. Module memory is vmalloc'ed. */
@@ -87,7 +88,7 @@ static struct folio *bs_layer_folio(struct file *layer, pgoff_t index)
 	struct address_space *mapping = layer->f_mapping;
 
 	if (shmem_mapping(mapping)) /* shmem reads (or swaps in) without a read_folio */
-		return shmem_read_folio_gfp(mapping, index, mapping_gfp_mask(mapping));
+		return bs_shmem_read_folio(mapping, index, mapping_gfp_mask(mapping));
 	return read_cache_folio(mapping, index, NULL, layer);
 }
 
@@ -109,7 +110,7 @@ static bool bs_fill_from_layer(struct folio *folio, struct file *layer, loff_t l
 	if (!IS_ERR_OR_NULL(source)) {
 		bytes = min_t(loff_t, size, layer_end - position);
 		destination = kmap_local_folio(folio, 0);
-		memcpy_from_folio(destination, source, offset_in_folio(source, position), bytes);
+		bs_memcpy_from_folio(destination, source, offset_in_folio(source, position), bytes);
 		memset(destination + bytes, 0, size - bytes);
 		kunmap_local(destination);
 		folio_put(source);

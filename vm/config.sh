@@ -99,6 +99,9 @@ GUEST_KDIR=${GUEST_KDIR:-$GUEST_ROOT/usr/src/linux-headers-$GUEST_KERNEL}
 # that kernels can be built and tested one after another from one checkout.
 GUEST_BUILD=${GUEST_BUILD:-$REPO_ROOT/.build-kmod/$GUEST_KERNEL}
 
+# QEMU's CPU model (TCG). A row may set its own.
+VM_QEMU_CPU=${VM_QEMU_CPU:-max}
+
 # Guest size.
 VM_MEM_MIB=${VM_MEM_MIB:-1024}
 VM_CPUS=${VM_CPUS:-2}

@@ -12,8 +12,10 @@ struct BenchRestoreTables {
     }
 
     /// `value` over `reference`, when both are known.
+    /// Memory ratios against less than 1 MiB (warm runs of the file
+    /// methods, whose pages were cached before) say nothing: none then.
     static func ratio(_ value: Int?, _ reference: Int?) -> Double? {
-        guard let value, let reference, reference > 0 else { return nil }
+        guard let value, let reference, reference >= 1024 else { return nil }
         return Double(value) / Double(reference)
     }
 
@@ -28,8 +30,8 @@ struct BenchRestoreTables {
     var table: BenchTextTable {
         var table = BenchTextTable(
             headers: ["case", "cache", "method", "P", "total MiB", "MiB/process", "vs P=1", "vs map-fixed",
-                      "overlays", "first touch", "vs floor", "later touch", "vs floor", "note"],
-            rightAligned: [3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+                      "overlays", "first touch", "vs floor", "later touch", "vs floor", "faults", "note"],
+            rightAligned: [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13])
         for result in results {
             let benchCase = result.benchCase
             let one = find(benchCase.kind, benchCase.method, processes: 1, cache: benchCase.cache)
@@ -52,6 +54,7 @@ struct BenchRestoreTables {
                 BenchFormat.ratio(Self.ratio(sample?.firstTouch, floor?.sample?.firstTouch)),
                 BenchFormat.duration(sample?.laterTouch),
                 BenchFormat.ratio(Self.ratio(sample?.laterTouch, floor?.sample?.laterTouch)),
+                (sample?.laterFaults ?? sample?.faults.first).map(BenchFormat.grouped) ?? "-",
                 note,
             ])
         }
@@ -117,10 +120,12 @@ struct BenchRestoreTables {
             \(BenchFormat.grouped(first.pages))-page view (the diff serves every other run of \(fragmentation) \
             page\(fragmentation == 1 ? "" : "s")) with one method and reading every page; all hold their views \
             while the memory is counted. *template*: every process restores the same base, diff and segments; \
-            *own diffs*: each its own diff file over one shared base. *total*: growth of the page cache plus \
-            anonymous memory (/proc/meminfo `Cached` + `AnonPages`) from the start (cold: after dropping \
-            caches, so every page is counted; warm: the files were read before, so their pages are not) to \
-            when all P hold their views. *overlays*: overlay inodes the requests map (the module's listing). \
+            *own diffs*: each its own diff file over one shared base. *total*: growth of the page cache \
+            (/proc/meminfo `Cached`) from the start (cold: after dropping caches, so every page is counted; \
+            warm: the files were read before, so their pages are not) to when all P hold their views, plus \
+            each process's anonymous memory growth from its setup to the end of its touch (smaps_rollup: the \
+            view's, without what a forked process copies of the bench's own memory). *faults*: page faults \
+            of a later restore's touch (the first's when P = 1). *overlays*: overlay inodes the requests map (the module's listing). \
             *first touch*: the first restore's read of every page; *later touch*: the median of the other \
             restores'; *vs floor*: over the floor's (a plain mapping of the base) in the same case, cache \
             state and P.
@@ -149,7 +154,8 @@ struct BenchRestoreTables {
                 ("status", .string(result.error?.status ?? "ok")),
                 ("total_kib", optional(result.totalKiB)),
                 ("cache_kib", optional(sample?.cacheKiB)),
-                ("anon_kib", optional(sample?.anonymousKiB)),
+                ("anon_kib", optional(sample?.viewAnonymousKiB)),
+                ("system_anon_kib", optional(sample?.systemAnonymousKiB)),
                 ("pss_kib", optional(sample?.pssKiB)),
                 ("overlays", optional(sample?.overlays)),
                 ("first_touch_ns", optional(sample?.firstTouch)),
@@ -158,6 +164,7 @@ struct BenchRestoreTables {
             if let sample {
                 fields.append(("touch_ns", .string(sample.touchNanoseconds.map(String.init).joined(separator: ","))))
                 fields.append(("setup_ns", .string(sample.setupNanoseconds.map(String.init).joined(separator: ","))))
+                fields.append(("faults", .string(sample.faults.map(String.init).joined(separator: ","))))
                 fields.append(("contents_match", .bool(sample.contentsMatch)))
             }
             if let error = result.error { fields.append(("reason", .string(error.reason))) }

@@ -61,12 +61,15 @@ struct BenchRestores {
             // Wait for this restore before the next one starts.
             let line = readLine(resultPipe.read)
             let fields = line.split(separator: " ")
-            guard fields.count == 4, fields[0] == "ok", let setup = UInt64(fields[1]), let touch = UInt64(fields[2]) else {
+            guard fields.count == 6, fields[0] == "ok", let setup = UInt64(fields[1]), let touch = UInt64(fields[2]),
+                  let faults = Int(fields[4]), let anonymous = Int(fields[5]) else {
                 let reason = line.hasPrefix("error ") ? String(line.dropFirst(6)) : "restore \(index + 1) ended without a result"
                 throw .failed("restore \(index + 1): \(reason)")
             }
             sample.setupNanoseconds.append(setup)
             sample.touchNanoseconds.append(touch)
+            sample.faults.append(faults)
+            sample.viewAnonymousKiB += anonymous
             if fields[3] != "match" { sample.contentsMatch = false }
         }
         close(resultPipe.write)
@@ -76,7 +79,7 @@ struct BenchRestores {
             sample.cacheKiB = cachedAfter - cachedBefore
         }
         if let anonBefore = before["AnonPages"], let anonAfter = after["AnonPages"] {
-            sample.anonymousKiB = anonAfter - anonBefore
+            sample.systemAnonymousKiB = anonAfter - anonBefore
         }
         for pid in workers {
             if let memory = BenchProcessMemory.of(pid) { sample.pssKiB += memory.pss }
@@ -89,12 +92,17 @@ struct BenchRestores {
     }
 
     /// One restore, in its own process: sets up, reads every page, reports
-    /// `ok <setup ns> <touch ns> match|mismatch` (or `error <reason>`),
+    /// `ok <setup ns> <touch ns> match|mismatch <faults> <anonymous KiB>`
+    /// (or `error <reason>`): the touch's page faults (minor and major),
+    /// and the growth of the process's anonymous memory from before setup
+    /// to after the touch: the view's, not the memory of the bench process
+    /// it was forked from (which copy-on-write charges to each child).
     /// then holds the view until the release pipe closes.
     private func worker(_ index: Int, results: CInt, release: CInt) -> Never {
         var line: String
         var region: BenchRegion?
         do throws(BenchError) {
+            let anonymousBefore = BenchProcessMemory.of()?.anonymous ?? 0
             let input = try BenchInput(files: files.files(benchCase.kind, index: index), layout: layout,
                                        method: benchCase.method, writable: false)
             let start = BenchClock.now()
@@ -102,8 +110,11 @@ struct BenchRestores {
             let setup = BenchClock.now() - start
             let expected = BenchDataFiles.expectedChecksum(layout: layout, composed: benchCase.method.composesLayers)
             var sum: UInt64 = 0
+            let faultsBefore = Self.faults()
             let touch = BenchClock.measure { sum = BenchTouch.read(region!.address, pages: region!.pages) }
-            line = "ok \(setup) \(touch) \(sum == expected ? "match" : "mismatch")"
+            let faults = Self.faults() - faultsBefore
+            let anonymous = (BenchProcessMemory.of()?.anonymous ?? 0) - anonymousBefore
+            line = "ok \(setup) \(touch) \(sum == expected ? "match" : "mismatch") \(faults) \(anonymous)"
         } catch {
             line = "error \(error.reason)"
         }
@@ -115,6 +126,13 @@ struct BenchRestores {
         while read(release, &byte, 1) < 0 && errno == EINTR {}
         withExtendedLifetime(region) {}
         _exit(0)
+    }
+
+    /// Page faults of this process so far (minor and major).
+    private static func faults() -> Int {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        return usage.ru_minflt + usage.ru_majflt
     }
 
     private func setUp(_ input: BenchInput) throws(BenchError) -> BenchRegion {
@@ -151,21 +169,27 @@ struct BenchRestoreSample: Sendable {
     /// the order the restores ran.
     var setupNanoseconds: [UInt64] = []
     var touchNanoseconds: [UInt64] = []
-    /// Growth of /proc/meminfo `Cached` and `AnonPages` while all hold
-    /// their views, KiB.
+    /// Each restore's page faults while reading every page.
+    var faults: [Int] = []
+    /// Growth of /proc/meminfo `Cached` while all hold their views, KiB.
     var cacheKiB: Int?
-    var anonymousKiB: Int?
+    /// Sum of the processes' anonymous memory growth from setup to the
+    /// end of their touch (the views' anonymous memory), KiB.
+    var viewAnonymousKiB = 0
+    /// Growth of /proc/meminfo `AnonPages` over the same span: the views'
+    /// plus what each forked process copies of the bench's own memory.
+    var systemAnonymousKiB: Int?
     /// Sum of the processes' Pss, KiB.
     var pssKiB = 0
     /// Overlays the processes' requests map (the module's listing).
     var overlays: Int?
     var contentsMatch = true
 
-    /// Page cache plus anonymous memory.
-    var totalKiB: Int? {
-        guard let cacheKiB, let anonymousKiB else { return nil }
-        return cacheKiB + anonymousKiB
-    }
+    /// Page cache plus the views' anonymous memory.
+    var totalKiB: Int? { cacheKiB.map { $0 + viewAnonymousKiB } }
+
+    /// A later restore's faults: the median of all but the first.
+    var laterFaults: Int? { benchMedian(Array(faults.dropFirst())) }
 
     /// The first restore's first touch.
     var firstTouch: UInt64? { touchNanoseconds.first }
@@ -177,10 +201,11 @@ struct BenchRestoreSample: Sendable {
         var lines = [
             "setups=" + setupNanoseconds.map(String.init).joined(separator: ","),
             "touches=" + touchNanoseconds.map(String.init).joined(separator: ","),
-            "pss=\(pssKiB)", "match=\(contentsMatch)",
+            "faults=" + faults.map(String.init).joined(separator: ","),
+            "pss=\(pssKiB)", "match=\(contentsMatch)", "anon=\(viewAnonymousKiB)",
         ]
         if let cacheKiB { lines.append("cache=\(cacheKiB)") }
-        if let anonymousKiB { lines.append("anon=\(anonymousKiB)") }
+        if let systemAnonymousKiB { lines.append("system_anon=\(systemAnonymousKiB)") }
         if let overlays { lines.append("overlays=\(overlays)") }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -199,8 +224,10 @@ struct BenchRestoreSample: Sendable {
         touchNanoseconds = touches.split(separator: ",").compactMap { UInt64($0) }
         pssKiB = pss
         contentsMatch = values["match"] != "false"
+        faults = values["faults"].map { $0.split(separator: ",").compactMap { Int($0) } } ?? []
         cacheKiB = values["cache"].flatMap { Int($0) }
-        anonymousKiB = values["anon"].flatMap { Int($0) }
+        viewAnonymousKiB = values["anon"].flatMap { Int($0) } ?? 0
+        systemAnonymousKiB = values["system_anon"].flatMap { Int($0) }
         overlays = values["overlays"].flatMap { Int($0) }
     }
 }

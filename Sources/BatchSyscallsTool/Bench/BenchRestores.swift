@@ -188,6 +188,11 @@ struct BenchRestoreSample: Sendable {
     /// Page cache plus the views' anonymous memory.
     var totalKiB: Int? { cacheKiB.map { $0 + viewAnonymousKiB } }
 
+    /// The fastest later restore's first touch: host load on an emulated
+    /// guest only ever slows a run down, so the minimum of the later
+    /// restores is the steadiest figure of what a later touch costs.
+    var fastestLaterTouch: UInt64? { touchNanoseconds.dropFirst().min() }
+
     /// A later restore's faults: the median of all but the first.
     var laterFaults: Int? { benchMedian(Array(faults.dropFirst())) }
 

@@ -116,12 +116,12 @@ struct BenchRestoreTables {
     /// The report's section.
     func markdown(fragmentation: Int) -> String {
         guard let first = results.first else { return "" }
+        let layoutText = fragmentation == 1 ? "every other page" : "every other run of \(fragmentation) pages"
         var out = """
             ## Restores
 
             P processes, started one after the other, each mapping the files itself, composing a \
-            \(BenchFormat.grouped(first.pages))-page view (the diff serves every other run of \(fragmentation) \
-            page\(fragmentation == 1 ? "" : "s")) with one method and reading every page; all hold their views \
+            \(BenchFormat.grouped(first.pages))-page view (the diff serves \(layoutText)) with one method and reading every page; all hold their views \
             while the memory is counted. *template*: every process restores the same base, diff and segments; \
             *own diffs*: each its own diff file over one shared base. *total*: growth of the page cache \
             (/proc/meminfo `Cached`) from the start (cold: after dropping caches, so every page is counted; \

@@ -80,13 +80,13 @@ enum StressCommand {
                 try RequestFuzzer(configuration: c, seed: c.seed(ofPart: 1)).run()
             },
             Scenario("stress: soak of \(c.soakRounds) create/touch/write/cleanup/munmap/fork/exit rounds: slab, overlays and descriptors return") {
-                // TODO try SoakStress(configuration: c, seed: c.seed(ofPart: 2)).run()
+                try SoakStress(configuration: c, seed: c.seed(ofPart: 2)).run()
             },
             Scenario("stress: \(c.stackRounds) random stacks at random base file offsets, page by page against the model") {
-                // TODO try StackModelStress(configuration: c, seed: c.seed(ofPart: 3)).run()
+                try StackModelStress(configuration: c, seed: c.seed(ofPart: 3)).run()
             },
             Scenario("stress: layers rewritten, truncated, regrown and hole-punched while mapped") {
-                // TODO try ChangingLayerStress(configuration: c, seed: c.seed(ofPart: 4)).run()
+                try ChangingLayerStress(configuration: c, seed: c.seed(ofPart: 4)).run()
             },
         ]
     }

@@ -18,15 +18,15 @@ import SystemPackage
 /// taken after a warm-up round of each kind (caches reach their working
 /// size) and after syncing, dropping caches and waiting for the module's
 /// counters (RCU frees the overlay inodes a moment after the last
-/// mapping goes). The tolerance, `slabToleranceKiB`, is what per-CPU slab
-/// caches and the kernel's own activity move between two such readings
-/// here; a leak of one 64-byte object per round of a 1,000-round soak
-/// is above it.
+/// mapping goes). The tolerance, `slabToleranceKiB`, is twice the largest
+/// change measured here (+4 kB after 100 rounds, +44 kB after 1,000 with
+/// slub_debug); a leak of one 128-byte object per round of a 1,000-round
+/// soak is above it.
 struct SoakStress {
     let configuration: StressConfiguration
     let seed: UInt64
 
-    static let slabToleranceKiB = 48
+    static let slabToleranceKiB = 96
     static let endings = 6
 
     func run() throws {

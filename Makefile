@@ -11,7 +11,7 @@ MODULE := batch-syscalls.ko
 MODULE_NAME := batch_syscalls
 TEST_DATA ?= test-data
 
-.PHONY: all module load unload tests test-generate test test-kernels demo bench bench-host clean
+.PHONY: all module load unload tests test-generate test test-kernels test-stress demo bench bench-host clean
 
 all: module
 
@@ -61,6 +61,11 @@ test:
 # SKIP_KERNELS names kernels that already passed `make test` in this run.
 test-kernels:
 	vm/test-kernels
+
+# The long stress pass in the guest (overlay-tests stress: 100,000 fuzzed
+# requests, 1,000 soak rounds; STRESS_SEED=S repeats a run's choices).
+test-stress:
+	vm/stress
 
 demo:
 	vm/demo

@@ -36,9 +36,9 @@ struct GenerateCommand: ParsableCommand {
             chain-diff-1.bin ... chain-diff-N.bin, all of --pages pages. The \
             base holds data but for pages 24-31 of every fourth block of 32 \
             pages (holes); diff K holds, in two blocks of every three, a run \
-            of 4 + (K-1) % 8 dirty pages starting at page 3 (K-1) % 20 of the \
-            block, and holes everywhere else, so each diff's dirty pages \
-            overlap the next one's.
+            of 4 + (K-1) % 8 dirty pages starting at page 0, 3, 6, ... 18, \
+            15, ... 3, 0, 3, ... of the block for K = 1, 2, 3, ..., and holes \
+            everywhere else, so each diff's dirty pages overlap the next one's.
 
             EXAMPLES:
               Small files for the guest tests (the harness's sizes):

@@ -11,8 +11,10 @@ import SystemPackage
 /// - the base holds data everywhere except pages 24-31 of every fourth
 ///   block (holes, as zero pages of a snapshot are written);
 /// - diff `k` (from 1) dirties, in every block `j` with `(j + k) % 3 != 0`,
-///   a run of `4 + (k - 1) % 8` pages starting at page `3 (k - 1) % 20` of
-///   the block, so consecutive diffs overlap in every block both dirty.
+///   a run of `4 + (k - 1) % 8` pages starting at page `o(k)` of the
+///   block, where `o` goes 0, 3, 6, ... 18 and back down 15, 12, ... 0
+///   (3 steps of 3 apart at most), so consecutive diffs overlap in every
+///   block both dirty.
 ///
 /// Each file's pages are pseudo-random from its own stream (the base's 16,
 /// diff `k`'s 16 + `k`), so a page names the file it came from.
@@ -64,7 +66,8 @@ public struct ChainGenerator: Sendable {
     /// The dirty pages of diff `k` (from 1) in files of `pages` pages.
     public static func dirtyPages(ofDiff k: Int, pages: Int) -> [ClosedRange<Int>] {
         let length = 4 + (k - 1) % 8
-        let offset = (3 * (k - 1)) % 20
+        let step = (k - 1) % 12
+        let offset = 3 * (step <= 6 ? step : 12 - step)
         var ranges: [ClosedRange<Int>] = []
         for block in 0..<((pages + 31) / 32) where (block + k) % 3 != 0 {
             let first = block * 32 + offset

@@ -21,8 +21,11 @@ struct BenchCommand: ParsableCommand {
 
             For each: setup time (everything before the first touch), touch time (every page read \
             once, then written once), cold (caches dropped: root only, else reported as skipped) and \
-            warm, VMAs and resident memory; setup-only runs with many segments; and the memory of \
-            several processes sharing one overlay against as many merged copies. Each run is a child \
+            warm, VMAs and resident memory; setup-only runs with many segments; the memory of \
+            several processes sharing one overlay against as many merged copies; and a snapshot \
+            chain (a base and --chain-diffs sparse diffs of --chain-extents one-page extents each) \
+            restored with one v2 request (data extents, or segment lists), one v1 request per diff, \
+            mmap(MAP_FIXED) per extent and a merged copy: setup and first touch, files cached and cold. Each run is a child \
             process of its own; the numbers are medians.
 
             Without /dev/batch_syscalls the overlay method is reported as unavailable and the others \
@@ -94,6 +97,15 @@ struct BenchCommand: ParsableCommand {
         """, valueName: "n"))
     var cpu: Int?
 
+    @Option(help: "Diffs of the snapshot chain case (one v2 request against v1 per diff, map-fixed and merge); 0: none.")
+    var chainDiffs = 10
+
+    @Option(help: "One-page data extents in each diff of the chain case.")
+    var chainExtents = 10_000
+
+    @Option(help: "Runs of each chain measurement.")
+    var chainRepetitions = 3
+
     @Option(help: "Directory of the data files.")
     var dir = "bench-data"
 
@@ -126,6 +138,9 @@ struct BenchCommand: ParsableCommand {
         }
         guard (cpu ?? 0) >= 0 else { throw ValidationError("--cpu must be a CPU number") }
         guard timeout >= 1 else { throw ValidationError("--timeout must be at least 1 second") }
+        guard (0...255).contains(chainDiffs), chainExtents >= 1, chainExtents <= 1 << 20, chainRepetitions >= 1 else {
+            throw ValidationError("--chain-diffs must be 0 to 255, --chain-extents 1 to 1,048,576, --chain-repetitions at least 1")
+        }
     }
 
     func run() throws {
@@ -146,6 +161,9 @@ struct BenchCommand: ParsableCommand {
         configuration.timeout = timeout
         configuration.cpu = cpu
         configuration.directory = FilePath(dir)
+        configuration.chainDiffs = chainDiffs
+        configuration.chainExtents = chainExtents
+        configuration.chainRepetitions = chainRepetitions
 
         let quiet = self.quiet
         let started = BenchClock.now()
@@ -159,6 +177,7 @@ struct BenchCommand: ParsableCommand {
         if prepare {
             do {
                 try runner.files.prepare(log: log)
+                if chainDiffs > 0 { try BenchChain(configuration: configuration, log: log).files.prepare(log: log) }
             } catch {
                 throw BenchError.call("writing the data files in \(dir)", error)
             }
@@ -200,6 +219,9 @@ struct BenchCommand: ParsableCommand {
         out += "\nTouch (median; vs floor: time over the floor's, same cache state)\n" + tables.touch.text
         if !results.setup.isEmpty { out += "\nSetup only (one-page segments)\n" + tables.setup.text }
         if !results.sharing.isEmpty { out += "\nSharing (memory of processes reading every page)\n" + tables.sharing.text }
+        if !results.chain.isEmpty {
+            out += "\nSnapshot chain (a base and sparse diffs of one-page extents; median)\n" + BenchChain.table(results.chain).text
+        }
         out += "\nTargets\n" + tables.targets.text
         return out
     }

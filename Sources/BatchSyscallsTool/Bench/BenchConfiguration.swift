@@ -33,6 +33,11 @@ struct BenchConfiguration: Sendable {
     /// for any.
     var cpu: Int?
     var directory: FilePath = "bench-data"
+    /// The chain case (BenchChain): diffs (0: none), one-page extents in
+    /// each, repetitions.
+    var chainDiffs = 10
+    var chainExtents = 10_000
+    var chainRepetitions = 3
 
     /// The methods in the setup-only runs: merge reads every page, so its
     /// setup grows with pages, not segments (the touch runs show it).

@@ -18,6 +18,7 @@ struct BenchRunner {
         var touch: [BenchResult] = []
         var setup: [BenchResult] = []
         var sharing: [BenchSharingResult] = []
+        var chain: [BenchChain.Result] = []
     }
 
     func run() throws(BenchError) -> Results {
@@ -47,6 +48,7 @@ struct BenchRunner {
         if configuration.sharingProcesses > 0 {
             results.sharing = runSharing(unavailable: unavailable)
         }
+        if configuration.chainDiffs > 0 { results.chain = BenchChain(configuration: configuration, log: log).run() }
         return results
     }
 

@@ -11,7 +11,7 @@ MODULE := batch-syscalls.ko
 MODULE_NAME := batch_syscalls
 TEST_DATA ?= test-data
 
-.PHONY: all module load unload tests test-generate test demo bench bench-host clean
+.PHONY: all module load unload tests test-generate test test-stress demo bench bench-host clean
 
 all: module
 
@@ -54,6 +54,11 @@ test-generate:
 # Everything, in a QEMU guest running the pinned kernel.
 test:
 	vm/test
+
+# The long stress pass in the guest (overlay-tests stress: 100,000 fuzzed
+# requests, 1,000 soak rounds; STRESS_SEED=S repeats a run's choices).
+test-stress:
+	vm/stress
 
 demo:
 	vm/demo

@@ -18,6 +18,7 @@ struct BenchRunner {
         var touch: [BenchResult] = []
         var setup: [BenchResult] = []
         var sharing: [BenchSharingResult] = []
+        var restores: [BenchRestoreResult] = []
         var chain: [BenchChain.Result] = []
     }
 
@@ -47,6 +48,9 @@ struct BenchRunner {
         results.setup = runSetup(unavailable: unavailable)
         if configuration.sharingProcesses > 0 {
             results.sharing = runSharing(unavailable: unavailable)
+        }
+        if !configuration.restores.isEmpty {
+            results.restores = runRestores(unavailable: unavailable)
         }
         if configuration.chainDiffs > 0 { results.chain = BenchChain(configuration: configuration, log: log).run() }
         return results

@@ -101,14 +101,16 @@ enum StackRequestScenarios {
 
     /// Checks the listing of `id` after every page was read once from cold
     /// caches: one entry, the layers that serve pages, each one's count.
-    static func expectListing(_ id: OverlayID, _ view: ChainView, _ what: String) {
+    /// (Readahead may fill pages past a mapping that covers part of the
+    /// file: then only the layers are checked, not `served`.)
+    static func expectListing(_ id: OverlayID, _ view: ChainView, _ what: String, servedToo: Bool = true) {
         guard let entry = LiveOverlay.entry(for: id) else {
             Log.fail("\(what): id \(id) is not listed")
             return
         }
         let want = expectedServed(view)
         expect(entry.layerCount == want.count, "\(what): \(entry.layerCount) layers listed, want \(want.count)")
-        expect(entry.pagesServed == want, "\(what): served \(entry.pagesServed), want \(want)")
+        if servedToo { expect(entry.pagesServed == want, "\(what): served \(entry.pagesServed), want \(want)") }
     }
 
     // MARK: Errors
@@ -387,9 +389,9 @@ enum StackRequestScenarios {
     /// even ones by data extents) over a fresh mapping of base.bin in one
     /// request and checks every page against the model with cold caches,
     /// the listing, and that the chain has one id.
-    static func checkChain(_ device: OverlayDevice, _ data: TestData, layers: [SparseLayer],
+    static func checkChain(_ device: OverlayDevice, _ data: TestData, layers: [SparseLayer], pages: Int? = nil,
                            segments: (Int, SparseLayer) -> [ClosedRange<Int>]?, label: String) throws {
-        let base = try MappedFile.map(DataFile.base.name, protection: PROT_READ | PROT_WRITE)
+        let base = try MappedFile.map(DataFile.base.name, pages: pages, protection: PROT_READ | PROT_WRITE)
         defer { base.unmap() }
         var raw: [RawLayer] = []
         var view = ExpectedView(base: data.base)
@@ -406,7 +408,7 @@ enum StackRequestScenarios {
         Log.note("\(label): one request in \(clock.elapsedNanoseconds / 1000) µs")
         try SystemFiles.dropCaches()
         verifyPages(base, view, label: "\(label) (caches dropped)")
-        expectListing(id, ChainView(basePages: data.base.pageCount, layers: sets), label)
+        expectListing(id, ChainView(basePages: base.pageCount, layers: sets), label, servedToo: pages == nil)
         expect(ownListedIDs() == [id], "\(label): listed ids \(ownListedIDs()), want just [\(id)]")
         expectErrno(try device.cleanup(id), 0, "\(label): cleanup")
         expectErrno(try device.cleanup(id), ENOENT, "\(label): second cleanup")
@@ -442,13 +444,15 @@ enum StackRequestScenarios {
             var layers: [SparseLayer] = []
             defer { layers.forEach { $0.close() } }
             let count = RawStackRequest.maximumLayers
+            // 512 pages of base.bin mapped: every page checked costs a read
+            // of the layer that serves it, and a TCG guest is slow.
             for index in 0..<count {
-                let start = (index * 3) % 1000
-                layers.append(try SparseLayer.write(name: "chain255-\(index)", pages: 1024,
-                                                    data: [start...(start + 4), (1010 + index % 10)...(1010 + index % 10)],
+                let start = (index * 2) % 500
+                layers.append(try SparseLayer.write(name: "chain255-\(index)", pages: 512,
+                                                    data: [start...(start + 4), (505 + index % 5)...(505 + index % 5)],
                                                     stream: 1000 + UInt32(index)))
             }
-            try checkChain(device, data, layers: layers, segments: { index, layer in
+            try checkChain(device, data, layers: layers, pages: 512, segments: { index, layer in
                 index % 3 == 0 ? [layer.data[0].lowerBound...(layer.data[0].lowerBound + 2)] : nil
             }, label: "chain of \(count)")
         }

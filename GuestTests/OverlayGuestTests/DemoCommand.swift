@@ -5,7 +5,8 @@ import GuestTestSupport
 import OverlayTestData
 import SystemPackage
 
-/// `demo`: the seed's page_fault example, shown as a table.
+/// `demo`: the seed's page_fault example, shown as a table, then a snapshot
+/// chain of three diffs restored with one v2 request (``DemoChain``).
 enum DemoCommand {
     static func run() -> Int32 {
         do {
@@ -50,6 +51,7 @@ enum DemoCommand {
             let cleanup = errnoCode(try device.cleanup(id))
             OutputLine.write("cleanup: \(Errno.describe(cleanup))")
             if cleanup != 0 { asExpected = false }
+            if !(try DemoChain.run(device)) { asExpected = false }
             OutputLine.write(asExpected ? "result: as expected" : "result: NOT as expected")
             return asExpected ? 0 : 1
         } catch {

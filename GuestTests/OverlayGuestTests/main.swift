@@ -22,7 +22,9 @@ let usage = """
 
       demo
           Run the seed's page_fault example and show which pages of the
-          overlaid mapping show the overlay and which the base file.
+          overlaid mapping show the overlay and which the base file; then
+          restore a chain of three sparse diffs with one v2 request and
+          show which layer serves which pages.
     """
 
 // SIGBUS from a page past the end of a layer file becomes a result, not a death.

@@ -124,7 +124,7 @@ struct ApplyCommand: ParsableCommand {
             try check(created)
         }
         if let hold {
-            try keep(created, for: hold)
+            try OverlayHold.keep(created, for: hold)
         }
     }
 
@@ -132,7 +132,7 @@ struct ApplyCommand: ParsableCommand {
     private func report(_ created: Overlay, ioctlTime: Duration) {
         let merged = segments.merged
         let basePages = created.base.filePages
-        let layerPages = created.layer.pageCount
+        let layerPages = created.layer?.pageCount ?? 0
         var overlaid = 0
         var pastLayerEnd = 0
         var segmentPages = 0
@@ -190,43 +190,9 @@ struct ApplyCommand: ParsableCommand {
         }
     }
 
-    /// `--hold`: keeps the overlay until something releases it.
-    private func keep(_ created: Overlay, for time: HoldTime) throws(ToolFailure) {
-        let watcher: ReleaseWatcher
-        do {
-            watcher = try ReleaseWatcher()
-        } catch {
-            throw ToolFailure("hold: create a pipe", error)
-        }
-        // The handlers are in place before this line is out: a script that
-        // waits for it and then sends SIGTERM cannot kill the process first.
-        var releases = watcher.signals.map { ReleaseWatcher.Reason.signal($0).description }
-        if watcher.watchesInput { releases.append("end of standard input") }
-        if let limit = time.limit { releases.append("\(Units.duration(limit)) passed") }
-        Console.line("holding overlay \(created.id) in pid \(getpid()) until " + Self.either(releases))
-        let reason: ReleaseWatcher.Reason
-        do {
-            reason = try watcher.wait(limit: time.limit)
-        } catch {
-            throw ToolFailure("hold: wait", error)
-        }
-        do {
-            try created.remove()
-        } catch {
-            throw ToolFailure("clean up overlay \(created.id)", error)
-        }
-        Console.line("released overlay \(created.id): \(reason)")
-    }
-
-    /// "A, B or C"; "killed" when nothing else ends the hold.
-    private static func either(_ items: [String]) -> String {
-        guard let last = items.last else { return "killed" }
-        return items.count == 1 ? last : items.dropLast().joined(separator: ", ") + " or " + last
-    }
-
     /// Maps a whole file private; `protection` includes writing only for the
     /// base, which must look like a restored VM's memory.
-    private static func map(_ path: String, protection: MappedFile.Protection) throws(ToolFailure) -> MappedFile {
+    static func map(_ path: String, protection: MappedFile.Protection) throws(ToolFailure) -> MappedFile {
         let descriptor: FileDescriptor
         do {
             descriptor = try Errno.rethrowing { try FileDescriptor.open(FilePath(path), .readOnly, options: .closeOnExec) }
@@ -247,7 +213,7 @@ struct ApplyCommand: ParsableCommand {
     }
 
     /// What an error of opening the device usually means.
-    private static func deviceHint(for error: Errno) -> String? {
+    static func deviceHint(for error: Errno) -> String? {
         switch error {
         case .noSuchFileOrDirectory: "is batch-syscalls.ko loaded?"
         case .permissionDenied, .notPermitted: "the device is mode 0600: run as root"

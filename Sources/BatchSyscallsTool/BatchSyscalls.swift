@@ -11,9 +11,11 @@ struct BatchSyscalls: ParsableCommand {
         discussion: """
             The kernel module batch-syscalls.ko lets a process lay page ranges of \
             overlay files over a private file mapping with one ioctl. This tool \
-            writes test data, applies overlays to real files, lists live overlays \
+            writes test data, applies overlays and snapshot chains to real files, \
+            flattens chains, lists live overlays \
             and measures the module against the alternatives.
             """,
-        subcommands: [GenerateCommand.self, ApplyCommand.self, InspectCommand.self, BenchCommand.self]
+        subcommands: [GenerateCommand.self, ApplyCommand.self, RestoreCommand.self, FlattenCommand.self, InspectCommand.self,
+                      BenchCommand.self]
     )
 }

@@ -24,8 +24,11 @@ struct BenchCommand: ParsableCommand {
             warm, VMAs and resident memory; setup-only runs with many segments; and the memory of \
             several processes sharing one overlay against as many merged copies; and restores as \
             platforms make them (--restores: P processes, each composing the view itself and reading \
-            every page; memory of all P, first touch of the first and of later restores). Each run is a \
-            child process of its own; the numbers are medians.
+            every page; memory of all P, first touch of the first and of later restores); and a \
+            snapshot chain (a base and --chain-diffs sparse diffs of --chain-extents one-page extents \
+            each) restored with one v2 request (data extents, or segment lists), one v1 request per \
+            diff, mmap(MAP_FIXED) per extent and a merged copy: setup and first touch, files cached \
+            and cold. Each run is a child process of its own; the numbers are medians.
 
             Without /dev/batch_syscalls the overlay method is reported as unavailable and the others \
             still run. The data files (2 x pages x 4 KiB) are written into --dir unless they are \
@@ -106,6 +109,15 @@ struct BenchCommand: ParsableCommand {
         """, valueName: "n"))
     var cpu: Int?
 
+    @Option(help: "Diffs of the snapshot chain case (one v2 request against v1 per diff, map-fixed and merge); 0: none.")
+    var chainDiffs = 10
+
+    @Option(help: "One-page data extents in each diff of the chain case.")
+    var chainExtents = 10_000
+
+    @Option(help: "Runs of each chain measurement.")
+    var chainRepetitions = 3
+
     @Option(help: "Directory of the data files.")
     var dir = "bench-data"
 
@@ -141,6 +153,9 @@ struct BenchCommand: ParsableCommand {
         }
         guard (cpu ?? 0) >= 0 else { throw ValidationError("--cpu must be a CPU number") }
         guard timeout >= 1 else { throw ValidationError("--timeout must be at least 1 second") }
+        guard (0...255).contains(chainDiffs), chainExtents >= 1, chainExtents <= 1 << 20, chainRepetitions >= 1 else {
+            throw ValidationError("--chain-diffs must be 0 to 255, --chain-extents 1 to 1,048,576, --chain-repetitions at least 1")
+        }
     }
 
     func run() throws {
@@ -163,6 +178,9 @@ struct BenchCommand: ParsableCommand {
         configuration.directory = FilePath(dir)
         configuration.restores = restores
         configuration.restorePages = min(restorePages, pages)
+        configuration.chainDiffs = chainDiffs
+        configuration.chainExtents = chainExtents
+        configuration.chainRepetitions = chainRepetitions
 
         let quiet = self.quiet
         let started = BenchClock.now()
@@ -177,6 +195,7 @@ struct BenchCommand: ParsableCommand {
             do {
                 try runner.files.prepare(log: log)
                 try runner.restoreFiles.prepare(log: log)
+                if chainDiffs > 0 { try BenchChain(configuration: configuration, log: log).files.prepare(log: log) }
             } catch {
                 throw BenchError.call("writing the data files in \(dir)", error)
             }
@@ -221,6 +240,9 @@ struct BenchCommand: ParsableCommand {
         if !results.restores.isEmpty {
             out += "\nRestores (P processes each composing the view and reading every page)\n"
                 + BenchRestoreTables(results: results.restores).table.text
+        }
+        if !results.chain.isEmpty {
+            out += "\nSnapshot chain (a base and sparse diffs of one-page extents; median)\n" + BenchChain.table(results.chain).text
         }
         out += "\nTargets\n" + tables.targets.text
         return out

@@ -6,11 +6,12 @@ import OverlayTestData
 import SystemPackage
 
 /// `batch-syscalls generate`: writes the seed's test data files with
-/// `DataGenerator`, reporting each file as it is written.
+/// `DataGenerator`, or a snapshot chain with `ChainGenerator`, reporting
+/// each file as it is written.
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
-        abstract: "Write the seed's test data files.",
+        abstract: "Write the seed's test data files, or a snapshot chain (--chain N).",
         discussion: """
             Writes base.bin, base2.bin and overlay.bin (pseudo-random pages from \
             the seed, each file its own stream) and overlay_zebra.bin (pages \
@@ -30,6 +31,15 @@ struct GenerateCommand: ParsableCommand {
             The defaults are the seed's sizes: with 4096-byte pages the three \
             XL files take 4 GiB each. Use --xl-pages 0 to skip them.
 
+            --chain N writes a snapshot chain instead, for `restore`, `flatten`, \
+            the tests and the bench: chain-base.bin and N sparse diff files \
+            chain-diff-1.bin ... chain-diff-N.bin, all of --pages pages. The \
+            base holds data but for pages 24-31 of every fourth block of 32 \
+            pages (holes); diff K holds, in two blocks of every three, a run \
+            of 4 + (K-1) % 8 dirty pages starting at page 0, 3, 6, ... 18, \
+            15, ... 3, 0, 3, ... of the block for K = 1, 2, 3, ..., and holes \
+            everywhere else, so each diff's dirty pages overlap the next one's.
+
             EXAMPLES:
               Small files for the guest tests (the harness's sizes):
                 batch-syscalls generate --dir test-data --pages 1024 \\
@@ -37,6 +47,9 @@ struct GenerateCommand: ParsableCommand {
 
               Only the four small files, in the current directory:
                 batch-syscalls generate --xl-pages 0
+
+              A base and three overlapping sparse diffs of 1024 pages:
+                batch-syscalls generate --dir chain --chain 3
 
               The same seed gives the same bytes:
                 batch-syscalls generate --dir a --xl-pages 0 --seed 0x2a
@@ -59,8 +72,16 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The seed of the pseudo-random pages, decimal or 0x hex.", valueName: "seed"))
     var seed: DataSeed = .default
 
+    @Option(help: ArgumentHelp(
+        "Write a base and N sparse diffs whose dirty pages overlap (1 to 255) instead of the seed's files.",
+        valueName: "n"))
+    var chain: Int?
+
     func validate() throws {
         guard pages >= 1 else { throw ValidationError("--pages must be at least 1, not \(pages)") }
+        if let chain, !(1...Layer.maximumCount).contains(chain) {
+            throw ValidationError("--chain must be 1 to \(Layer.maximumCount) (the layers of one request), not \(chain)")
+        }
         guard extraLargePages >= 0 else {
             throw ValidationError("--xl-pages must be 0 (no XL files) or more, not \(extraLargePages)")
         }
@@ -81,6 +102,7 @@ struct GenerateCommand: ParsableCommand {
     }
 
     private func generate() throws(ToolFailure) {
+        if let chain { return try generateChain(chain) }
         let directoryPath = FilePath(directory)
         let generator = DataGenerator(directory: directoryPath, pages: pages, extraLargePages: extraLargePages,
                                       seed: seed.value)
@@ -110,6 +132,37 @@ struct GenerateCommand: ParsableCommand {
                      + "page size \(MemoryPage.size))")
     }
 
+    /// `--chain N`: the base and N sparse diffs.
+    private func generateChain(_ diffs: Int) throws(ToolFailure) {
+        let generator = ChainGenerator(directory: FilePath(directory), pages: pages, diffs: diffs, seed: seed.value)
+        let dataPages = ChainGenerator.baseData(pages: pages).reduce(0) { $0 + $1.count }
+            + (1...diffs).reduce(0) { total, k in
+                total + ChainGenerator.dirtyPages(ofDiff: k, pages: pages).reduce(0) { $0 + $1.count }
+            }
+        try checkRoom(bytes: dataPages * MemoryPage.size, in: FilePath(directory))
+        let clock = ContinuousClock()
+        let start = clock.now
+        do throws(DataGenerator.Failure) {
+            try generator.write { path in
+                let name = path.lastComponent?.string ?? path.string
+                let data: [ClosedRange<Int>]
+                if name == ChainGenerator.baseName {
+                    data = ChainGenerator.baseData(pages: pages)
+                } else {
+                    let k = Int(name.dropFirst("chain-diff-".count).dropLast(".bin".count)) ?? 0
+                    data = ChainGenerator.dirtyPages(ofDiff: k, pages: pages)
+                }
+                Console.line("wrote \(path): \(pages) pages, \(data.reduce(0) { $0 + $1.count }) with data "
+                             + "in \(data.count) extent\(data.count == 1 ? "" : "s")")
+            }
+        } catch {
+            throw ToolFailure("write \(error.path)", error.errno)
+        }
+        Console.line("generated a chain of \(diffs) diff\(diffs == 1 ? "" : "s") in \(directory): "
+                     + "\(Units.bytes(dataPages * MemoryPage.size)) of data in \(Units.duration(clock.now - start)) "
+                     + "(seed \(Units.hex(seed.value)), page size \(MemoryPage.size))")
+    }
+
     /// Refuses to start when the file system cannot hold the files, rather
     /// than fill it and stop half-way through a 4 GiB file. Files about to
     /// be replaced count as free space.
@@ -122,6 +175,12 @@ struct GenerateCommand: ParsableCommand {
                 needed -= Int(info.st_size)
             }
         }
+        try checkRoom(bytes: needed, in: directory)
+    }
+
+    /// Refuses to start when the file system has less than `needed` bytes
+    /// free (a file system without a size says nothing: writing finds out).
+    private func checkRoom(bytes needed: Int, in directory: FilePath) throws(ToolFailure) {
         // The directory may not exist yet: its nearest existing ancestor is
         // on the file system it will be created on.
         var existing = directory

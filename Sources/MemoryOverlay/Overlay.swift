@@ -2,9 +2,10 @@
 import Synchronization
 import SystemPackage
 
-/// An overlay laid over a base mapping by ``OverlayDevice/overlay(base:layer:segments:)``.
+/// An overlay laid over a base mapping by ``OverlayDevice/overlay(base:layer:segments:)``
+/// or, a whole chain of layers at once, by ``OverlayDevice/stack(base:layers:)``.
 ///
-/// It keeps the device and both mappings alive. ``remove()`` (or the last
+/// It keeps the device and the mappings alive. ``remove()`` (or the last
 /// reference going away) cleans the id up; the base mapping keeps showing
 /// the overlay until it is unmapped, so read it through ``base`` while the
 /// overlay lives.
@@ -14,13 +15,14 @@ public final class Overlay: Sendable {
     public let id: OverlayID
     /// The base mapping, which now shows the overlay.
     public let base: MappedFile
-    /// The mapping of the overlay file.
-    public let layer: MappedFile
+    /// The mapping of the overlay file; nil for a chain, whose layers were
+    /// named by descriptor (the module holds its own references to them).
+    public let layer: MappedFile?
     private let device: OverlayDevice
     /// Whether the id was cleaned up.
     private let removed = Mutex(false)
 
-    init(id: OverlayID, device: OverlayDevice, base: MappedFile, layer: MappedFile) {
+    init(id: OverlayID, device: OverlayDevice, base: MappedFile, layer: MappedFile?) {
         self.id = id
         self.device = device
         self.base = base

@@ -3,7 +3,8 @@ import CBatchSyscalls
 import SystemPackage
 
 /// The device's requests as the ABI has them, for tests: the create request
-/// with any content (``RawCreateRequest``), the cleanup request by id, and
+/// with any content (``RawCreateRequest``), the v2 stack request with any
+/// content (``RawStackRequest``), the cleanup request by id, and
 /// any ioctl command with any argument. The safe API goes through the same
 /// functions; nothing else in the package talks to the device.
 @_spi(Testing)
@@ -12,6 +13,8 @@ extension OverlayDevice {
     public static let createCommand: UInt = batch_syscalls_create_cmd
     /// `IOCTL_MEM_OVERLAY_CLEANUP_CMD`.
     public static let cleanupCommand: UInt = batch_syscalls_cleanup_cmd
+    /// `IOCTL_MEM_OVERLAY_STACK_CMD` (ABI v2).
+    public static let stackCommand: UInt = batch_syscalls_stack_cmd
 
     /// The direction bits of an ioctl command number.
     public struct IoctlDirection: OptionSet, Sendable {
@@ -56,6 +59,30 @@ extension OverlayDevice {
     ///   ``cleanup(_:)``), or the module's errno.
     public func create(_ request: RawCreateRequest) -> Result<OverlayID, Errno> {
         let (error, id) = send(request, command: Self.createCommand)
+        if let error { return .failure(error) }
+        return .success(id)
+    }
+
+    /// Sends the v2 `request` (from memory of its own, `size` bytes and
+    /// more) with the ioctl `command`.
+    ///
+    /// - Returns: nil or the errno, and what the request's `id` field holds
+    ///   afterwards (all zeros unless the kernel wrote an id back).
+    public func send(_ request: RawStackRequest, command: UInt) -> (error: Errno?, id: OverlayID) {
+        request.withBytes { bytes in
+            let error = ioctl(command, bytes.baseAddress)
+            let id = Array(bytes[RawStackRequest.idOffset..<(RawStackRequest.idOffset + 16)])
+            return (error, OverlayID(bytes: id)!)
+        }
+    }
+
+    /// The v2 stack request (`IOCTL_MEM_OVERLAY_STACK_CMD`) as `request`
+    /// has it.
+    ///
+    /// - Returns: the id the module gave (the caller cleans it up with
+    ///   ``cleanup(_:)``), or the module's errno.
+    public func stack(_ request: RawStackRequest) -> Result<OverlayID, Errno> {
+        let (error, id) = send(request, command: Self.stackCommand)
         if let error { return .failure(error) }
         return .success(id)
     }

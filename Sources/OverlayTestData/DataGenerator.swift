@@ -53,13 +53,7 @@ public struct DataGenerator: Sendable {
     ///
     /// - Throws: ``Failure``, naming the directory or file that failed.
     public func write(progress: (DataFile, Int, Int) -> Void = { _, _, _ in }) throws(Failure) {
-        var partial = directory.root.map { FilePath(root: $0) } ?? FilePath()
-        for component in directory.components {
-            partial.append(component)
-            if mkdir(partial.string, 0o755) != 0 && errno != EEXIST {
-                throw Failure(path: partial, errno: Errno(rawValue: errno))
-            }
-        }
+        try makeDirectory()
         for (file, count) in files {
             let path = directory.appending(file.name)
             do {
@@ -70,6 +64,18 @@ public struct DataGenerator: Sendable {
         }
     }
 
+    /// Creates the directory and its missing parents.
+    ///
+    /// - Throws: ``Failure``, naming the directory that could not be made.
+    public func makeDirectory() throws(Failure) {
+        var partial = directory.root.map { FilePath(root: $0) } ?? FilePath()
+        for component in directory.components {
+            partial.append(component)
+            if mkdir(partial.string, 0o755) != 0 && errno != EEXIST {
+                throw Failure(path: partial, errno: Errno(rawValue: errno))
+            }
+        }
+    }
 }
 
 extension PagePattern {

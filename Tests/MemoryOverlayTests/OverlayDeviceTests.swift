@@ -117,4 +117,47 @@ struct OverlayDeviceTests {
                     "page \(page) shows \(file.name)")
         }
     }
+
+    /// A chain of the overlay file (by segments) and base2.bin (its data
+    /// extents: all of it, a plain file) under a third layer, the zebra
+    /// file by segments: one request, one id.
+    @Test func aChainIsOneRequestWithOneID() throws {
+        let overlayFile = try FileDescriptor.open(directory[.overlay], .readOnly)
+        let base2File = try FileDescriptor.open(directory[.base2], .readOnly)
+        let zebraFile = try FileDescriptor.open(directory[.zebra], .readOnly)
+        defer { [overlayFile, base2File, zebraFile].forEach { try? $0.close() } }
+        let overlay = try device.stack(base: freshBase(), layers: [
+            Layer(file: overlayFile, segments: SegmentList([0...9])),
+            .dataExtents(of: base2File),
+            Layer(file: zebraFile, segments: SegmentList([8...8, 100...101])),
+        ])
+        #expect(overlay.layer == nil)
+        for page in 0..<TestDirectory.pages {
+            let file: DataFile = page == 8 || page == 100 || page == 101 ? .zebra : .base2
+            #expect(overlay.base.contents(ofFilePage: page) == (try directory.contents(of: file, page: page)),
+                    "page \(page) shows \(file.name)")
+        }
+        try overlay.remove()
+        #expect(throws: Errno.noSuchFileOrDirectory) { try device.cleanup(overlay.id) }
+    }
+
+    @Test func chainRefusalsAreTypedAndChangeNothing() throws {
+        let base = try freshBase()
+        let overlayFile = try FileDescriptor.open(directory[.overlay], .readOnly)
+        defer { try? overlayFile.close() }
+        let segments = try SegmentList([4...6])
+        #expect(throws: Errno.invalidArgument) { try device.stack(base: base, layers: []) }
+        #expect(throws: Errno.badFileDescriptor) {
+            try device.stack(base: base, layers: [Layer(file: overlayFile, segments: segments),
+                                                  .dataExtents(of: FileDescriptor(rawValue: -1))])
+        }
+        #expect(throws: Errno.argListTooLong) {
+            try device.stack(base: base, layers: [Layer](repeating: Layer(file: overlayFile, segments: segments),
+                                                          count: Layer.maximumCount + 1))
+        }
+        #expect(try verifier(segments).verify(base).mismatchCount == 3, "base still shows base.bin everywhere")
+        let overlay = try device.stack(base: base, layers: [Layer(file: overlayFile, segments: segments)])
+        #expect(try verifier(segments).verify(overlay.base).passed)
+        #expect(throws: Errno.fileExists) { try device.stack(base: base, layers: [.dataExtents(of: overlayFile)]) }
+    }
 }

@@ -86,6 +86,16 @@ final class FileImage: @unchecked Sendable {
         return FileImage(name: name ?? path, size: Int(info.st_size), contents: nil, fd: fd)
     }
 
+    /// The file open at `fd` (a scratch file, unlinked) for page-by-page
+    /// reads, through a descriptor of its own.
+    static func onDemand(fd: Int32, name: String) throws -> FileImage {
+        let own = dup(fd)
+        if own < 0 { throw SysError("dup \(name)") }
+        var info = stat()
+        if fstat(own, &info) != 0 { close(own); throw SysError("fstat \(name)") }
+        return FileImage(name: name, size: Int(info.st_size), contents: nil, fd: own)
+    }
+
     /// Page `page` (< pageCount): a pointer into the loaded contents, or,
     /// on demand, into `scratch` (one page) after reading it there.
     func page(_ page: Int, scratch: UnsafeMutableRawPointer) throws -> UnsafeRawPointer {

@@ -39,6 +39,11 @@ struct BenchConfiguration: Sendable {
     var restorePages = 4096
     /// The restored views' layout: the diff serves every other page.
     var restoreFragmentation = 1
+    /// The chain case (BenchChain): diffs (0: none), one-page extents in
+    /// each, repetitions.
+    var chainDiffs = 10
+    var chainExtents = 10_000
+    var chainRepetitions = 3
 
     /// The methods in the setup-only runs: merge reads every page, so its
     /// setup grows with pages, not segments (the touch runs show it).

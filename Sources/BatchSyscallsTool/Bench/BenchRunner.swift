@@ -19,6 +19,7 @@ struct BenchRunner {
         var setup: [BenchResult] = []
         var sharing: [BenchSharingResult] = []
         var restores: [BenchRestoreResult] = []
+        var chain: [BenchChain.Result] = []
     }
 
     func run() throws(BenchError) -> Results {
@@ -51,6 +52,7 @@ struct BenchRunner {
         if !configuration.restores.isEmpty {
             results.restores = runRestores(unavailable: unavailable)
         }
+        if configuration.chainDiffs > 0 { results.chain = BenchChain(configuration: configuration, log: log).run() }
         return results
     }
 

@@ -12,10 +12,14 @@
 
 enum {
 	BATCH_SYSCALLS_MAX_SEGMENTS = MEM_OVERLAY_MAX_SEGMENTS,
+	BATCH_SYSCALLS_MAX_LAYERS = MEM_OVERLAY_MAX_LAYERS,
+	BATCH_SYSCALLS_STACK_REQ_SIZE_VER0 = MEM_OVERLAY_STACK_REQ_SIZE_VER0,
 };
 
 static const unsigned long batch_syscalls_create_cmd = IOCTL_MEM_OVERLAY_REQ_CMD;
 static const unsigned long batch_syscalls_cleanup_cmd = IOCTL_MEM_OVERLAY_CLEANUP_CMD;
+static const unsigned long batch_syscalls_stack_cmd = IOCTL_MEM_OVERLAY_STACK_CMD;
+static const unsigned int batch_syscalls_layer_data_extents = MEM_OVERLAY_LAYER_DATA_EXTENTS;
 
 /* ioctl(2) with one pointer argument. */
 static inline int batch_syscalls_ioctl(int fd, unsigned long request, void *argument)

@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+import Glibc
+import MemoryOverlay
+
+/// `--hold` of `apply` and `restore`: keeps an overlay, and the process
+/// holding it, alive until a signal, the end of standard input or a time
+/// limit releases it, then cleans its id up.
+enum OverlayHold {
+    /// `--hold`: keeps the overlay until something releases it.
+    static func keep(_ created: Overlay, for time: HoldTime) throws(ToolFailure) {
+        let watcher: ReleaseWatcher
+        do {
+            watcher = try ReleaseWatcher()
+        } catch {
+            throw ToolFailure("hold: create a pipe", error)
+        }
+        // The handlers are in place before this line is out: a script that
+        // waits for it and then sends SIGTERM cannot kill the process first.
+        var releases = watcher.signals.map { ReleaseWatcher.Reason.signal($0).description }
+        if watcher.watchesInput { releases.append("end of standard input") }
+        if let limit = time.limit { releases.append("\(Units.duration(limit)) passed") }
+        Console.line("holding overlay \(created.id) in pid \(getpid()) until " + either(releases))
+        let reason: ReleaseWatcher.Reason
+        do {
+            reason = try watcher.wait(limit: time.limit)
+        } catch {
+            throw ToolFailure("hold: wait", error)
+        }
+        do {
+            try created.remove()
+        } catch {
+            throw ToolFailure("clean up overlay \(created.id)", error)
+        }
+        Console.line("released overlay \(created.id): \(reason)")
+    }
+
+    /// "A, B or C"; "killed" when nothing else ends the hold.
+    private static func either(_ items: [String]) -> String {
+        guard let last = items.last else { return "killed" }
+        return items.count == 1 ? last : items.dropLast().joined(separator: ", ") + " or " + last
+    }
+}

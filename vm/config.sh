@@ -53,7 +53,9 @@ case $KERNEL in
         GUEST_SETUP=${GUEST_SETUP:-setup_host_download}
         # Its guest suite takes about 1.25 times 6.12's (page_fault_benchmark:
         # 67 s against 52 s, back to back on the same loaded machine).
-        VM_TEST_TIMEOUT=${VM_TEST_TIMEOUT:-560}
+        # With three guests on the machine (load average 5) it passed 560 s
+        # after 104 of its tests had passed.
+        VM_TEST_TIMEOUT=${VM_TEST_TIMEOUT:-1120}
         GUEST_PACKAGES=${GUEST_PACKAGES:-"linux-image-$GUEST_KERNEL linux-headers-$GUEST_KERNEL
             linux-headers-${GUEST_KERNEL%-cloud-amd64}-common linux-kbuild-6.1"}
         ;;
@@ -115,8 +117,9 @@ VM_TIMEOUT=${VM_TIMEOUT:-600}
 # takes about 40 s of it on an idle machine, 85 s with the host loaded
 # (load average 9 on 2 cores: the suite then took 364 s in all). The v2
 # chain scenarios, library tests and tool checks add about 60 s idle; with
-# three guests on the machine the whole suite passed 450 s.
-VM_TEST_TIMEOUT=${VM_TEST_TIMEOUT:-540}
+# three guests on the machine the whole suite passed 450 s. A limit for a
+# hung guest, not a speed target: 900 s leaves room for a loaded host.
+VM_TEST_TIMEOUT=${VM_TEST_TIMEOUT:-900}
 # Seconds allowed on top of the command's timeout for boot, module load and
 # unload, sync and power-off before the host kills QEMU.
 VM_BOOT_ALLOWANCE=${VM_BOOT_ALLOWANCE:-60}

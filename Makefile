@@ -11,7 +11,7 @@ MODULE := batch-syscalls.ko
 MODULE_NAME := batch_syscalls
 TEST_DATA ?= test-data
 
-.PHONY: all module load unload tests test-generate test demo bench bench-host clean
+.PHONY: all module load unload tests test-generate test test-debug demo bench bench-host clean
 
 all: module
 
@@ -54,6 +54,12 @@ test-generate:
 # Everything, in a QEMU guest running the pinned kernel.
 test:
 	vm/test
+
+# The guest suite, a stress pass and kmemleak scans on the debug guest kernel
+# (KASAN, lockdep, kmemleak, DEBUG_VM; built once per machine, about 10
+# minutes, by vm/debug-kernel/build).
+test-debug:
+	vm/test --debug
 
 demo:
 	vm/demo

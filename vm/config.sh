@@ -1,24 +1,8 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2034  # variables for the scripts that source this file
 # VM harness settings, sourced by vm/setup, vm/run, vm/test and vm/demo.
-# This is the one place the guest kernel is pinned; every value can be
+# This is the one place the guest kernels are pinned; every value can be
 # overridden from the environment (e.g. GUEST_KERNEL=6.12.x+deb12-cloud-amd64).
-
-# Debian kernel ABI name: the guest boots linux-image-$GUEST_KERNEL and the
-# module is built against linux-headers-$GUEST_KERNEL.
-GUEST_KERNEL=${GUEST_KERNEL:-6.12.117+deb12-cloud-amd64}
-
-# Guest size.
-VM_MEM_MIB=${VM_MEM_MIB:-1024}
-VM_CPUS=${VM_CPUS:-2}
-
-# Seconds the guest command may run (vm/run --timeout overrides it).
-VM_TIMEOUT=${VM_TIMEOUT:-600}
-# Seconds the guest test suite of vm/test may run.
-VM_TEST_TIMEOUT=${VM_TEST_TIMEOUT:-330}
-# Seconds allowed on top of the command's timeout for boot, module load and
-# unload, sync and power-off before the host kills QEMU.
-VM_BOOT_ALLOWANCE=${VM_BOOT_ALLOWANCE:-60}
 
 # Where things are.
 VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -26,12 +10,67 @@ REPO_ROOT=$(cd "$VM_DIR/.." && pwd)
 VM_CACHE=${VM_CACHE:-$VM_DIR/.cache}
 VM_OUT=${VM_OUT:-$VM_DIR/out}
 
-# Headers the module is built against (KDIR), installed by vm/setup with apt.
-GUEST_KDIR=${GUEST_KDIR:-/usr/src/linux-headers-$GUEST_KERNEL}
-# The guest kernel image package, extracted (not installed) by vm/setup.
-GUEST_ROOT=$VM_CACHE/kernel-$GUEST_KERNEL
-GUEST_VMLINUZ=$GUEST_ROOT/boot/vmlinuz-$GUEST_KERNEL
-GUEST_MODDIR=$GUEST_ROOT/lib/modules/$GUEST_KERNEL
+# ---- guest kernels ----------------------------------------------------------
+# KERNEL picks one (vm/run --kernel NAME, make test KERNEL=NAME). Each sets:
+#   GUEST_KERNEL   the kernel's release (uname -r)
+#   GUEST_SETUP    what vm/setup does to provide it (a function there)
+#   GUEST_ROOT     where its image (boot/) and initramfs modules live
+#   GUEST_KDIR     the tree the module is built against (KDIR)
+#   GUEST_MODDIR   its modules (virtio_blk for the initramfs); empty when
+#                  everything the guest needs is built in
+# and may scale the guest's size and timeouts (VM_MEM_MIB, VM_TEST_TIMEOUT,
+# ...) and add kernel parameters (GUEST_CMDLINE_EXTRA).
+KERNEL=${KERNEL:-6.12}
+GUEST_CMDLINE_EXTRA=${GUEST_CMDLINE_EXTRA:-}
+case $KERNEL in
+    6.12)
+        # Debian 12's 6.12 cloud kernel: image extracted from its package
+        # into the cache, headers installed with apt.
+        GUEST_KERNEL=${GUEST_KERNEL:-6.12.117+deb12-cloud-amd64}
+        GUEST_SETUP=${GUEST_SETUP:-setup_debian_image}
+        GUEST_ROOT=${GUEST_ROOT:-$VM_CACHE/kernel-$GUEST_KERNEL}
+        GUEST_KDIR=${GUEST_KDIR:-/usr/src/linux-headers-$GUEST_KERNEL}
+        GUEST_MODDIR=${GUEST_MODDIR-$GUEST_ROOT/lib/modules/$GUEST_KERNEL}
+        ;;
+    debug)
+        # Debian's linux-source-6.12 built with KASAN, lockdep, kmemleak,
+        # DEBUG_VM, DEBUG_LIST, DEBUG_ATOMIC_SLEEP and the hung-task and
+        # soft-lockup detectors by vm/debug-kernel/build, once per machine,
+        # under /var/cache/batch-syscalls/debug-kernel/<key>/; the module is
+        # built against that tree. Its release is the source's version plus
+        # config.fragment's LOCALVERSION.
+        GUEST_KERNEL=${GUEST_KERNEL:-6.12.117-bsdebug}
+        GUEST_SETUP=${GUEST_SETUP:-setup_debug_build}
+        GUEST_ROOT=${GUEST_ROOT:-$("$VM_DIR/debug-kernel/build" --print-dir)}
+        GUEST_KDIR=${GUEST_KDIR:-$GUEST_ROOT/src}
+        GUEST_MODDIR=${GUEST_MODDIR-}
+        # KASAN, lockdep and kmemleak under TCG: more memory (shadow,
+        # quarantine, lockdep's tables) and longer timeouts.
+        VM_MEM_MIB=${VM_MEM_MIB:-2048}
+        VM_TIMEOUT_SCALE=${VM_TIMEOUT_SCALE:-4}
+        VM_TEST_TIMEOUT=${VM_TEST_TIMEOUT:-1800}
+        VM_BOOT_ALLOWANCE=${VM_BOOT_ALLOWANCE:-120}
+        ;;
+    *)
+        printf 'vm/config.sh: unknown KERNEL=%s (known: 6.12, debug)\n' "$KERNEL" >&2
+        return 2 2>/dev/null || exit 2
+        ;;
+esac
+GUEST_VMLINUZ=${GUEST_VMLINUZ:-$GUEST_ROOT/boot/vmlinuz-$GUEST_KERNEL}
+
+# Guest size.
+VM_MEM_MIB=${VM_MEM_MIB:-1024}
+VM_CPUS=${VM_CPUS:-2}
+
+# Seconds the guest command may run (vm/run --timeout overrides it).
+VM_TIMEOUT=${VM_TIMEOUT:-600}
+# Multiplies the guest suite's per-test timeouts (a slower kernel sets more).
+VM_TIMEOUT_SCALE=${VM_TIMEOUT_SCALE:-1}
+# Seconds the guest test suite of vm/test may run.
+VM_TEST_TIMEOUT=${VM_TEST_TIMEOUT:-330}
+# Seconds allowed on top of the command's timeout for boot, module load and
+# unload, sync and power-off before the host kills QEMU.
+VM_BOOT_ALLOWANCE=${VM_BOOT_ALLOWANCE:-60}
 
 # The project's module.
 MODULE_KO_NAME=batch-syscalls.ko

@@ -19,9 +19,11 @@ VM_OUT=${VM_OUT:-$VM_DIR/out}
 #   GUEST_MODDIR   its modules (virtio_blk for the initramfs); empty when
 #                  everything the guest needs is built in
 # and may scale the guest's size and timeouts (VM_MEM_MIB, VM_TEST_TIMEOUT,
-# ...) and add kernel parameters (GUEST_CMDLINE_EXTRA).
+# ...), add kernel parameters (GUEST_CMDLINE_EXTRA) or pick QEMU's CPU model
+# (GUEST_QEMU_CPU, default max).
 KERNEL=${KERNEL:-6.12}
 GUEST_CMDLINE_EXTRA=${GUEST_CMDLINE_EXTRA:-}
+GUEST_QEMU_CPU=${GUEST_QEMU_CPU:-max}
 case $KERNEL in
     6.12)
         # Debian 12's 6.12 cloud kernel: image extracted from its package

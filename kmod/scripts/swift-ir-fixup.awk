@@ -29,7 +29,10 @@
 #    reloading it looks to objtool like a corrupt frame ("return with
 #    modified stack frame"), and its ORC data would be wrong. As a plain
 #    pointer the error travels through memory in the caller's frame, with
-#    the same semantics; every caller and callee is in this one IR module.
+#    the same semantics; every caller and callee is in this one IR module;
+#  - with -v kasan=1 (a KASAN kernel) every function definition is marked
+#    sanitize_address, which Clang's frontend would add for C: without it
+#    the kernel-address pass leaves IR functions alone.
 
 # Pass 1: which attribute groups function definitions use, and the target
 # attributes to give the groups that have none.
@@ -62,6 +65,8 @@ NR == FNR {
 		group = substr(line, 13, RLENGTH - 12)
 		if (group in definitionGroup) {
 			extra = "fn_ret_thunk_extern \"patchable-function-prefix\"=\"16\" \"no-jump-tables\"=\"true\""
+			if (kasan == 1)
+				extra = extra " sanitize_address"
 			if (line !~ /"target-features"=/) {
 				if (target == "") {
 					print "swift-ir-fixup: no target features to copy" > "/dev/stderr"

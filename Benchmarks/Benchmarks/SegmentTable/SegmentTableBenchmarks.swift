@@ -133,6 +133,41 @@ let benchmarks: @Sendable () -> Void = {
     } setup: {
         BoxedTable(makeTable())
     }
+    // Sharing: what a create request pays to find an overlay it may share,
+    // at a million segments: the stack's fingerprint (one pass over the
+    // table), the index lookup, and the full comparison with the candidate
+    // that matched (a second pass). The candidate is a separate table with
+    // the same segments, as another process's overlay would be.
+    Benchmark("Sharing lookup, 1M segments (fingerprint, index, full compare)") { benchmark, setup in
+        let (request, candidate) = (setup.request, setup.candidate)
+        benchmark.startMeasurement()
+        var fingerprint = StackFingerprint()
+        request.table.fingerprint(into: &fingerprint)
+        let found = setup.index.claim(fingerprint: fingerprint.value) { _ in
+            candidate.table.hasSameSegments(as: request.table) ? .take : .skip
+        }
+        blackHole(found)
+        benchmark.stopMeasurement()
+    } setup: {
+        SharingSetup()
+    }
+}
+
+/// A request's table, another overlay's equal table, and an index of 1,000
+/// overlays holding the other one's fingerprint.
+final class SharingSetup: @unchecked Sendable {
+    let request = BoxedTable(makeTable())
+    let candidate = BoxedTable(makeTable())
+    var index = SharedOverlayIndex()
+
+    init() {
+        var generator = SplitMix64(seed: 7)
+        let handle = UnsafeMutableRawPointer(bitPattern: 0x1000)!
+        for _ in 0..<999 { try! index.insert(fingerprint: generator.next(), handle: handle) }
+        var fingerprint = StackFingerprint()
+        candidate.table.fingerprint(into: &fingerprint)
+        try! index.insert(fingerprint: fingerprint.value, handle: UnsafeMutableRawPointer(bitPattern: 0x2000)!)
+    }
 }
 
 /// A table in a class: setup state is passed as a copyable value, and

@@ -46,6 +46,17 @@ case $KERNEL in
         GUEST_ROOT=${GUEST_ROOT:-$("$VM_DIR/debug-kernel/build" --print-dir)}
         GUEST_KDIR=${GUEST_KDIR:-$GUEST_ROOT/src}
         GUEST_MODDIR=${GUEST_MODDIR-}
+        # 4-level paging. With 5-level paging (QEMU's -cpu max has LA57),
+        # KASAN can report a wild-memory-access at boot: identify_cpu()
+        # clears boot_cpu_data's capabilities before reading them again, and
+        # in that window pgtable_l5_enabled() (X86_FEATURE_LA57 outside the
+        # early boot code) says 4-level, so KASAN's addr_has_metadata()
+        # places the shadow's start for 4-level paging and a checked access
+        # (an atomic, a spinlock in an interrupt) to a 5-level direct-map
+        # address (0xff11...) looks wild. A kernel bug, not the module's;
+        # no5lvl keeps the kernel out of that window's reach and leaves the
+        # CPU model as the stock guest's.
+        GUEST_CMDLINE_EXTRA=${GUEST_CMDLINE_EXTRA:-no5lvl}
         # KASAN, lockdep and kmemleak under TCG: more memory (shadow,
         # quarantine, lockdep's tables) and longer timeouts.
         VM_MEM_MIB=${VM_MEM_MIB:-2048}

@@ -11,7 +11,7 @@ MODULE := batch-syscalls.ko
 MODULE_NAME := batch_syscalls
 TEST_DATA ?= test-data
 
-.PHONY: all module load unload tests test-generate test test-debug demo bench bench-host clean
+.PHONY: all module load unload tests test-generate test test-stress test-debug demo bench bench-host clean
 
 all: module
 
@@ -55,9 +55,14 @@ test-generate:
 test:
 	vm/test
 
+# The long stress pass in the guest (overlay-tests stress: 100,000 fuzzed
+# requests, 1,000 soak rounds; STRESS_SEED=S repeats a run's choices).
+test-stress:
+	vm/stress
+
 # The guest suite, a stress pass and kmemleak scans on the debug guest kernel
-# (KASAN, lockdep, kmemleak, DEBUG_VM; built once per machine, about 10
-# minutes, by vm/debug-kernel/build).
+# (KASAN, lockdep, kmemleak, DEBUG_VM; built once per machine by
+# vm/debug-kernel/build: 10 to 65 minutes on 2 cores, depending on load).
 test-debug:
 	vm/test --debug
 

@@ -84,7 +84,7 @@ let package = Package(
         .executableTarget(
             name: "OverlayGuestTests",
             dependencies: [
-                "CGuestTestSupport", "GuestTestSupport", "MemoryOverlay", "OverlayTestData",
+                "CBatchSyscalls", "CGuestTestSupport", "GuestTestSupport", "MemoryOverlay", "OverlayTestData",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "GuestTests/OverlayGuestTests"

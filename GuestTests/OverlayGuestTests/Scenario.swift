@@ -19,7 +19,8 @@ struct Scenario {
     static var all: [Scenario] {
         PageFaultScenarios.all + CopyOnWriteScenarios.all + MultithreadScenarios.all + ForkScenarios.all
             + LifecycleScenarios.all + ReverseMapScenarios.all + ErrnoScenarios.all + SegmentScenarios.all
-            + MapFilesScenarios.all + LayerScenarios.all + FuseScenarios.all + ModuleReloadScenarios.all
+            + MapFilesScenarios.all + LayerScenarios.all + FuseScenarios.all + SharingScenarios.all
+            + ModuleReloadScenarios.all
     }
 }
 

@@ -12,6 +12,8 @@ struct TapRunner {
 
     let scenarios: [Scenario]
     let timeout: Double
+    /// Diagnostic lines printed after the TAP header (the stress run's seed).
+    var header: [String] = []
 
     enum Verdict: Equatable {
         case passed
@@ -22,6 +24,7 @@ struct TapRunner {
     /// Runs all scenarios; returns the exit status (0: all passed or skipped).
     func run() -> Int32 {
         OutputLine.write("TAP version 13")
+        for line in header { OutputLine.write("# " + line) }
         TestEnvironment.deviceWasPresent = OverlayDevice.exists()
         if !TestEnvironment.deviceWasPresent {
             OutputLine.write("# \(OverlayDevice.defaultPath) does not exist: the scenarios skip")

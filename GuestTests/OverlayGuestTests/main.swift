@@ -18,6 +18,8 @@ let usage = """
       list
           Print the scenario names.
 
+    \(StressCommand.usage)
+
       demo
           Run the seed's page_fault example and show which pages of the
           overlaid mapping show the overlay and which the base file.
@@ -39,6 +41,10 @@ func main() -> Int32 {
             let filter = parsed.string("filter")
             let scenarios = Scenario.all.filter { filter == nil || $0.name.contains(filter!) }
             return TapRunner(scenarios: scenarios, timeout: Double(timeout)).run()
+        case "stress":
+            let parsed = try Arguments(arguments, options: ["seed", "requests", "soak-rounds", "threads", "filter",
+                                                            "timeout", "dir"])
+            return try StressCommand.run(parsed)
         case "list":
             _ = try Arguments(arguments, options: [])
             for scenario in Scenario.all { OutputLine.write(scenario.name) }

@@ -22,8 +22,10 @@ struct BenchCommand: ParsableCommand {
             For each: setup time (everything before the first touch), touch time (every page read \
             once, then written once), cold (caches dropped: root only, else reported as skipped) and \
             warm, VMAs and resident memory; setup-only runs with many segments; and the memory of \
-            several processes sharing one overlay against as many merged copies. Each run is a child \
-            process of its own; the numbers are medians.
+            several processes sharing one overlay against as many merged copies; and restores as \
+            platforms make them (--restores: P processes, each composing the view itself and reading \
+            every page; memory of all P, first touch of the first and of later restores). Each run is a \
+            child process of its own; the numbers are medians.
 
             Without /dev/batch_syscalls the overlay method is reported as unavailable and the others \
             still run. The data files (2 x pages x 4 KiB) are written into --dir unless they are \
@@ -85,6 +87,16 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Pages each sharing process maps (at most --pages).")
     var sharingPages = 16384
 
+    @Option(help: ArgumentHelp("""
+        Process counts of the restore measurements, '' for none (default: 1,8): each process maps the files \
+        itself, composes the view with each method and reads every page; the same snapshot in every process \
+        (template), and each process its own diff over one base (own diffs).
+        """, valueName: "n,n,..."), transform: BenchCommand.integers)
+    var restores: [Int] = [1, 8]
+
+    @Option(help: "Pages of each restored view (at most --pages; own diff files have this size).")
+    var restorePages = 4096
+
     @Option(help: "Seconds one run may take before it is killed and reported as failed.")
     var timeout = 300
 
@@ -124,6 +136,9 @@ struct BenchCommand: ParsableCommand {
         guard sharingProcesses >= 0, sharingPages >= 2 else {
             throw ValidationError("--sharing-processes must be 0 or more, --sharing-pages at least 2")
         }
+        guard restores.allSatisfy({ $0 >= 1 && $0 <= 1024 }), restorePages >= 2 else {
+            throw ValidationError("--restores: each count must be 1 ... 1024; --restore-pages at least 2")
+        }
         guard (cpu ?? 0) >= 0 else { throw ValidationError("--cpu must be a CPU number") }
         guard timeout >= 1 else { throw ValidationError("--timeout must be at least 1 second") }
     }
@@ -146,6 +161,8 @@ struct BenchCommand: ParsableCommand {
         configuration.timeout = timeout
         configuration.cpu = cpu
         configuration.directory = FilePath(dir)
+        configuration.restores = restores
+        configuration.restorePages = min(restorePages, pages)
 
         let quiet = self.quiet
         let started = BenchClock.now()
@@ -159,6 +176,7 @@ struct BenchCommand: ParsableCommand {
         if prepare {
             do {
                 try runner.files.prepare(log: log)
+                try runner.restoreFiles.prepare(log: log)
             } catch {
                 throw BenchError.call("writing the data files in \(dir)", error)
             }
@@ -200,6 +218,10 @@ struct BenchCommand: ParsableCommand {
         out += "\nTouch (median; vs floor: time over the floor's, same cache state)\n" + tables.touch.text
         if !results.setup.isEmpty { out += "\nSetup only (one-page segments)\n" + tables.setup.text }
         if !results.sharing.isEmpty { out += "\nSharing (memory of processes reading every page)\n" + tables.sharing.text }
+        if !results.restores.isEmpty {
+            out += "\nRestores (P processes each composing the view and reading every page)\n"
+                + BenchRestoreTables(results: results.restores).table.text
+        }
         out += "\nTargets\n" + tables.targets.text
         return out
     }

@@ -45,6 +45,13 @@ static inline int batch_syscalls_memfd_create(const char *name)
 	return (int)syscall(SYS_memfd_create, name, 1U /* MFD_CLOEXEC */);
 }
 
+/* fallocate(2) (glibc declares it only with _GNU_SOURCE): the stress
+ * suite punches holes in layer files while they are mapped. */
+static inline int batch_syscalls_fallocate(int fd, int mode, long offset, long length)
+{
+	return (int)syscall(SYS_fallocate, fd, mode, offset, length);
+}
+
 /*
  * Copying from or to memory that may fault (a page past the end of a layer
  * file raises SIGBUS): the fault returns to the copy through siglongjmp

@@ -33,6 +33,12 @@ struct BenchConfiguration: Sendable {
     /// for any.
     var cpu: Int?
     var directory: FilePath = "bench-data"
+    /// Process counts of the restore measurements (none: empty).
+    var restores = [1, 8]
+    /// Pages of each restored view.
+    var restorePages = 4096
+    /// The restored views' layout: the diff serves every other page.
+    var restoreFragmentation = 1
 
     /// The methods in the setup-only runs: merge reads every page, so its
     /// setup grows with pages, not segments (the touch runs show it).

@@ -91,6 +91,7 @@ struct BenchReport {
             out += tables.sharing.markdown + "\n"
         }
 
+        out += BenchRestoreTables(results: results.restores).markdown(fragmentation: configuration.restoreFragmentation)
         out += methodNotes
         return out
     }

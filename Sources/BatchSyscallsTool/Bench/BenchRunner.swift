@@ -18,6 +18,7 @@ struct BenchRunner {
         var touch: [BenchResult] = []
         var setup: [BenchResult] = []
         var sharing: [BenchSharingResult] = []
+        var restores: [BenchRestoreResult] = []
     }
 
     func run() throws(BenchError) -> Results {
@@ -46,6 +47,9 @@ struct BenchRunner {
         results.setup = runSetup(unavailable: unavailable)
         if configuration.sharingProcesses > 0 {
             results.sharing = runSharing(unavailable: unavailable)
+        }
+        if !configuration.restores.isEmpty {
+            results.restores = runRestores(unavailable: unavailable)
         }
         return results
     }

@@ -92,6 +92,8 @@ struct BenchTarget: Sendable {
         }
         targets.append(sharing)
 
+        targets += BenchRestoreTables(results: results.restores).targets
+
         for index in targets.indices where targets[index].checks.isEmpty {
             targets[index].missing = "its measurements are missing (unavailable, skipped or not selected)"
         }

@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+import CGuestTestSupport
+import Glibc
+@_spi(Testing) import MemoryOverlay
+import OverlayTestData
+import SystemPackage
+
+/// A thread that keeps changing the fuzz arena's slots under the requests
+/// aimed at them: maps the data files (private, or shared read-only: the
+/// files are open read-only, so nothing can write them) and anonymous
+/// memory over them with MAP_FIXED, munmaps all or part of a slot,
+/// mprotects, mremaps within a slot, madvise(MADV_DONTNEED)s, writes,
+/// forks a child that reads the slots, tries to clean up the parent's ids
+/// (EPERM or ENOENT) and creates an overlay of its own before it exits,
+/// and cleans up random ids.
+final class ArenaMutator {
+    let device: OverlayDevice
+    let files: FuzzFiles
+    let arena: FuzzArena
+    let ids: IDLedger
+    let tally: Tally
+    var generator: SplitMix64
+    private(set) var operations: [String: Int] = [:]
+    private let noise = UnsafeMutableRawPointer.allocate(byteCount: pageSize, alignment: pageSize)
+
+    static let mremapMayMove: Int32 = 1
+    static let mremapFixed: Int32 = 2
+
+    init(device: OverlayDevice, files: FuzzFiles, arena: FuzzArena, ids: IDLedger, tally: Tally, seed: UInt64) {
+        self.device = device
+        self.files = files
+        self.arena = arena
+        self.ids = ids
+        self.tally = tally
+        generator = SplitMix64(seed: seed)
+        generator.fill(UnsafeMutableRawBufferPointer(start: noise, count: pageSize))
+    }
+
+    deinit { noise.deallocate() }
+
+    func step() {
+        let slot = generator.below(arena.slotCount)
+        let slotPages = arena.slotPages
+        // A page range inside the slot.
+        let first = generator.below(slotPages)
+        let pages = 1 + generator.below(slotPages - first)
+        let choice = generator.below(100)
+        if choice >= 97 {
+            fork(slot)
+            return
+        }
+        if choice >= 90 {
+            cleanupRandomID()
+            return
+        }
+        arena.mutate(slot) { start in
+            let at = start + first * pageSize
+            let length = pages * pageSize
+            switch choice {
+            case ..<25:
+                let fd = files.data[generator.below(files.data.count)]
+                let protection = generator.chance(70) ? PROT_READ | PROT_WRITE : PROT_READ
+                let result = mmap(at, length, protection, MAP_PRIVATE | MAP_FIXED, fd, off_t(generator.below(1024) * pageSize))
+                count(result == MAP_FAILED ? "map private (failed)" : "map private")
+            case ..<32:
+                let fd = files.data[generator.below(files.data.count)]
+                let result = mmap(at, length, PROT_READ, MAP_SHARED | MAP_FIXED, fd, off_t(generator.below(1024) * pageSize))
+                count(result == MAP_FAILED ? "map shared (failed)" : "map shared")
+            case ..<38:
+                let result = mmap(at, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0)
+                count(result == MAP_FAILED ? "map anonymous (failed)" : "map anonymous")
+            case ..<45:
+                // The whole slot, or part of it.
+                let (hole, holeLength) = generator.chance(40) ? (start, arena.slotLength) : (at, length)
+                munmap(hole, holeLength)
+                count("munmap")
+                return arena.refill(hole, holeLength)
+            case ..<55:
+                let protection = generator.pick([PROT_NONE, PROT_READ, PROT_READ | PROT_WRITE])
+                count(mprotect(at, length, protection) == 0 ? "mprotect" : "mprotect (failed)")
+            case ..<62:
+                // Move [at, at + length) elsewhere in the slot, without overlap.
+                let moved = min(pages, slotPages / 2)
+                let source = generator.below(slotPages - 2 * moved + 1)
+                let target = source + moved + generator.below(slotPages - source - 2 * moved + 1)
+                let (from, to) = generator.chance(50) ? (source, target) : (target, source)
+                let result = batch_syscalls_mremap(start + from * pageSize, moved * pageSize, moved * pageSize,
+                                                   Self.mremapMayMove | Self.mremapFixed, start + to * pageSize)
+                if let result, result != MAP_FAILED {
+                    count("mremap")
+                    return arena.refill(start + from * pageSize, moved * pageSize)
+                }
+                count("mremap (failed)")
+            case ..<75:
+                count(madvise(at, length, MADV_DONTNEED) == 0 ? "madvise(DONTNEED)" : "madvise(DONTNEED) (failed)")
+            default:
+                var faults = 0
+                for page in 0..<min(pages, 8) {
+                    faults += batch_syscalls_probe_copy(at + page * pageSize + generator.below(pageSize - 64), noise, 64) == 0 ? 0 : 1
+                }
+                count(faults == 0 ? "write" : "write (faulted)")
+            }
+            return true
+        }
+    }
+
+    private func count(_ operation: String) {
+        operations[operation, default: 0] += 1
+    }
+
+    private func cleanupRandomID() {
+        guard let id = ids.pick(&generator) else { return }
+        let result = errnoCode(try device.cleanup(id))
+        tally.add("cleanup (mutator)", code: result)
+        if result == 0 { ids.cleanedUp(id, label: "mutator") } else {
+            expect(result == ENOENT, "mutator: cleanup of \(id): \(Errno.describe(result)), expected success or ENOENT")
+        }
+        count("cleanup")
+    }
+
+    /// A child of a process whose other threads go on: it must not take a
+    /// lock another thread may hold at the fork (malloc's, the Swift
+    /// runtime's), so everything it uses is made before the fork, and it
+    /// only copies memory and makes ioctls.
+    private func fork(_ slot: Int) {
+        let targets = (0..<16).map { _ in
+            UnsafeRawPointer(arena.base + generator.below(arena.slotCount * arena.slotPages) * pageSize)
+        }
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)
+        defer { scratch.deallocate() }
+        let parentID = ids.pick(&generator) ?? OverlayID.zero
+        let cleanup = UnsafeMutableRawPointer.allocate(byteCount: 16, alignment: 16)
+        defer { cleanup.deallocate() }
+        parentID.bytes.withUnsafeBytes { _ = memcpy(cleanup, $0.baseAddress!, 16) }
+        let segments = [(start: UInt(0), end: UInt(generator.below(2048)))]
+        let create = UnsafeMutableRawPointer.allocate(byteCount: RawCreateRequest.size + RawSegments.stride, alignment: 16)
+        defer { create.deallocate() }
+        RawSegments.store(segments, at: create + RawCreateRequest.size)
+        RawCreateRequest(baseAddress: arena.slotAddress(slot) + generator.below(arena.slotLength),
+                         overlayAddress: arena.slotAddress(generator.below(arena.slotCount)),
+                         segmentsAt: create + RawCreateRequest.size, segmentsSize: 1).store(at: create)
+        let device = self.device
+        let allowed = FuzzThread.allowed["create"]!
+        let pid = Glibc.fork()
+        if pid == 0 {
+            for target in targets { _ = batch_syscalls_probe_copy(scratch, target, 64) }
+            // The parent's id is not the child's to clean up.
+            let cleaned = device.ioctl(OverlayDevice.cleanupCommand, cleanup)?.rawValue ?? 0
+            if cleaned != EPERM && cleaned != ENOENT { _exit(3) }
+            let created = device.ioctl(OverlayDevice.createCommand, create)?.rawValue ?? 0
+            if created != 0 && !allowed.contains(created) { _exit(4) }
+            _exit(0)  // with its overlay, if it made one, not cleaned up
+        }
+        if pid < 0 {
+            count("fork (failed)")
+            return
+        }
+        count("fork")
+        guard let status = ChildProcess.wait(pid, timeout: 60) else {
+            kill(pid, SIGKILL)
+            _ = ChildProcess.wait(pid)
+            Log.fail("mutator: a forked child did not exit within 60 s")
+            return
+        }
+        switch (status.exited, status.exitCode) {
+        case (true, 0): break
+        case (true, 3): Log.fail("mutator: a forked child's cleanup of its parent's id gave neither EPERM nor ENOENT")
+        case (true, 4): Log.fail("mutator: a forked child's create gave an errno the ABI does not list")
+        default: Log.fail("mutator: forked child: \(status)")
+        }
+    }
+}

@@ -61,7 +61,7 @@ case $KERNEL in
         # quarantine, lockdep's tables) and longer timeouts. Measured with
         # the host loaded (load average 6 to 9 on 2 cores): /init at 35 to
         # 42 s, the first 53 scenarios of overlay-tests in 12.5 min, and
-        # the 32M-cgroup memory-pressure scenario over 180 s (stock: 10 s).
+        # the 32M-cgroup memory-pressure scenario over 180 s (unscaled).
         VM_MEM_MIB=${VM_MEM_MIB:-2048}
         VM_TIMEOUT_SCALE=${VM_TIMEOUT_SCALE:-4}
         VM_TEST_TIMEOUT=${VM_TEST_TIMEOUT:-5400}

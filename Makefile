@@ -11,7 +11,7 @@ MODULE := batch-syscalls.ko
 MODULE_NAME := batch_syscalls
 TEST_DATA ?= test-data
 
-.PHONY: all module load unload tests test-generate test test-stress test-debug demo bench bench-host clean
+.PHONY: all module load unload tests test-generate test test-kernels test-stress test-debug demo bench bench-host clean
 
 all: module
 
@@ -51,9 +51,16 @@ test-generate:
 	$(SWIFT) build -c release --product batch-syscalls
 	$(RELEASE)/batch-syscalls generate --dir $(TEST_DATA) --pages 1024 --xl-pages $(XL_PAGES)
 
-# Everything, in a QEMU guest running the pinned kernel.
+# Everything, in a QEMU guest running the default kernel (6.12), or
+# KERNEL=6.1|6.12|7.3 (vm/config.sh).
 test:
-	vm/test
+	vm/test $(if $(KERNEL),--kernel $(KERNEL))
+
+# The module build, its checks, DKMS and the whole guest suite on every
+# guest kernel of vm/config.sh (6.1, 6.12, 7.3), one after another;
+# SKIP_KERNELS names kernels that already passed `make test` in this run.
+test-kernels:
+	vm/test-kernels
 
 # The long stress pass in the guest (overlay-tests stress: 100,000 fuzzed
 # requests, 1,000 soak rounds; STRESS_SEED=S repeats a run's choices).
@@ -86,4 +93,4 @@ clean:
 		-o -name '*.mod' -o -name '*.mod.c' -o -name '.*.cmd' -o -name '*.su' \
 		-o -name 'batch_syscalls_swift*.ll' -o -name Module.symvers -o -name modules.order \) \
 		-type f -print0 | xargs -0 rm -f
-	rm -rf kmod/.build-swift .build Benchmarks/.build $(TEST_DATA) vm/out
+	rm -rf kmod/.build-swift .build .build-kmod Benchmarks/.build $(TEST_DATA) vm/out

@@ -25,9 +25,9 @@
 #include <linux/rcupdate.h>
 #include <linux/shmem_fs.h>
 #include <linux/types.h>
-#include <linux/version.h>
 
 #include "batch_syscalls_glue.h"
+#include "compat.h"
 
 #define BS_OVERLAYFS_MAGIC 0x62737973 /* "bsys" */
 
@@ -56,7 +56,7 @@ static void bs_overlay_free_inode(struct inode *inode)
 
 static const struct super_operations bs_overlay_super_ops = {
 	.statfs = simple_statfs,
-	.drop_inode = generic_delete_inode,
+	.drop_inode = BS_DROP_INODE_NOW,
 	.evict_inode = bs_overlay_evict_inode,
 	.free_inode = bs_overlay_free_inode,
 };
@@ -105,9 +105,8 @@ static const struct address_space_operations bs_overlay_aops = {
 	.dirty_folio = noop_dirty_folio,
 	/* Clean, movable pages: compaction may move them. */
 	.migrate_folio = filemap_migrate_folio,
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 8, 0)
-	.error_remove_folio = generic_error_remove_folio,
-#endif
+	/* Memory failure on an overlay page: drop it from the page cache. */
+	BS_AOPS_ERROR_REMOVE,
 };
 
 static int bs_overlay_mmap(struct file *file, struct vm_area_struct *vma)
@@ -227,17 +226,8 @@ void bs_file_stamp(struct file *file, struct bs_layer_stamp *stamp)
 	struct inode *inode = file_inode(file);
 	struct timespec64 ctime, mtime;
 
-	/* 6.6 made i_ctime private behind inode_get_ctime, 6.7 i_mtime behind inode_get_mtime. */
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 6, 0)
-	ctime = inode_get_ctime(inode);
-#else
-	ctime = inode->i_ctime;
-#endif
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 7, 0)
-	mtime = inode_get_mtime(inode);
-#else
-	mtime = inode->i_mtime;
-#endif
+	ctime = bs_inode_ctime(inode);
+	mtime = bs_inode_mtime(inode);
 	stamp->size = i_size_read(inode);
 	stamp->ctime_sec = ctime.tv_sec;
 	stamp->ctime_nsec = ctime.tv_nsec;

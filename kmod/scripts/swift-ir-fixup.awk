@@ -2,11 +2,17 @@
 #
 # Rewrites the LLVM IR that swiftc emits for the module's Swift code into IR
 # that builds like the kernel's own C. Run as: awk -f this.awk in.ll in.ll
-# (two passes over the same file). swiftc's IRGen turns most kernel flags
-# (-Xcc -mno-sse ...) into target features, but not all of them:
+# (two passes over the same file), with the kernel's settings as variables
+# (Kbuild derives them from the flags it gives the C compiler):
+#   -v return_thunk=1       -mfunction-return=thunk-extern (return thunks)
+#   -v patchable_prefix=N   -fpatchable-function-entry=N+E,N (call padding,
+#   -v patchable_entry=E    CONFIG_CALL_PADDING from 6.2)
+# swiftc's IRGen turns most kernel flags (-Xcc -mno-sse ...) into target
+# features, but not all of them:
 #  - every function definition gets fn_ret_thunk_extern (returns through
-#    __x86_return_thunk), 16 bytes of call padding (CONFIG_CALL_PADDING) and
-#    no jump tables (indirect jumps would need retpolines);
+#    __x86_return_thunk) when the kernel uses return thunks, the kernel's
+#    call padding (patchable-function-prefix/-entry) and no jump tables
+#    (indirect jumps would need retpolines);
 #  - definitions whose attribute group has no target features (Embedded
 #    runtime functions such as swift_retain) get the module's target CPU and
 #    features and noredzone, or they would use SSE, the red zone and bare
@@ -64,7 +70,13 @@ NR == FNR {
 		match(line, /^attributes #[0-9]+/)
 		group = substr(line, 13, RLENGTH - 12)
 		if (group in definitionGroup) {
-			extra = "fn_ret_thunk_extern \"patchable-function-prefix\"=\"16\" \"no-jump-tables\"=\"true\""
+			extra = "\"no-jump-tables\"=\"true\""
+			if (return_thunk)
+				extra = "fn_ret_thunk_extern " extra
+			if (patchable_prefix + 0 > 0)
+				extra = extra " \"patchable-function-prefix\"=\"" (patchable_prefix + 0) "\""
+			if (patchable_entry + 0 > 0)
+				extra = extra " \"patchable-function-entry\"=\"" (patchable_entry + 0) "\""
 			if (kasan == 1)
 				extra = extra " sanitize_address"
 			if (line !~ /"target-features"=/) {

@@ -93,3 +93,23 @@ func withFaultAroundBytes(_ bytes: Int, _ body: () throws -> Void) throws {
     try require(now == String(bytes), "\(path) reads \(now ?? "nothing") after writing \(bytes)")
     try body()
 }
+
+/// Sets the test disk's (/dev/vda's) read_ahead_kb for the duration of
+/// `body`; skips without it.
+func withTestDiskReadahead(kib: Int, _ body: () throws -> Void) throws {
+    let path = "/sys/block/vda/queue/read_ahead_kb"
+    guard let old = SystemFiles.read(path)?.split(separator: "\n").first.map(String.init) else {
+        throw SkipScenario("no \(path)")
+    }
+    try SystemFiles.write(path, String(kib))
+    defer {
+        do {
+            try SystemFiles.write(path, old)
+        } catch {
+            Log.fail("could not restore \(path) to \(old): \(error)")
+        }
+    }
+    let now = SystemFiles.read(path)?.split(separator: "\n").first.map(String.init)
+    try require(now == String(kib), "\(path) reads \(now ?? "nothing") after writing \(kib)")
+    try body()
+}

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Every difference between the kernel APIs the glue builds against, in one
+ * place. Each shim is chosen by a feature test of the kernel's headers
+ * (kmod/scripts/kernel-features, run by Kbuild, defines BS_HAVE_*), not by
+ * version number, and names the kernel version that changed the API. No
+ * policy lives here: on an older kernel a shim does what the newer API
+ * does, the same way or a slower way, never a different thing.
+ */
+#ifndef BS_COMPAT_H
+#define BS_COMPAT_H
+
+#ifndef BS_KERNEL_FEATURES
+#error "kmod/scripts/kernel-features did not run: see Kbuild"
+#endif
+
+#include <linux/fs.h>
+#include <linux/highmem.h>
+#include <linux/minmax.h>
+#include <linux/mm.h>
+#include <linux/pagemap.h>
+#include <linux/shmem_fs.h>
+
+/*
+ * The shmem folio holding page `index`, read or swapped in, referenced.
+ * shmem_read_folio_gfp came after 6.2 (6.1 lacks it); before, the same
+ * lookup returns the page, whose folio carries the reference.
+ */
+static inline struct folio *bs_shmem_read_folio(struct address_space *mapping, pgoff_t index, gfp_t gfp)
+{
+#ifdef BS_HAVE_SHMEM_READ_FOLIO_GFP
+	return shmem_read_folio_gfp(mapping, index, gfp);
+#else
+	struct page *page = shmem_read_mapping_page_gfp(mapping, index, gfp);
+
+	return IS_ERR(page) ? ERR_CAST(page) : page_folio(page);
+#endif
+}
+
+/*
+ * Copies `length` bytes at `offset` of `folio` to `to`. memcpy_from_folio
+ * came after 6.5 (6.1 lacks it); before, the same copy a page at a time
+ * (a highmem folio is mapped one page at a time).
+ */
+static inline void bs_memcpy_from_folio(char *to, struct folio *folio, size_t offset, size_t length)
+{
+#ifdef BS_HAVE_MEMCPY_FROM_FOLIO
+	memcpy_from_folio(to, folio, offset, length);
+#else
+	while (length) {
+		const char *from = kmap_local_folio(folio, offset);
+		size_t chunk = min_t(size_t, length, PAGE_SIZE - offset_in_page(offset));
+
+		memcpy(to, from, chunk);
+		kunmap_local(from);
+		to += chunk;
+		offset += chunk;
+		length -= chunk;
+	}
+#endif
+}
+
+/* 6.6 made i_ctime private behind inode_get_ctime (Debian's 6.1 has it too). */
+static inline struct timespec64 bs_inode_ctime(const struct inode *inode)
+{
+#ifdef BS_HAVE_INODE_GET_CTIME
+	return inode_get_ctime(inode);
+#else
+	return inode->i_ctime;
+#endif
+}
+
+/* 6.7 made i_mtime private behind inode_get_mtime. */
+static inline struct timespec64 bs_inode_mtime(const struct inode *inode)
+{
+#ifdef BS_HAVE_INODE_GET_MTIME
+	return inode_get_mtime(inode);
+#else
+	return inode->i_mtime;
+#endif
+}
+
+/*
+ * The address_space_operations entry that removes a poisoned page from the
+ * page cache (memory failure): 6.8 replaced error_remove_page by
+ * error_remove_folio; the generic helpers do the same truncation.
+ */
+#ifdef BS_HAVE_ERROR_REMOVE_FOLIO
+#define BS_AOPS_ERROR_REMOVE .error_remove_folio = generic_error_remove_folio
+#else
+#define BS_AOPS_ERROR_REMOVE .error_remove_page = generic_error_remove_page
+#endif
+
+/* super_operations.drop_inode that never caches an unused inode: 6.18
+ * renamed generic_delete_inode to inode_just_drop. */
+#ifdef BS_HAVE_INODE_JUST_DROP
+#define BS_DROP_INODE_NOW inode_just_drop
+#else
+#define BS_DROP_INODE_NOW generic_delete_inode
+#endif
+
+#endif /* BS_COMPAT_H */

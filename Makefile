@@ -11,7 +11,7 @@ MODULE := batch-syscalls.ko
 MODULE_NAME := batch_syscalls
 TEST_DATA ?= test-data
 
-.PHONY: all module load unload tests test-generate test test-kernels test-stress demo bench bench-host clean
+.PHONY: all module load unload tests test-generate test test-kernels test-stress test-debug demo bench bench-host clean
 
 all: module
 
@@ -66,6 +66,12 @@ test-kernels:
 # requests, 1,000 soak rounds; STRESS_SEED=S repeats a run's choices).
 test-stress:
 	vm/stress
+
+# The guest suite, a stress pass and kmemleak scans on the debug guest kernel
+# (KASAN, lockdep, kmemleak, DEBUG_VM; built once per machine by
+# vm/debug-kernel/build: 10 to 65 minutes on 2 cores, depending on load).
+test-debug:
+	vm/test --debug
 
 demo:
 	vm/demo

@@ -44,7 +44,7 @@ func main() -> Int32 {
             let scenarios = Scenario.all.filter { filter == nil || $0.name.contains(filter!) }
             return TapRunner(scenarios: scenarios, timeout: Double(timeout)).run()
         case "stress":
-            let parsed = try Arguments(arguments, options: ["seed", "requests", "soak-rounds", "threads", "filter",
+            let parsed = try Arguments(arguments, options: ["seed", "requests", "soak-rounds", "threads", "slab-tolerance", "filter",
                                                             "timeout", "dir"])
             return try StressCommand.run(parsed)
         case "list":

@@ -35,7 +35,10 @@
 #    reloading it looks to objtool like a corrupt frame ("return with
 #    modified stack frame"), and its ORC data would be wrong. As a plain
 #    pointer the error travels through memory in the caller's frame, with
-#    the same semantics; every caller and callee is in this one IR module.
+#    the same semantics; every caller and callee is in this one IR module;
+#  - with -v kasan=1 (a KASAN kernel) every function definition is marked
+#    sanitize_address, which Clang's frontend would add for C: without it
+#    the kernel-address pass leaves IR functions alone.
 
 # Pass 1: which attribute groups function definitions use, and the target
 # attributes to give the groups that have none.
@@ -74,6 +77,8 @@ NR == FNR {
 				extra = extra " \"patchable-function-prefix\"=\"" (patchable_prefix + 0) "\""
 			if (patchable_entry + 0 > 0)
 				extra = extra " \"patchable-function-entry\"=\"" (patchable_entry + 0) "\""
+			if (kasan == 1)
+				extra = extra " sanitize_address"
 			if (line !~ /"target-features"=/) {
 				if (target == "") {
 					print "swift-ir-fixup: no target features to copy" > "/dev/stderr"

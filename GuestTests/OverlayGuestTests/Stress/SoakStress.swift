@@ -51,11 +51,11 @@ struct SoakStress {
         Log.note("\(configuration.soakRounds) rounds in \(formatSeconds(seconds)) s")
         Log.note("before: \(before)")
         Log.note("after:  \(after)")
-        Log.note("SUnreclaim change: \(after.slabUnreclaimableKiB - before.slabUnreclaimableKiB) kB (tolerance \(Self.slabToleranceKiB) kB); "
+        Log.note("SUnreclaim change: \(after.slabUnreclaimableKiB - before.slabUnreclaimableKiB) kB (tolerance \(configuration.slabToleranceKiB) kB); "
                  + "VmallocUsed change: \(after.vmallocUsedKiB - before.vmallocUsedKiB) kB")
         expect(after.module == before.module, "module objects: \(after.moduleText), before \(before.moduleText)")
         expect(after.descriptors == before.descriptors, "open descriptors: \(after.descriptors), before \(before.descriptors)")
-        expect(after.slabUnreclaimableKiB - before.slabUnreclaimableKiB <= Self.slabToleranceKiB,
+        expect(after.slabUnreclaimableKiB - before.slabUnreclaimableKiB <= configuration.slabToleranceKiB,
                "SUnreclaim grew by \(after.slabUnreclaimableKiB - before.slabUnreclaimableKiB) kB")
     }
 

@@ -18,6 +18,8 @@ public func bs_swift_exit() {
     // The VFS holds the module while any overlay exists, so none is left.
     let left = OverlayDirectory.count
     if left != 0 { Log.error("overlays still registered at exit:", Int64(left)) }
+    OverlayDirectory.releaseStorage()
+    OverlaySharing.releaseStorage()
     Log.info("unloaded")
 }
 

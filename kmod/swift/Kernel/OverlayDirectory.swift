@@ -26,6 +26,13 @@ enum OverlayDirectory {
         withLock { registry in registry.count }
     }
 
+    /// Frees the registry's storage at module exit (empty by then): a
+    /// global is never destroyed, so its buffer would outlive the module
+    /// (kmemleak found it after a reload).
+    static func releaseStorage() {
+        withLock { registry in registry = OverlayRegistry() }
+    }
+
     /// Create requests' files alive, cleaned up or not (call under the lock).
     static var liveFiles: Int { openFiles }
 

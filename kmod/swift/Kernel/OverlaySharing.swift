@@ -52,6 +52,15 @@ enum OverlaySharing {
     }
 
     /// Takes a released overlay out of the index.
+    /// Frees the index's storage at module exit (empty by then): a global
+    /// is never destroyed, so its buffer would outlive the module (kmemleak
+    /// found it after a reload).
+    static func releaseStorage() {
+        bs_sharing_lock()
+        defer { bs_sharing_unlock() }
+        sharedOverlays = SharedOverlayIndex()
+    }
+
     static func forget(_ handle: OverlayHandle) {
         bs_sharing_lock()
         defer { bs_sharing_unlock() }

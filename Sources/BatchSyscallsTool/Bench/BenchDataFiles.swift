@@ -33,15 +33,15 @@ struct BenchDataFiles: Sendable {
     func prepare(log: (String) -> Void) throws(Errno) {
         if mkdir(directory.string, 0o755) != 0 && errno != EEXIST { throw Errno(rawValue: errno) }
         for (path, pattern) in [(base, Self.basePattern), (overlay, Self.overlayPattern)] {
-            if isValid(path, pattern: pattern) { continue }
+            if Self.isValid(path, pattern: pattern, pages: pages) { continue }
             log("writing \(path) (\(pages) pages)")
             try pattern.write(to: path, pages: pages, seed: Self.seed)
         }
     }
 
-    /// Whether `path` has the right size and its first and last pages the
+    /// Whether `path` has `pages` pages and its first and last pages the
     /// right origin (a cheap check: the full contents come from a seed).
-    private func isValid(_ path: FilePath, pattern: PagePattern) -> Bool {
+    static func isValid(_ path: FilePath, pattern: PagePattern, pages: Int) -> Bool {
         guard case .seeded(let stream) = pattern else { return false }
         var info = stat()
         guard stat(path.string, &info) == 0, Int(info.st_size) == pages * MemoryPage.size else { return false }

@@ -55,3 +55,16 @@ enum BenchCache: String, CaseIterable, Sendable, ExpressibleByArgument {
     /// page tables (so the overlay's own page cache is filled too).
     case warm
 }
+
+extension BenchMethod {
+    /// Composes the view of `input` with this method.
+    func setUp(_ input: BenchInput) throws(BenchError) -> BenchRegion {
+        switch self {
+        case .floor: try BenchFloorSetup.setUp(input)
+        case .overlay: try BenchOverlaySetup.setUp(input)
+        case .mapFixed: try BenchMapFixedSetup.setUp(input)
+        case .userfaultfd: try BenchUserfaultfdSetup.setUp(input)
+        case .merge: try BenchMergeSetup.setUp(input)
+        }
+    }
+}

@@ -40,7 +40,7 @@ struct BenchRestoreFiles: Sendable {
     ///
     /// - Throws: the `Errno` of writing a file.
     func prepare(log: (String) -> Void) throws(Errno) {
-        for index in 0..<diffs where !isValid(diff(index)) {
+        for index in 0..<diffs where !BenchDataFiles.isValid(diff(index), pattern: BenchDataFiles.overlayPattern, pages: pages) {
             log("writing \(diff(index)) (\(pages) pages)")
             try BenchDataFiles.overlayPattern.write(to: diff(index), pages: pages, seed: BenchDataFiles.seed)
         }
@@ -83,24 +83,5 @@ struct BenchRestoreFiles: Sendable {
                 }
             }
         }
-    }
-
-    /// Whether `path` has the right size and its first and last pages name
-    /// the overlay pattern's stream and their page.
-    private func isValid(_ path: FilePath) -> Bool {
-        guard case .seeded(let stream) = BenchDataFiles.overlayPattern else { return false }
-        var info = stat()
-        guard stat(path.string, &info) == 0, Int(info.st_size) == pages * MemoryPage.size else { return false }
-        guard let descriptor = try? FileDescriptor.open(path, .readOnly, options: .closeOnExec) else { return false }
-        defer { try? descriptor.close() }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 16, alignment: 8)
-        defer { buffer.deallocate() }
-        for page in [0, pages - 1] {
-            guard (try? descriptor.read(fromAbsoluteOffset: Int64(page * MemoryPage.size), into: buffer)) == 16,
-                  let origin = PagePattern.origin(of: UnsafeRawBufferPointer(buffer)),
-                  origin.stream == stream, origin.page == page
-            else { return false }
-        }
-        return true
     }
 }

@@ -106,7 +106,7 @@ struct BenchRestores {
             let input = try BenchInput(files: files.files(benchCase.kind, index: index), layout: layout,
                                        method: benchCase.method, writable: false)
             let start = BenchClock.now()
-            region = try setUp(input)
+            region = try benchCase.method.setUp(input)
             let setup = BenchClock.now() - start
             let expected = BenchDataFiles.expectedChecksum(layout: layout, composed: benchCase.method.composesLayers)
             var sum: UInt64 = 0
@@ -133,16 +133,6 @@ struct BenchRestores {
         var usage = rusage()
         getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
         return usage.ru_minflt + usage.ru_majflt
-    }
-
-    private func setUp(_ input: BenchInput) throws(BenchError) -> BenchRegion {
-        switch benchCase.method {
-        case .floor: try BenchFloorSetup.setUp(input)
-        case .overlay: try BenchOverlaySetup.setUp(input)
-        case .mapFixed: try BenchMapFixedSetup.setUp(input)
-        case .userfaultfd: try BenchUserfaultfdSetup.setUp(input)
-        case .merge: try BenchMergeSetup.setUp(input)
-        }
     }
 
     /// One line from `descriptor` (without its newline); empty at end of file.

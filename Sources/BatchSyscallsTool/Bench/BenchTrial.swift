@@ -34,7 +34,7 @@ struct BenchTrial {
         let memoryBefore = BenchProcessMemory.of()
         let cachedBefore = BenchSystem.memoryInfo()["Cached"]
         let start = BenchClock.now()
-        let region = try setUp(input)
+        let region = try benchCase.method.setUp(input)
         sample.setupNanoseconds = BenchClock.now() - start
 
         if benchCase.kind == .touch {
@@ -71,15 +71,5 @@ struct BenchTrial {
             sample.writeTouchNanoseconds = BenchClock.measure { BenchTouch.write(region.address, pages: region.pages) }
         }
         return sample
-    }
-
-    private func setUp(_ input: BenchInput) throws(BenchError) -> BenchRegion {
-        switch benchCase.method {
-        case .floor: try BenchFloorSetup.setUp(input)
-        case .overlay: try BenchOverlaySetup.setUp(input)
-        case .mapFixed: try BenchMapFixedSetup.setUp(input)
-        case .userfaultfd: try BenchUserfaultfdSetup.setUp(input)
-        case .merge: try BenchMergeSetup.setUp(input)
-        }
     }
 }

@@ -99,15 +99,20 @@ struct ApplyCommand: ParsableCommand {
         }
     }
 
+    /// Opens the module's device at `path`, with a hint on why it failed
+    /// (for apply, restore and flatten).
+    static func openDevice(_ path: String) throws(ToolFailure) -> OverlayDevice {
+        do {
+            return try OverlayDevice(path: FilePath(path))
+        } catch {
+            throw ToolFailure("open \(path)", error, hint: deviceHint(for: error))
+        }
+    }
+
     private func apply() throws(ToolFailure) {
         let baseMapping = try Self.map(base, protection: [.read, .write])
         let layerMapping = try Self.map(overlay, protection: .read)
-        let overlayDevice: OverlayDevice
-        do {
-            overlayDevice = try OverlayDevice(path: FilePath(device))
-        } catch {
-            throw ToolFailure("open \(device)", error, hint: Self.deviceHint(for: error))
-        }
+        let overlayDevice = try Self.openDevice(device)
 
         let clock = ContinuousClock()
         let start = clock.now

@@ -93,8 +93,8 @@ struct FlattenCommand: ParsableCommand {
         var restored: Overlay?
         if !plainReads && OverlayDevice.exists(at: FilePath(device)) {
             let baseMapping = try ApplyCommand.map(base, protection: [.read, .write])
+            let overlayDevice = try ApplyCommand.openDevice(device)
             do {
-                let overlayDevice = try OverlayDevice(path: FilePath(device))
                 restored = try overlayDevice.stack(base: baseMapping, layers: chain.layers)
             } catch {
                 throw ToolFailure("restore the chain", error, hint: RestoreCommand.stackHint(for: error))

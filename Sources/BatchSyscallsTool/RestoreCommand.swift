@@ -111,12 +111,7 @@ struct RestoreCommand: ParsableCommand {
     private func restore() throws(ToolFailure) {
         let chain = try ChainInput(basePath: base, diffPaths: diffs, segmentsFor: segmentsFor)
         let baseMapping = try ApplyCommand.map(base, protection: [.read, .write])
-        let overlayDevice: OverlayDevice
-        do {
-            overlayDevice = try OverlayDevice(path: FilePath(device))
-        } catch {
-            throw ToolFailure("open \(device)", error, hint: ApplyCommand.deviceHint(for: error))
-        }
+        let overlayDevice = try ApplyCommand.openDevice(device)
         let clock = ContinuousClock()
         let start = clock.now
         let created: Overlay

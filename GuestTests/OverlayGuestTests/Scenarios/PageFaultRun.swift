@@ -78,30 +78,24 @@ struct PageFaultRun {
 func withFaultAroundBytes(_ bytes: Int, _ body: () throws -> Void) throws {
     let path = "/sys/kernel/debug/fault_around_bytes"
     if !SystemFiles.exists(path) { _ = SystemFiles.ensureMounted("debugfs", at: "/sys/kernel/debug") }
-    guard let old = SystemFiles.read(path)?.split(separator: "\n").first.map(String.init) else {
-        throw SkipScenario("no \(path) (debugfs)")
-    }
-    try SystemFiles.write(path, String(bytes))
-    defer {
-        do {
-            try SystemFiles.write(path, old)
-        } catch {
-            Log.fail("could not restore \(path) to \(old): \(error)")
-        }
-    }
-    let now = SystemFiles.read(path)?.split(separator: "\n").first.map(String.init)
-    try require(now == String(bytes), "\(path) reads \(now ?? "nothing") after writing \(bytes)")
-    try body()
+    try withSetting(path, String(bytes), skipReason: "no \(path) (debugfs)", body)
 }
 
 /// Sets the test disk's (/dev/vda's) read_ahead_kb for the duration of
 /// `body`; skips without it.
 func withTestDiskReadahead(kib: Int, _ body: () throws -> Void) throws {
-    let path = "/sys/block/vda/queue/read_ahead_kb"
+    try withSetting("/sys/block/vda/queue/read_ahead_kb", String(kib), body)
+}
+
+/// Writes `value` to the kernel setting at `path`, checks that it reads
+/// back, runs `body` and restores the old value; skips (with
+/// `skipReason`, or "no PATH") when `path` cannot be read.
+private func withSetting(_ path: String, _ value: String, skipReason: String? = nil,
+                         _ body: () throws -> Void) throws {
     guard let old = SystemFiles.read(path)?.split(separator: "\n").first.map(String.init) else {
-        throw SkipScenario("no \(path)")
+        throw SkipScenario(skipReason ?? "no \(path)")
     }
-    try SystemFiles.write(path, String(kib))
+    try SystemFiles.write(path, value)
     defer {
         do {
             try SystemFiles.write(path, old)
@@ -110,6 +104,6 @@ func withTestDiskReadahead(kib: Int, _ body: () throws -> Void) throws {
         }
     }
     let now = SystemFiles.read(path)?.split(separator: "\n").first.map(String.init)
-    try require(now == String(kib), "\(path) reads \(now ?? "nothing") after writing \(kib)")
+    try require(now == value, "\(path) reads \(now ?? "nothing") after writing \(value)")
     try body()
 }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import ArgumentParser
+import Glibc
 
 /// `batch-syscalls`: generate test data, lay overlays on real files, list
 /// live overlays, measure.
@@ -18,4 +19,13 @@ struct BatchSyscalls: ParsableCommand {
         subcommands: [GenerateCommand.self, ApplyCommand.self, RestoreCommand.self, FlattenCommand.self, InspectCommand.self,
                       BenchCommand.self]
     )
+
+    static func main() {
+        // The report is a courtesy (see Console): a reader that goes away,
+        // as `| grep -q` or `| head` does at its first match, must not kill
+        // a flatten before it writes its file or a hold before it releases
+        // its overlay. Ignored, SIGPIPE becomes EPIPE, which Console drops.
+        signal(SIGPIPE, SIG_IGN)
+        main(nil)
+    }
 }

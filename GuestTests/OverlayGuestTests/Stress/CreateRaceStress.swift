@@ -136,12 +136,11 @@ struct CreateRaceStress {
         RawSegments.store(round.segments.map { (start: UInt($0.lowerBound), end: UInt($0.upperBound)) }, at: segmentsAt)
         let base = round.base.map { UnsafeRawPointer($0.innerAddress) }
         if round.version2 {
-            let layer = StressLayer(fd: layerDescriptors[round.layerIndex], segmentsSize: UInt64(count),
-                                    segments: segmentsAt)
-            StressStackRequest.store([layer], at: round.memory + 512)
-            StressStackRequest.store(size: UInt32(StressStackRequest.size), base: base, layersSize: 1,
-                                     layers: round.memory + 512, at: round.memory)
-            memset(round.memory + StressStackRequest.idOffset, 0, 16)
+            let layer = RawLayer(fileDescriptor: layerDescriptors[round.layerIndex], segmentsAt: segmentsAt,
+                                 segmentsSize: UInt64(count))
+            RawLayer.store([layer], at: round.memory + 512)
+            // The id is stored as zeros with the rest of the struct.
+            RawStackRequest(baseAddress: base, layersAt: round.memory + 512, layersSize: 1).store(at: round.memory)
         } else {
             RawCreateRequest(baseAddress: base, overlayAddress: layers[round.layerIndex].innerAddress,
                              segmentsAt: segmentsAt, segmentsSize: UInt32(count)).store(at: round.memory)
@@ -152,14 +151,14 @@ struct CreateRaceStress {
     private func create(_ device: OverlayDevice, _ round: Round, layers: [MappedFile],
                         descriptors: [Int32]) -> (error: Errno?, id: OverlayID?) {
         guard let base = round.base else { return (Errno(rawValue: EINVAL), nil) }
-        let command = round.version2 ? StressStackRequest.command : OverlayDevice.createCommand
+        let command = round.version2 ? OverlayDevice.stackCommand : OverlayDevice.createCommand
         if round.sharedStruct {
             // The id is read back by thread 0 once the round is over.
             return (device.ioctl(command, round.memory), nil)
         }
         if round.version2 {
-            switch StressStackRequest.send(device, base: base.innerAddress, layers: [
-                (fd: descriptors[round.layerIndex], flags: 0, segments: RawSegments(ranges: round.segments))]) {
+            switch device.stack(RawStackRequest(baseAddress: base.innerAddress, layers: [
+                RawLayer(fileDescriptor: descriptors[round.layerIndex], segments: RawSegments(ranges: round.segments))])) {
             case .success(let id): return (nil, id)
             case .failure(let error): return (error, nil)
             }
@@ -184,7 +183,7 @@ struct CreateRaceStress {
         }
         guard winners.count == 1 else { return }
         if round.sharedStruct {
-            let offset = round.version2 ? StressStackRequest.idOffset : 0
+            let offset = round.version2 ? RawStackRequest.idOffset : 0
             round.winner = OverlayID(bytes: Array(UnsafeRawBufferPointer(start: round.memory + offset, count: 16)))
         } else {
             round.winner = round.ids[winners[0]]

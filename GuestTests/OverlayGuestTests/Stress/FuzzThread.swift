@@ -271,11 +271,11 @@ final class FuzzThread {
         let segments: UnsafeRawPointer? = segmentsAim == .anonymous ? UnsafeRawPointer(placeSegments(pairs)) : address(segmentsAim)
         let layerCount = generator.chance(85) ? 1 + generator.below(3) : generator.pick([0, 2, 255, 256, 1 << 40])
         let written = min(layerCount, 8)
-        var layers: [StressLayer] = []
+        var layers: [RawLayer] = []
         for _ in 0..<written {
             let candidate = generator.chance(70) ? files.layerCandidates[generator.below(4)]
                 : generator.pick(files.layerCandidates)
-            let flags: UInt32 = generator.chance(75) ? 0 : generator.chance(70) ? StressStackRequest.dataExtents
+            let flags: UInt32 = generator.chance(75) ? 0 : generator.chance(70) ? RawLayer.dataExtentsFlag
                 : UInt32(truncatingIfNeeded: generator.next())
             var segmentsSize = UInt64(pairs.count)
             switch generator.below(100) {
@@ -285,13 +285,13 @@ final class FuzzThread {
             case ..<17: segmentsSize = UInt64.max
             default: break
             }
-            layers.append(StressLayer(fd: candidate.fd, flags: flags, segmentsSize: segmentsSize, segments: segments))
+            layers.append(RawLayer(fileDescriptor: candidate.fd, flags: flags, segmentsAt: segments, segmentsSize: segmentsSize))
         }
         let layersAim = dataAim()
         let layersAddress: UnsafeRawPointer?
         if layersAim == .anonymous {
-            let at = scratch + 5 * pageSize - written * StressStackRequest.layerStride
-            StressStackRequest.store(layers, at: at)
+            let at = scratch + 5 * pageSize - written * RawLayer.stride
+            RawLayer.store(layers, at: at)
             layersAddress = UnsafeRawPointer(at)
         } else {
             layersAddress = address(layersAim)
@@ -299,35 +299,37 @@ final class FuzzThread {
         let size: UInt32
         var tail: UInt8 = 0
         switch generator.below(100) {
-        case ..<80: size = UInt32(StressStackRequest.size)
-        case ..<83: size = UInt32(generator.below(StressStackRequest.size))
-        case ..<88: size = UInt32(StressStackRequest.size + 8); tail = generator.chance(50) ? 0 : 1
+        case ..<80: size = UInt32(RawStackRequest.size)
+        case ..<83: size = UInt32(generator.below(RawStackRequest.size))
+        case ..<88: size = UInt32(RawStackRequest.size + 8); tail = generator.chance(50) ? 0 : 1
         case ..<91: size = 4096 - 8
         case ..<95: size = 4097
         default: size = UInt32.max
         }
         let flags: UInt32 = generator.chance(92) ? 0 : UInt32(truncatingIfNeeded: generator.next()) | 1
         let baseAim = mappingAim()
-        let where_ = placement(size: StressStackRequest.size)
+        let where_ = placement(size: RawStackRequest.size)
         // The struct and the bytes after it up to `size` (zero but one).
         let byteCount = min(Int(size), 4096 - 16)
-        let total = max(StressStackRequest.size, byteCount)
+        let total = max(RawStackRequest.size, byteCount)
         let bytes = UnsafeMutableRawPointer.allocate(byteCount: total, alignment: 16)
         defer { bytes.deallocate() }
         memset(bytes, 0, total)
-        StressStackRequest.store(size: size, flags: flags, base: address(baseAim), layersSize: UInt64(layerCount),
-                                 layers: layersAddress, at: bytes)
-        if tail != 0 && total > StressStackRequest.size { bytes.storeBytes(of: tail, toByteOffset: total - 1, as: UInt8.self) }
+        var request = RawStackRequest(baseAddress: address(baseAim), layersAt: layersAddress, layersSize: UInt64(layerCount))
+        request.size = size
+        request.flags = flags
+        request.store(at: bytes, byteCount: RawStackRequest.size)
+        if tail != 0 && total > RawStackRequest.size { bytes.storeBytes(of: tail, toByteOffset: total - 1, as: UInt8.self) }
         // Only the own page has room for the whole of a large struct.
         var placementUsed = where_
         if case .own = where_, total > pageSize - 8 { placementUsed = .own(offset: 0) }
         let sendBytes: Int
         switch placementUsed {
         case .own: sendBytes = total
-        default: sendBytes = StressStackRequest.size
+        default: sendBytes = RawStackRequest.size
         }
         let sent = place(UnsafeRawBufferPointer(start: bytes, count: sendBytes), placementUsed)
-        let error = device.ioctl(StressStackRequest.command, sent)
+        let error = device.ioctl(OverlayDevice.stackCommand, sent)
 
         var expected: Int32? = nil
         switch placementUsed {
@@ -336,21 +338,21 @@ final class FuzzThread {
             expected = readable < 4 ? EFAULT : size < 48 ? EINVAL : size > 4096 ? E2BIG : EFAULT
         case .own, .readOnly:
             let whole = { if case .own = placementUsed { return true } else { return false } }()
-            if size < 48 { expected = EINVAL } else if size > 4096 { expected = E2BIG } else if Int(size) > StressStackRequest.size && !whole {
+            if size < 48 { expected = EINVAL } else if size > 4096 { expected = E2BIG } else if Int(size) > RawStackRequest.size && !whole {
                 expected = nil  // the bytes past the struct are whatever the page holds
-            } else if tail != 0 && Int(size) > StressStackRequest.size { expected = E2BIG } else if flags != 0 {
+            } else if tail != 0 && Int(size) > RawStackRequest.size { expected = E2BIG } else if flags != 0 {
                 expected = EINVAL
-            } else if layerCount == 0 { expected = EINVAL } else if layerCount > StressStackRequest.maximumLayers {
+            } else if layerCount == 0 { expected = EINVAL } else if layerCount > RawStackRequest.maximumLayers {
                 expected = E2BIG
             } else if layersAim.neverReadable { expected = EFAULT }
         case .slot: break
         }
         record("stack", error, expected: expected, placement: placementUsed) {
             "stack: request \(placementUsed), size \(size), flags \(flags), base \(baseAim), \(layerCount) layers at \(layersAim) "
-                + "(fds \(layers.map(\.fd)), flags \(layers.map(\.flags)), segments_size \(layers.map(\.segmentsSize))), segments \(segmentsAim)"
+                + "(fds \(layers.map(\.fileDescriptor)), flags \(layers.map(\.flags)), segments_size \(layers.map { $0.segmentsSize ?? 0 })), segments \(segmentsAim)"
         }
         if error == nil, let sent, case .own = placementUsed {
-            ids.created(OverlayID(bytes: Array(UnsafeRawBufferPointer(start: sent + StressStackRequest.idOffset, count: 16)))!,
+            ids.created(OverlayID(bytes: Array(UnsafeRawBufferPointer(start: sent + RawStackRequest.idOffset, count: 16)))!,
                         label: label)
         }
     }

@@ -72,8 +72,8 @@ struct SoakStress {
         let label = "round \(number) (ending \(ending))"
         var id: OverlayID
         if generator.chance(30) {
-            switch StressStackRequest.send(device, base: base.address, layers: [
-                (fd: layerDescriptors[layer], flags: 0, segments: RawSegments(ranges: segments))]) {
+            switch device.stack(RawStackRequest(baseAddress: base.address, layers: [
+                RawLayer(fileDescriptor: layerDescriptors[layer], segments: RawSegments(ranges: segments))])) {
             case .success(let made): id = made
             case .failure(let error): base.unmap(); throw TestFailure("\(label): stack request: \(error)")
             }

@@ -62,9 +62,9 @@ struct StackModelStress {
                     steps.append("v1 \(layers[layer].image.name) (mapped from page \(offset)) \(segments)")
                 } else {
                     let chain = (0..<(1 + generator.below(3))).map { _ in (generator.below(layers.count), randomSegments(&generator)) }
-                    result = StressStackRequest.send(device, base: base.innerAddress, layers: chain.map {
-                        (fd: descriptors[$0.0], flags: 0, segments: RawSegments(ranges: $0.1))
-                    })
+                    result = device.stack(RawStackRequest(baseAddress: base.innerAddress, layers: chain.map {
+                        RawLayer(fileDescriptor: descriptors[$0.0], segments: RawSegments(ranges: $0.1))
+                    }))
                     for (layer, segments) in chain { view.overlay(layers[layer].image, segments) }
                     steps.append("v2 " + chain.map { "\(layers[$0.0].image.name) \($0.1)" }.joined(separator: " then "))
                 }

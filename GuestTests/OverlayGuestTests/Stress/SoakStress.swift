@@ -18,8 +18,13 @@ import SystemPackage
 /// taken after a warm-up round of each kind (caches reach their working
 /// size) and after syncing, dropping caches and waiting for the module's
 /// counters (RCU frees the overlay inodes a moment after the last
-/// mapping goes). The tolerance, `slabToleranceKiB`, is twice the largest
-/// change measured here (+4 kB after 100 rounds, +44 kB after 1,000 with
+/// mapping goes). The slab that must return leaves out the kernel's
+/// records of lazily freed vmalloc areas (`vmap_area`), which the
+/// children's kernel stacks fill until the kernel purges them: with them,
+/// 1,000 rounds on a quiet machine grew SUnreclaim by 104 to 128 kB and
+/// 3,000 rounds by 324 to 392 kB, vmap_area all of it but -36 to +20 kB. The
+/// tolerance, `slabToleranceKiB`, is twice the largest change measured
+/// here without them (+4 kB after 100 rounds, +44 kB after 1,000 with
 /// slub_debug); a leak of one 128-byte object per round of a 1,000-round
 /// soak is above it.
 struct SoakStress {
@@ -51,12 +56,16 @@ struct SoakStress {
         Log.note("\(configuration.soakRounds) rounds in \(formatSeconds(seconds)) s")
         Log.note("before: \(before)")
         Log.note("after:  \(after)")
-        Log.note("SUnreclaim change: \(after.slabUnreclaimableKiB - before.slabUnreclaimableKiB) kB (tolerance \(configuration.slabToleranceKiB) kB); "
+        let slabChange = after.slabCheckedKiB - before.slabCheckedKiB
+        Log.note("SUnreclaim change: \(after.slabUnreclaimableKiB - before.slabUnreclaimableKiB) kB, "
+                 + "\(slabChange) kB without \(KernelFigures.lazyVmallocCache) "
+                 + "(\(after.lazyVmallocKiB - before.lazyVmallocKiB) kB; tolerance \(configuration.slabToleranceKiB) kB); "
                  + "VmallocUsed change: \(after.vmallocUsedKiB - before.vmallocUsedKiB) kB")
+        Log.note("slab caches that grew most: \(KernelFigures.largestGrowth(from: before, to: after))")
         expect(after.module == before.module, "module objects: \(after.moduleText), before \(before.moduleText)")
         expect(after.descriptors == before.descriptors, "open descriptors: \(after.descriptors), before \(before.descriptors)")
-        expect(after.slabUnreclaimableKiB - before.slabUnreclaimableKiB <= configuration.slabToleranceKiB,
-               "SUnreclaim grew by \(after.slabUnreclaimableKiB - before.slabUnreclaimableKiB) kB")
+        expect(slabChange <= configuration.slabToleranceKiB,
+               "SUnreclaim without \(KernelFigures.lazyVmallocCache) grew by \(slabChange) kB")
     }
 
     private func round(_ device: OverlayDevice, _ data: TestData, _ layerFiles: [(String, FileImage)],

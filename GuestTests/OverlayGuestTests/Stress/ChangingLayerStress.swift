@@ -61,7 +61,11 @@ struct ChangingLayerStress {
     /// Maps base.bin privately and overlays all of it with `layer`.
     private func overlaid(_ device: OverlayDevice, _ layer: Layer, _ what: String) throws -> (MappedFile, OverlayID) {
         let base = try MappedFile.map(DataFile.base.name, name: what, protection: PROT_READ | PROT_WRITE)
-        let layerMapping = try MappedFile.map(fd: layer.readOnly, name: "layer")
+        // As many pages as the base, whatever the layer's size is now: in the
+        // churn it may be cut to any length, nothing included, and a mapping
+        // sized by fstat would then be short or empty (mmap: EINVAL). Pages
+        // past the layer's end are what the semantics cover (SIGBUS, zeros).
+        let layerMapping = try MappedFile.map(fd: layer.readOnly, name: "layer", pages: base.pageCount)
         defer { layerMapping.unmap() }
         let id = try device.overlay(base: base, overlay: layerMapping, segments: [0...(base.pageCount - 1)])
         // Only the pages read enter the overlay's cache: no read-around.
@@ -188,7 +192,9 @@ struct ChangingLayerStress {
                 defer { stop.set() }
                 for round in 0..<rounds where Log.failures < 10 {
                     do {
-                        let cut = generator.below(1025)
+                        // An empty layer one round in ten: CI once met it
+                        // only by chance (1 in 1,025), with a test bug behind it.
+                        let cut = generator.chance(10) ? 0 : generator.below(1025)
                         try layer.change("truncate") { ftruncate($0, off_t(cut * pageSize)) }
                         if generator.chance(30) { try SystemFiles.dropCaches() }
                         try layer.change("regrow") { ftruncate($0, off_t(1024 * pageSize)) }

@@ -6,6 +6,9 @@
  * module's Swift does not use it (see kmod/scripts/swift-ir-fixup.awk).
  */
 #include <linux/bug.h>
+#include <linux/gfp.h>
+#include <linux/math.h>
+#include <linux/mm.h>
 #include <linux/mutex.h>
 #include <linux/preempt.h>
 #include <linux/printk.h>
@@ -19,25 +22,101 @@
 #include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/uaccess.h>
+#include <linux/vmalloc.h>
 
 #include "batch_syscalls_glue.h"
 
+/*
+ * Memory for the Swift code. Small sizes come from kmalloc. Larger ones (a
+ * segment table reaches 16 MB) are single pages mapped together with vmap,
+ * not kvmalloc's vmalloc fallback, so that a failure gives all it took back
+ * before the request returns ENOMEM. Since the vmalloc change "defer freeing
+ * partly initialized vm_struct" (2025; in 7.3, not in 6.12 or 6.1) a vmalloc
+ * that fails part way frees its pages from a work item: they stay charged
+ * to the caller's memory cgroup after the ioctl returned, and the caller's
+ * next allocation met a full cgroup and its OOM killer (7.3: 1 run in 15 of
+ * the ENOMEM scenario). A header in front of the mapped memory remembers its
+ * pages for bs_kvfree.
+ */
+struct bs_paged_memory {
+	struct page **pages;
+	unsigned int page_count;
+};
+
+/* Keeps the memory after the header aligned as kmalloc's would be. */
+#define BS_PAGED_HEADER_SIZE 64
+/* Up to here (order 3, the largest the page allocator calls cheap) kmalloc. */
+#define BS_KMALLOC_LIMIT (PAGE_SIZE << PAGE_ALLOC_COSTLY_ORDER)
+
+static void bs_free_page_array(struct page **pages, unsigned int count)
+{
+	while (count)
+		__free_page(pages[--count]);
+	kvfree(pages);
+}
+
+static void *bs_paged_zalloc(size_t size, gfp_t gfp)
+{
+	struct bs_paged_memory *header;
+	struct page **pages;
+	unsigned int count, filled;
+
+	if (size > (size_t)INT_MAX * PAGE_SIZE - BS_PAGED_HEADER_SIZE)
+		return NULL;
+	count = DIV_ROUND_UP(size + BS_PAGED_HEADER_SIZE, PAGE_SIZE);
+	pages = kvmalloc_array(count, sizeof(*pages), gfp);
+	if (!pages)
+		return NULL;
+	for (filled = 0; filled < count; filled++) {
+		pages[filled] = alloc_page(gfp | __GFP_ZERO);
+		if (!pages[filled]) {
+			bs_free_page_array(pages, filled);
+			return NULL;
+		}
+	}
+	header = vmap(pages, count, VM_MAP, PAGE_KERNEL);
+	if (!header) {
+		bs_free_page_array(pages, count);
+		return NULL;
+	}
+	header->pages = pages;
+	header->page_count = count;
+	return (char *)header + BS_PAGED_HEADER_SIZE;
+}
+
 void *bs_kvzalloc(size_t size, bool account)
 {
-	/* Allocation is never allowed where it could sleep illegally. */
-	WARN_ONCE(in_atomic() || irqs_disabled() || rcu_preempt_depth(),
-		  "batch_syscalls: allocation in atomic context");
 	/*
 	 * Sizes userspace chooses are charged to its memory cgroup, and fail
 	 * with ENOMEM rather than warn or invoke the OOM killer.
 	 */
-	return kvzalloc(size, account ? GFP_KERNEL_ACCOUNT | __GFP_NOWARN | __GFP_RETRY_MAYFAIL
-				      : GFP_KERNEL);
+	gfp_t gfp = account ? GFP_KERNEL_ACCOUNT | __GFP_NOWARN | __GFP_RETRY_MAYFAIL : GFP_KERNEL;
+
+	/* Allocation is never allowed where it could sleep illegally. */
+	WARN_ONCE(in_atomic() || irqs_disabled() || rcu_preempt_depth(),
+		  "batch_syscalls: allocation in atomic context");
+	if (size <= BS_KMALLOC_LIMIT)
+		return kzalloc(size, gfp);
+	return bs_paged_zalloc(size, gfp);
 }
 
 void bs_kvfree(void *pointer)
 {
-	kvfree(pointer);
+	struct bs_paged_memory *header;
+	struct page **pages;
+	unsigned int count;
+
+	if (!is_vmalloc_addr(pointer)) {
+		kfree(pointer);
+		return;
+	}
+	/* vunmap sleeps: the module frees only where it may allocate. */
+	might_sleep();
+	header = (void *)((char *)pointer - BS_PAGED_HEADER_SIZE);
+	pages = header->pages;
+	count = header->page_count;
+	vunmap(header);
+	bs_free_page_array(pages, count);
 }
 
 /* Called instead of ud2 on a Swift trap (-trap-function): names the caller. */

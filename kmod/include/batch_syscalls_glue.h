@@ -50,7 +50,11 @@ static const uint32_t bs_ioctl_stack = IOCTL_MEM_OVERLAY_STACK_CMD;
 
 /* ---- Runtime services (runtime.c) -------------------------------------- */
 
-/* kvzalloc; `account` charges the caller's memory cgroup. NULL on failure. */
+/*
+ * Zeroed memory (kmalloc, or pages mapped with vmap when large); `account`
+ * charges the caller's memory cgroup. NULL on failure, with nothing left
+ * charged.
+ */
 void *_Nullable bs_kvzalloc(size_t size, bool account);
 void bs_kvfree(void *_Nullable pointer);
 

@@ -3,7 +3,7 @@
 import Synchronization
 
 /// One overlay: an inode of the module's filesystem and what its page cache
-/// is filled from. It lives in kvmalloc'd memory that the inode owns; the
+/// is filled from. It lives in memory from platformAllocate that the inode owns; the
 /// inode's eviction (its last file gone) releases it, so it outlives every
 /// read of its page cache, and nothing else frees it. The create requests
 /// that map it each have an open file of the inode of their own (an

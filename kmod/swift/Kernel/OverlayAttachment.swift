@@ -6,7 +6,7 @@
 /// so they stay per mapping whoever else maps the same overlay; fork and
 /// VMA splits share the file, so they share the attachment too.
 ///
-/// It lives in kvmalloc'd memory that the file owns: the file's release
+/// It lives in memory from platformAllocate that the file owns: the file's release
 /// (its last mapping or descriptor gone) removes the id from the registry
 /// and frees it.
 struct OverlayAttachment: ~Copyable {

@@ -6,7 +6,7 @@
 /// kernel a failed runtime allocation traps (an Oops), while a request that
 /// asks for a million segments must fail with ENOMEM. Memory comes from
 /// `platformAllocate`/`platformFree`, which the kernel build implements over
-/// kvmalloc (Kernel/KernelMemory.swift) and the host build over calloc
+/// kmalloc and vmap (Kernel/KernelMemory.swift) and the host build over calloc
 /// (Host/HostMemory.swift).
 @frozen @usableFromInline  // `discard self` in Embedded Swift needs a frozen layout
 struct PlatformBuffer<Element>: ~Copyable {

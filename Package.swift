@@ -43,7 +43,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MemoryOverlayTests",
-            dependencies: ["MemoryOverlay", "OverlayTestData"]
+            dependencies: ["GuestTestSupport", "MemoryOverlay", "OverlayTestData"]
         ),
         // The seed's data files: names, contents, generation, checking.
         .target(

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
+import GuestTestSupport
 import MemoryOverlay
 import OverlayTestData
 import SystemPackage
@@ -63,17 +64,7 @@ struct MappedFileTests {
     /// The address ranges of /proc/self/maps lines that map the file with
     /// this inode and device.
     static func mappedRanges(ofInode inode: ino_t, device: dev_t) throws -> [Range<UInt>] {
-        let maps = try FileDescriptor.open("/proc/self/maps", .readOnly, options: .closeOnExec)
-        let text = try maps.closeAfter {
-            var bytes: [UInt8] = []
-            var chunk = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let count = try chunk.withUnsafeMutableBytes { try maps.read(into: $0) }
-                if count == 0 { break }
-                bytes += chunk[..<count]
-            }
-            return String(decoding: bytes, as: UTF8.self)
-        }
+        let text = try TextFile.read("/proc/self/maps")
         // start-end perms offset major:minor inode path
         return text.split(separator: "\n").compactMap { line -> Range<UInt>? in
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)

@@ -26,7 +26,7 @@ let package = Package(
         .target(
             name: "OverlayLogic",
             path: "kmod/swift",
-            exclude: ["Kernel"],
+            exclude: ["Bindings", "Overlay"],
             sources: ["Logic", "Host"]
         ),
         .testTarget(

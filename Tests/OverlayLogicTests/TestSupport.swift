@@ -24,3 +24,8 @@ func modelLayer(_ requests: [[PageRange]], _ page: UInt64) -> LayerIndex {
     }
     return Layers.base
 }
+
+extension SplitMix64 {
+    /// A number in `0 ..< bound`.
+    mutating func below(_ bound: UInt64) -> UInt64 { UInt64.random(in: 0..<bound, using: &self) }
+}

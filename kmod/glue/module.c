@@ -54,22 +54,29 @@ DEFINE_SHOW_ATTRIBUTE(bs_stats);
 
 static struct dentry *bs_debugfs;
 
+/* The module's state exists before anything can reach it, and after. */
 static int __init bs_module_init(void)
 {
-	int error = bs_overlay_fs_mount();
+	int error = bs_swift_init();
 
 	if (error)
 		return error;
+	error = bs_overlay_fs_mount();
+	if (error)
+		goto exit_swift;
 	error = misc_register(&bs_device);
-	if (error) {
-		bs_overlay_fs_unmount();
-		return error;
-	}
+	if (error)
+		goto unmount;
 	bs_debugfs = debugfs_create_dir(BATCH_SYSCALLS_DEVICE_NAME, NULL);
 	debugfs_create_file("overlays", 0400, bs_debugfs, NULL, &bs_overlays_fops);
 	debugfs_create_file("stats", 0400, bs_debugfs, NULL, &bs_stats_fops);
-	bs_swift_init();
 	return 0;
+
+unmount:
+	bs_overlay_fs_unmount();
+exit_swift:
+	bs_swift_exit();
+	return error;
 }
 
 static void __exit bs_module_exit(void)
@@ -95,5 +102,5 @@ static_assert(sizeof(struct mem_overlay_stack_req) == MEM_OVERLAY_STACK_REQ_SIZE
 static_assert(IOCTL_MEM_OVERLAY_STACK_CMD ==
 	      _IOC(_IOC_READ | _IOC_WRITE, MAGIC, 3, MEM_OVERLAY_STACK_REQ_SIZE_VER0));
 static_assert(sizeof(struct mem_overlay_layer) == 24);
-/* Swift's pageShift (RequestSegments.swift). */
+/* Swift's pageShift (Logic/DataExtents.swift). */
 static_assert(PAGE_SHIFT == 12);

@@ -109,12 +109,17 @@ static const struct address_space_operations bs_overlay_aops = {
 	BS_AOPS_ERROR_REMOVE,
 };
 
+/*
+ * The page cache is never written: writes through a shared mapping would
+ * need a write layer, so a mapping that is shared and may become writable
+ * is refused (a request's file is read-only, but root can reopen one for
+ * writing through /proc/PID/map_files). Private writes copy the page.
+ */
 static int bs_overlay_mmap(struct file *file, struct vm_area_struct *vma)
 {
-	int error = bs_swift_overlay_mmap_check(vma->vm_flags & VM_SHARED,
-						vma->vm_flags & VM_MAYWRITE);
-
-	return error ? error : generic_file_mmap(file, vma);
+	if ((vma->vm_flags & VM_SHARED) && (vma->vm_flags & VM_MAYWRITE))
+		return -EACCES;
+	return generic_file_mmap(file, vma);
 }
 
 /* The last reference to a request's file is gone: its mappings and descriptors. */

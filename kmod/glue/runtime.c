@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * Runtime services for the Swift code: memory, user copies, the calling
- * process, the registry lock and logging, and the function a Swift trap
+ * process, sleeping locks and logging, and the function a Swift trap
  * calls. The Embedded Swift runtime's allocator is not provided: the
  * module's Swift does not use it (see kmod/scripts/swift-ir-fixup.awk).
  */
@@ -19,7 +19,6 @@
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
-#include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
@@ -148,40 +147,25 @@ void bs_current_process(uint64_t *process_id, uint64_t *start_time)
 	*start_time = current->group_leader->start_time;
 }
 
-static DEFINE_MUTEX(bs_registry_mutex);
-
-void bs_registry_lock(void)
-{
-	mutex_lock(&bs_registry_mutex);
-}
-
-void bs_registry_unlock(void)
-{
-	mutex_unlock(&bs_registry_mutex);
-}
-
-static DEFINE_MUTEX(bs_sharing_mutex);
-
-void bs_sharing_lock(void)
-{
-	mutex_lock(&bs_sharing_mutex);
-}
-
-void bs_sharing_unlock(void)
-{
-	mutex_unlock(&bs_sharing_mutex);
-}
-
 struct bs_mutex {
 	struct mutex mutex;
 };
 
-struct bs_mutex *bs_mutex_create(void)
+/* One lockdep class per lock role (enum bs_lock_class). */
+static struct lock_class_key bs_lock_keys[BS_LOCK_CLASSES];
+static const char *const bs_lock_names[BS_LOCK_CLASSES] = {
+	[BS_LOCK_CREATE_REQUESTS] = "batch_syscalls_create_requests",
+	[BS_LOCK_CREATE_LOCK_LIST] = "batch_syscalls_create_lock_list",
+	[BS_LOCK_REGISTRY] = "batch_syscalls_registry",
+	[BS_LOCK_SHARING] = "batch_syscalls_sharing",
+};
+
+struct bs_mutex *bs_mutex_create(enum bs_lock_class lock_class)
 {
 	struct bs_mutex *lock = kmalloc(sizeof(*lock), GFP_KERNEL);
 
 	if (lock)
-		mutex_init(&lock->mutex);
+		__mutex_init(&lock->mutex, bs_lock_names[lock_class], &bs_lock_keys[lock_class]);
 	return lock;
 }
 
@@ -189,6 +173,11 @@ void bs_mutex_destroy(struct bs_mutex *lock)
 {
 	mutex_destroy(&lock->mutex);
 	kfree(lock);
+}
+
+void bs_mutex_lock(struct bs_mutex *lock)
+{
+	mutex_lock(&lock->mutex);
 }
 
 int bs_mutex_lock_killable(struct bs_mutex *lock)
@@ -199,18 +188,6 @@ int bs_mutex_lock_killable(struct bs_mutex *lock)
 void bs_mutex_unlock(struct bs_mutex *lock)
 {
 	mutex_unlock(&lock->mutex);
-}
-
-static DEFINE_SPINLOCK(bs_address_space_list);
-
-void bs_address_space_list_lock(void)
-{
-	spin_lock(&bs_address_space_list);
-}
-
-void bs_address_space_list_unlock(void)
-{
-	spin_unlock(&bs_address_space_list);
 }
 
 uint64_t bs_current_address_space(void)

@@ -47,6 +47,8 @@ struct readahead_control;
 static const uint32_t bs_ioctl_create = IOCTL_MEM_OVERLAY_REQ_CMD;
 static const uint32_t bs_ioctl_cleanup = IOCTL_MEM_OVERLAY_CLEANUP_CMD;
 static const uint32_t bs_ioctl_stack = IOCTL_MEM_OVERLAY_STACK_CMD;
+/* Where a v2 request's id lies (Swift checks its own copy at load). */
+static const size_t bs_stack_request_id_offset = offsetof(struct mem_overlay_stack_req, id);
 
 /* ---- Runtime services (runtime.c) -------------------------------------- */
 
@@ -66,27 +68,25 @@ void bs_random_bytes(void *buffer, size_t size);
 /* Thread-group id and start time (ns since boot) of the calling process. */
 void bs_current_process(uint64_t *process_id, uint64_t *start_time);
 
-/* The mutex that serialises the overlay id registry. */
-void bs_registry_lock(void);
-void bs_registry_unlock(void);
-
-/* The mutex that serialises the index of shareable overlays. */
-void bs_sharing_lock(void);
-void bs_sharing_unlock(void);
-
 /*
- * Sleeping locks of their own (one per address space that is creating an
- * overlay: see AddressSpaceLock.swift). NULL when out of memory.
+ * Sleeping locks (struct mutex) for the Swift KernelMutex, one lockdep class
+ * each, outermost first: a lock is only taken while holding locks of the
+ * classes above it. NULL when out of memory.
  */
+enum bs_lock_class {
+	BS_LOCK_CREATE_REQUESTS, /* one address space's create requests */
+	BS_LOCK_CREATE_LOCK_LIST, /* the list of those locks */
+	BS_LOCK_REGISTRY, /* the overlay registry */
+	BS_LOCK_SHARING, /* the index of shareable overlays */
+	BS_LOCK_CLASSES
+};
 struct bs_mutex;
-struct bs_mutex *_Nullable bs_mutex_create(void);
+struct bs_mutex *_Nullable bs_mutex_create(enum bs_lock_class lock_class);
 void bs_mutex_destroy(struct bs_mutex *mutex);
+void bs_mutex_lock(struct bs_mutex *mutex);
 /* 0, or -EINTR when a fatal signal arrived while waiting. */
 int bs_mutex_lock_killable(struct bs_mutex *mutex);
 void bs_mutex_unlock(struct bs_mutex *mutex);
-/* The spinlock over the list of those locks (never held across a sleep). */
-void bs_address_space_list_lock(void);
-void bs_address_space_list_unlock(void);
 /* The calling process's address space, as a key to compare (never shown). */
 uint64_t bs_current_address_space(void);
 
@@ -253,11 +253,10 @@ uint64_t bs_folios_fill(struct file *layer, struct folio **folios, uint64_t coun
 
 /* ---- Implemented in Swift, called from C ------------------------------- */
 
-void bs_swift_init(void);
+/* Makes the module's state, before the device exists: 0 or a negative errno. */
+int bs_swift_init(void);
 void bs_swift_exit(void);
 long bs_swift_ioctl(uint32_t command, uint64_t argument);
-/* Whether an mmap of an overlay file is allowed: 0 or a negative errno. */
-int bs_swift_overlay_mmap_check(bool shared, bool may_write);
 void bs_swift_overlay_readahead(void *overlay, struct readahead_control *rac);
 int bs_swift_overlay_read_folio(void *overlay, struct folio *folio, uint64_t page);
 void bs_swift_overlay_release(void *overlay);

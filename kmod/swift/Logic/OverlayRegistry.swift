@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 
-/// The live overlay ids: which create request an id names and which
-/// process may clean it up.
+/// The overlay registry: the live overlay ids, which create request an id
+/// names and which process may clean it up.
 ///
 /// An entry lives from a successful create request until the cleanup request
 /// or until the request's mapping goes away, whichever comes first. The
@@ -19,9 +19,25 @@ struct OverlayRegistry: ~Copyable {
     }
 
     private var entries = SortedEntries<Entry>()
+    /// Number of registered ids.
     var count: Int { entries.count }
+    /// The last overlay's listing number.
+    private var lastSerial: UInt64 = 0
+    /// Create requests' files alive, cleaned up or not.
+    private(set) var attachmentFiles = 0
 
     init() {}
+
+    /// A number for a new overlay, unique while the registry lives.
+    mutating func nextSerial() -> UInt64 {
+        lastSerial += 1
+        return lastSerial
+    }
+
+    /// Counts a create request's file opened (+1) or released (-1).
+    mutating func countAttachmentFile(_ change: Int) {
+        attachmentFiles += change
+    }
 
     /// Adds `entry`. Throws `.alreadyOverlaid` if the id is taken (the
     /// caller draws a new random id) and `.outOfMemory` if growing fails;

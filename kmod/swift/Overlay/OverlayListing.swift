@@ -15,7 +15,7 @@ enum OverlayListing {
     /// caller retries with a larger one).
     static func render(into buffer: UnsafeMutableRawBufferPointer) -> Int? {
         var text = TextBuffer(buffer)
-        OverlayDirectory.withLock { registry in
+        ModuleState.current.pointee.registry.withLock { registry in
             // Holding the registry lock keeps every listed attachment, and
             // so its file, inode and overlay, alive: its release removes it
             // from the registry first.
@@ -35,7 +35,7 @@ enum OverlayListing {
                 text.append(" layers=")
                 text.append(UInt64(overlay.pointee.layers.count))
                 text.append(" cached_pages=")
-                text.append(overlay.pointee.inode.map { bs_inode_cached_pages($0) } ?? 0)
+                text.append(overlay.pointee.inode?.cachedPages ?? 0)
                 text.append(" served=")
                 for layer in 0..<overlay.pointee.layers.count {
                     if layer > 0 { text.append(",") }
@@ -58,7 +58,9 @@ extension OverlayListing {
     /// registered. All four return to 0 when every mapping is gone.
     static func renderStats(into buffer: UnsafeMutableRawBufferPointer) -> Int? {
         let (overlays, shareable) = OverlaySharing.counts
-        let (files, ids) = OverlayDirectory.withLock { registry in (OverlayDirectory.liveFiles, registry.count) }
+        let (files, ids) = ModuleState.current.pointee.registry.withLock { registry in
+            (registry.attachmentFiles, registry.count)
+        }
         var text = TextBuffer(buffer)
         text.append("overlays=")
         text.append(UInt64(overlays))
@@ -70,54 +72,5 @@ extension OverlayListing {
         text.append(UInt64(ids))
         text.append("\n")
         return text.overflowed ? nil : text.count
-    }
-}
-
-/// Appends text to a fixed buffer, remembering whether it ran out of room.
-struct TextBuffer {
-    private let buffer: UnsafeMutableRawBufferPointer
-    private(set) var count = 0
-    private(set) var overflowed = false
-
-    init(_ buffer: UnsafeMutableRawBufferPointer) { self.buffer = buffer }
-
-    mutating func append(byte: UInt8) {
-        guard count < buffer.count else {
-            overflowed = true
-            return
-        }
-        buffer[count] = byte
-        count += 1
-    }
-
-    mutating func append(_ text: StaticString) {
-        let bytes = UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount)
-        for byte in bytes { append(byte: byte) }
-    }
-
-    /// `value` in decimal.
-    mutating func append(_ value: UInt64) {
-        var digits = InlineArray<20, UInt8>(repeating: 0)
-        var remaining = value
-        var length = 0
-        repeat {
-            digits[length] = UInt8(truncatingIfNeeded: remaining % 10) + 0x30
-            remaining /= 10
-            length += 1
-        } while remaining > 0
-        while length > 0 {
-            length -= 1
-            append(byte: digits[length])
-        }
-    }
-
-    /// `value` as 16 hex digits.
-    mutating func appendHex(_ value: UInt64) {
-        var shift: UInt64 = 64
-        while shift > 0 {
-            shift -= 4
-            let nibble = UInt8(truncatingIfNeeded: value >> shift & 0xF)
-            append(byte: nibble < 10 ? nibble + 0x30 : nibble + 0x57)
-        }
     }
 }

@@ -6,9 +6,9 @@
 /// so they stay per mapping whoever else maps the same overlay; fork and
 /// VMA splits share the file, so they share the attachment too.
 ///
-/// It lives in memory from platformAllocate that the file owns: the file's release
-/// (its last mapping or descriptor gone) removes the id from the registry
-/// and frees it.
+/// It lives in memory that the file owns: the file's release (its last
+/// mapping or descriptor gone) removes the id from the registry and frees
+/// it.
 struct OverlayAttachment: ~Copyable {
     /// The id the create request returned; registered until cleanup or
     /// release.
@@ -18,7 +18,8 @@ struct OverlayAttachment: ~Copyable {
     let overlay: UnsafeMutablePointer<Overlay>
 }
 
-/// A stored attachment, as the C side holds it (`void *`).
+/// A stored attachment, as the C side holds it (`void *`, the file's
+/// private_data).
 struct AttachmentHandle {
     let pointer: UnsafeMutablePointer<OverlayAttachment>
 
@@ -28,11 +29,11 @@ struct AttachmentHandle {
         pointer = raw.assumingMemoryBound(to: OverlayAttachment.self)
     }
 
-    /// The attachment `file` was opened for, if it is a create request's
+    /// The attachment a file was opened for, if it is a create request's
     /// file of this module (a file opened through /proc/PID/map_files has
     /// none).
-    init?(of file: OpaquePointer) {
-        guard let raw = LayerFile.describe(file).attachment else { return nil }
+    init?(of info: FileInfo) {
+        guard let raw = info.attachment else { return nil }
         self.init(raw)
     }
 
@@ -43,10 +44,25 @@ struct AttachmentHandle {
     /// Whether the attachment's id is still registered (not cleaned up).
     var isRegistered: Bool {
         let id = pointer.pointee.id
-        return OverlayDirectory.withLock { registry in registry.contains(id: id, handle: raw) }
+        return ModuleState.current.pointee.registry.withLock { registry in
+            registry.contains(id: id, handle: raw)
+        }
     }
 
     func destroy() {
         KernelBox.destroy(pointer)
+    }
+
+    /// The attachment's file was released (its mappings and descriptors are
+    /// gone): unregisters its id if cleanup did not, and frees it.
+    func release() {
+        let id = pointer.pointee.id
+        let wasRegistered = ModuleState.current.pointee.registry.withLock { registry in
+            registry.countAttachmentFile(-1)
+            return registry.remove(id: id, handle: raw)
+        }
+        pointer.pointee.overlay.pointee.detach()
+        Log.debug(wasRegistered ? "request's mapping gone without cleanup" : "request's mapping gone")
+        destroy()
     }
 }

@@ -30,3 +30,15 @@ struct UserPointer {
         guard bs_copy_to_user(mutableRaw, source, byteCount) == 0 else { throw .badAddress }
     }
 }
+
+extension UserPointer {
+    /// Whether the `byteCount` user bytes here are all zero (EFAULT when
+    /// they cannot be read).
+    func isZeroed(byteCount: Int) throws(OverlayError) -> Bool {
+        switch bs_check_zeroed_user(UnsafeRawPointer(bitPattern: UInt(address)), byteCount) {
+        case 1: return true
+        case 0: return false
+        default: throw .badAddress
+        }
+    }
+}

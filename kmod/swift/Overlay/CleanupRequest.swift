@@ -9,7 +9,7 @@ enum CleanupRequest {
         try userRequest.read(into: &request)
         let id = withUnsafeBytes(of: &request.id) { OverlayID(bytes: $0) }
         let requester = CurrentProcess.owner
-        try OverlayDirectory.withLock { (registry: inout OverlayRegistry) throws(OverlayError) in
+        try ModuleState.current.pointee.registry.withLock { (registry: inout OverlayRegistry) throws(OverlayError) in
             _ = try registry.remove(id: id, requester: requester)
         }
         Log.debug("overlay id released")

@@ -3,54 +3,56 @@
 /// The last steps of a create request, once its overlay is composed: an
 /// inode for the overlay (an existing one with the same stack, or a new
 /// one), an open file of it for the request, the id registered and written
-/// back, and the base mapping replaced. Called
-/// under the process's `AddressSpaceLock`, after every check: on any
-/// failure here the id is unregistered, the user's id bytes are put back
-/// and the files are dropped, so the process is left as it was.
+/// back, and the base mapping replaced. Called under the process's
+/// `AddressSpaceLock`, after every check: on any failure here the id is
+/// unregistered, the user's id bytes are put back and the files are
+/// dropped, so the process is left as it was.
 enum OverlayPublication {
-    static func publish(_ overlay: consuming Overlay, over mapping: borrowing ProcessMapping,
+    static func publish(_ overlay: consuming Overlay, over range: MappingRange,
                         userID: UserPointer, originalID: IDBytes) throws(OverlayError) {
         let readahead = overlay.readaheadPages
-        let (inode, shared) = try OverlaySharing.inode(for: overlay)
         // The inode owns the overlay; dropping this reference (the file
         // below takes its own) releases a new one on any failure.
-        defer { bs_inode_put(inode) }
-        let handle = OverlayHandle(UnsafeMutableRawPointer(shared))
+        let published = try OverlaySharing.inode(for: overlay)
+        let shared = published.overlay
 
         let attachment = try AttachmentHandle.store(
-            OverlayAttachment(id: OverlayID.random(), owner: CurrentProcess.owner, overlay: handle.pointer))
-        var error: Int32 = 0
-        guard let opened = bs_overlay_file_open(inode, attachment.raw, readahead, &error) else {
+            OverlayAttachment(id: OverlayID.random(), owner: CurrentProcess.owner, overlay: shared.pointer))
+        let file: KernelFile
+        do throws(OverlayError) {
+            file = try published.inode.openFile(for: attachment.raw, readaheadPages: readahead)
+        } catch {
             attachment.destroy()
-            throw .kernel(errno: -error)
+            throw error
         }
         // The file owns the attachment now; dropping this reference (the
         // mapping takes its own) releases it on any failure.
-        let file = LayerFile(adopting: opened)
-        handle.pointer.pointee.attach()
-        OverlayDirectory.countFile(+1)
+        shared.pointer.pointee.attach()
+        ModuleState.current.pointee.registry.withLock { registry in registry.countAttachmentFile(+1) }
 
         try register(attachment)
         do throws(OverlayError) {
             try write(attachment.pointer.pointee.id, to: userID)
             do throws(OverlayError) {
-                try mapping.replace(with: file.file)
+                try CurrentAddressSpace.mapPrivately(file, over: range)
             } catch {
                 write(originalID, to: userID)
                 throw error
             }
         } catch {
             let id = attachment.pointer.pointee.id
-            OverlayDirectory.withLock { registry in registry.remove(id: id, handle: attachment.raw) }
+            ModuleState.current.pointee.registry.withLock { registry in
+                _ = registry.remove(id: id, handle: attachment.raw)
+            }
             throw error
         }
-        Log.debug("overlay created, layers", Int64(handle.pointer.pointee.layers.count))
+        Log.debug("overlay created, layers", Int64(shared.pointer.pointee.layers.count))
     }
 
     /// Registers the attachment under its id, drawing a new id in the
     /// (astronomically unlikely) case that it is taken.
     private static func register(_ attachment: AttachmentHandle) throws(OverlayError) {
-        try OverlayDirectory.withLock { (registry: inout OverlayRegistry) throws(OverlayError) in
+        try ModuleState.current.pointee.registry.withLock { (registry: inout OverlayRegistry) throws(OverlayError) in
             while true {
                 do throws(OverlayError) {
                     try registry.insert(.init(id: attachment.pointer.pointee.id,
@@ -84,12 +86,3 @@ enum OverlayPublication {
 /// The 16 id bytes of a request struct (as C imports them).
 typealias IDBytes = (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
                      UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)
-
-extension OverlayID {
-    /// A new random id (never derived from an address).
-    static func random() -> OverlayID {
-        var words: (UInt64, UInt64) = (0, 0)
-        withUnsafeMutableBytes(of: &words) { bs_random_bytes($0.baseAddress!, $0.count) }
-        return OverlayID(high: words.0, low: words.1)
-    }
-}

@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+
+/// A counted reference to an open file (`struct file`), dropped on deinit.
+///
+/// An overlay holds one per layer, so its layers stay open for as long as the
+/// overlay can be read, whatever the process does with its own descriptors
+/// and mappings.
+struct KernelFile: ~Copyable {
+    /// The `struct file`. Only Bindings/ reads it.
+    let unsafeKernelPointer: OpaquePointer
+
+    /// Adopts a reference the caller owns (a C function returned it).
+    init(adopting file: OpaquePointer) {
+        unsafeKernelPointer = file
+    }
+
+    /// Takes a new reference on a file that is alive while `file` is borrowed.
+    init(retaining file: borrowing KernelFile) {
+        unsafeKernelPointer = bs_file_get(file.unsafeKernelPointer)
+    }
+
+    deinit { bs_file_put(unsafeKernelPointer) }
+
+    /// The open file of the caller's descriptor `fd`, if it is one.
+    static func ofDescriptor(_ fd: Int32) -> KernelFile? {
+        bs_fget(fd).map { KernelFile(adopting: $0) }
+    }
+
+    /// A new open file of the same file, for reading, with its own position
+    /// (so that seeking it moves nothing the caller shares).
+    func reopenedForReading() throws(OverlayError) -> KernelFile {
+        var error: Int32 = 0
+        guard let reopened = bs_file_reopen(unsafeKernelPointer, &error) else { throw .kernel(errno: -error) }
+        return KernelFile(adopting: reopened)
+    }
+
+    /// What a request decides on about the file.
+    var info: FileInfo { FileInfo(of: unsafeKernelPointer) }
+
+    /// The file's inode, as a token that compares files by identity (two
+    /// descriptors of one file share its page cache). Never shown anywhere.
+    var identity: FileIdentity {
+        FileIdentity(value: UInt64(UInt(bitPattern: bs_file_inode(unsafeKernelPointer))))
+    }
+
+    /// What says whether the file changed since.
+    var stamp: FileStamp {
+        var stamp = bs_layer_stamp()
+        bs_file_stamp(unsafeKernelPointer, &stamp)
+        return FileStamp(stamp)
+    }
+
+    /// Whether the file is open for writing (or mapped shared writable) anywhere.
+    var hasWriters: Bool { bs_file_has_writers(unsafeKernelPointer) }
+
+    /// The next byte offset at or after `offset` that starts data, or nil
+    /// when there is none (ENXIO).
+    func seekData(from offset: Int64) throws(OverlayError) -> Int64? {
+        try seek(offset, whence: BS_SEEK_DATA)
+    }
+
+    /// The next byte offset at or after `offset` that starts a hole (the
+    /// end of the file is one), or nil when `offset` is past the end.
+    func seekHole(from offset: Int64) throws(OverlayError) -> Int64? {
+        try seek(offset, whence: BS_SEEK_HOLE)
+    }
+
+    private func seek(_ offset: Int64, whence: Int) throws(OverlayError) -> Int64? {
+        let result = bs_file_seek(unsafeKernelPointer, offset, Int32(whence))
+        if result == -Int64(ENXIO) { return nil }
+        guard result >= 0 else { throw .kernel(errno: Int32(truncatingIfNeeded: -result)) }
+        return result
+    }
+}
+
+/// A file's identity (its inode), for comparing and fingerprinting layers.
+/// Derived from an address, so it is never logged or shown.
+struct FileIdentity: Equatable {
+    let value: UInt64
+}
+
+/// The attributes of a file that requests decide on.
+struct FileInfo {
+    /// The file size (i_size).
+    let size: Int64
+    let readaheadPages: UInt32
+    let isRegular: Bool
+    let isOpenForReading: Bool
+    /// Its pages can be read through a page cache (a read_folio, or shmem).
+    let hasPageCache: Bool
+    /// A file of this module: the overlay its inode serves (an `Overlay`).
+    let overlay: UnsafeMutableRawPointer?
+    /// A create request's file of this module: its `OverlayAttachment`.
+    let attachment: UnsafeMutableRawPointer?
+
+    /// A regular file opened for reading whose pages the module can read:
+    /// it can be a layer.
+    var isReadableRegular: Bool { isRegular && isOpenForReading && hasPageCache }
+
+    /// Describes `file` (a `struct file` kept alive by the caller).
+    init(of file: OpaquePointer) {
+        var info = bs_file_info()
+        bs_file_describe(file, &info)
+        size = info.size
+        readaheadPages = info.readahead_pages
+        isRegular = info.regular
+        isOpenForReading = info.open_for_reading
+        hasPageCache = info.page_cache
+        overlay = info.overlay
+        attachment = info.attachment
+    }
+}
+
+/// What says that a file changed: a request shares an overlay only while
+/// every layer's stamp is what it was when the overlay was made (size,
+/// change and modification times, and i_version where the filesystem keeps
+/// one).
+struct FileStamp: Equatable {
+    private let stamp: bs_layer_stamp
+
+    fileprivate init(_ stamp: bs_layer_stamp) { self.stamp = stamp }
+
+    static func == (a: FileStamp, b: FileStamp) -> Bool {
+        a.stamp.size == b.stamp.size && a.stamp.ctime_sec == b.stamp.ctime_sec
+            && a.stamp.ctime_nsec == b.stamp.ctime_nsec && a.stamp.mtime_sec == b.stamp.mtime_sec
+            && a.stamp.mtime_nsec == b.stamp.mtime_nsec && a.stamp.version == b.stamp.version
+    }
+}

@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+
+/// The rules of ABI v2's request (`struct mem_overlay_stack_req` and its
+/// `struct mem_overlay_layer` entries), checked before anything changes.
+///
+/// The request struct is extensible by the rules of openat2 and clone3: a
+/// caller built against an older header passes a smaller `size`, a newer
+/// one a larger `size` whose unknown tail must be zero. The values mirror
+/// the uapi header (ABIConstants.swift checks them when the module loads).
+enum StackRequestRules {
+    /// `MEM_OVERLAY_STACK_REQ_SIZE_VER0`: the first version's size.
+    static let firstVersionSize = 48
+    /// The most a caller's struct may be (as openat2 and clone3 allow).
+    static let largestSize = 4096
+    /// Where the id lies in the struct (after size, flags, base_addr,
+    /// layers_size and layers).
+    static let idOffset = 32
+    /// `MEM_OVERLAY_MAX_LAYERS`.
+    static let maxLayers = 255
+    /// `MEM_OVERLAY_LAYER_DATA_EXTENTS`.
+    static let dataExtentsFlag: UInt32 = 1 << 0
+
+    /// The bytes past what the module knows in a caller's struct of `size`
+    /// bytes, which must all be zero (nil when there are none): below the
+    /// first version's size is EINVAL, above 4096 bytes E2BIG.
+    static func unknownTail(size: UInt32, knownSize: Int) throws(OverlayError) -> Range<Int>? {
+        guard Int(size) >= firstVersionSize else { throw .requestTooSmall }
+        guard Int(size) <= largestSize else { throw .unknownRequestFields }
+        return Int(size) > knownSize ? knownSize..<Int(size) : nil
+    }
+
+    /// The request's own fields: no flags are defined yet, and 1 to 255 layers.
+    static func check(flags: UInt32, layerCount: UInt64) throws(OverlayError) {
+        guard flags == 0 else { throw .unknownFlags }
+        guard layerCount > 0 else { throw .noLayers }
+        guard layerCount <= UInt64(maxLayers) else { throw .tooManyLayers }
+    }
+
+    /// One layer's flags; whether it is laid by its data extents (else by
+    /// its segment list).
+    static func isLaidByDataExtents(layerFlags: UInt32) throws(OverlayError) -> Bool {
+        guard layerFlags & ~dataExtentsFlag == 0 else { throw .unknownFlags }
+        return layerFlags & dataExtentsFlag != 0
+    }
+
+    /// A layer's segment list length (checked again, with the others, when
+    /// the list is read; this check comes first so that a count too large
+    /// for an `Int` is never converted).
+    static func check(segmentCount: UInt64) throws(OverlayError) {
+        guard segmentCount <= UInt64(SegmentLimits.maxSegments) else { throw .tooManySegments }
+    }
+}

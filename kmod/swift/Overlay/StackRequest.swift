@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+
+/// IOCTL_MEM_OVERLAY_STACK_CMD (ABI v2): lays a whole chain of layer files,
+/// named by descriptor, over the base mapping in one request.
+///
+/// Every layer is checked and its pages found (copied from the request, or
+/// the file's data extents) before anything changes; then, under the
+/// process's `AddressSpaceLock` as a v1 request, the layers are laid on
+/// what the base mapping shows, lowest first, into one overlay with one
+/// id, and the mapping is replaced once: it never shows part of the chain.
+enum StackRequest {
+    static func handle(userRequest: UserPointer) throws(OverlayError) {
+        let request = try read(userRequest)
+        try StackRequestRules.check(flags: request.flags, layerCount: request.layers_size)
+        let layers = try RequestLayers.read(from: UserPointer(request.layers), count: Int(request.layers_size))
+
+        try AddressSpaceLock.withLock { () throws(OverlayError) in
+            let base = try CurrentAddressSpace.withMappingsLocked {
+                (mappings: borrowing MappingsReadGuard) throws(OverlayError) -> BaseTarget in
+                try BaseTarget.resolve(at: request.base_addr, in: mappings)
+            }
+            var stack = try base.shownStack()
+            try layers.lay(on: &stack)
+            let serial = ModuleState.current.pointee.registry.withLock { registry in registry.nextSerial() }
+            let overlay = try Overlay(try stack.finish(), serial: serial)
+            Log.debug("composed chain, layers", Int64(overlay.layers.count))
+            try OverlayPublication.publish(overlay, over: base.range,
+                                           userID: UserPointer(userRequest.address + UInt64(StackRequestRules.idOffset)),
+                                           originalID: request.id)
+        }
+    }
+
+    /// The caller's struct, by the extensible-struct rules.
+    private static func read(_ user: UserPointer) throws(OverlayError) -> mem_overlay_stack_req {
+        var size: UInt32 = 0
+        try user.read(into: &size)
+        let tail = try StackRequestRules.unknownTail(size: size, knownSize: MemoryLayout<mem_overlay_stack_req>.size)
+        var request = mem_overlay_stack_req()
+        try user.read(into: &request)
+        if let tail {
+            guard try UserPointer(user.address + UInt64(tail.lowerBound)).isZeroed(byteCount: tail.count) else {
+                throw .unknownRequestFields
+            }
+        }
+        request.size = size
+        return request
+    }
+}
+
+/// The layers of a v2 request, each a referenced file and the pages it
+/// serves, read and checked before anything changes.
+struct RequestLayers: ~Copyable {
+    private struct Layer: ~Copyable {
+        let file: KernelFile
+        let pages: SegmentTable
+    }
+
+    private var entries: LayerBuffer<Layer>
+
+    /// Reads `count` `struct mem_overlay_layer` at `user` and each layer's
+    /// file and pages.
+    static func read(from user: UserPointer, count: Int) throws(OverlayError) -> RequestLayers {
+        var layers = RequestLayers(entries: try LayerBuffer(capacity: count))
+        let stride = UInt64(MemoryLayout<mem_overlay_layer>.stride)
+        for index in 0..<count {
+            var layer = mem_overlay_layer()
+            try UserPointer(user.address + UInt64(index) * stride).read(into: &layer)
+            let byExtents = try StackRequestRules.isLaidByDataExtents(layerFlags: layer.flags)
+            let file = try open(layer.fd)
+            if byExtents {
+                // A private file of its own, so that seeking for the
+                // extents moves no position the caller shares.
+                let source = try file.reopenedForReading()
+                let pages = try SegmentTable.dataExtents(of: source)
+                layers.entries.append(Layer(file: source, pages: pages))
+            } else {
+                try StackRequestRules.check(segmentCount: layer.segments_size)
+                let pages = try SegmentTable.copied(from: UserPointer(layer.segments), count: Int(layer.segments_size))
+                layers.entries.append(Layer(file: file, pages: pages))
+            }
+        }
+        return layers
+    }
+
+    /// The file of descriptor `fd`, if it can be a layer.
+    private static func open(_ fd: Int32) throws(OverlayError) -> KernelFile {
+        guard let file = KernelFile.ofDescriptor(fd) else { throw .badDescriptor }
+        let info = file.info
+        guard info.isRegular else { throw .layerNotRegularFile }
+        guard info.isOpenForReading else { throw .layerNotReadable }
+        guard info.hasPageCache else { throw .layerNotRegularFile }
+        return file
+    }
+
+    /// Lays every layer on `stack`, lowest first.
+    func lay(on stack: inout LayerStack<KernelFile>) throws(OverlayError) {
+        for index in 0..<entries.count {
+            try entries.withElement(index) { (layer: borrowing Layer) throws(OverlayError) in
+                try stack.lay(layer.pages, ofFile: KernelFile(retaining: layer.file))
+            }
+        }
+    }
+}

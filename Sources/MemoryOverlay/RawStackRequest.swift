@@ -123,6 +123,10 @@ public struct RawLayer {
 
     /// `MEM_OVERLAY_LAYER_DATA_EXTENTS`: the layer serves its file's data.
     public static let dataExtentsFlag = UInt32(batch_syscalls_layer_data_extents)
+    /// `MEM_OVERLAY_LAYER_OWN`: the layer is the restore's own.
+    public static let ownFlag = UInt32(batch_syscalls_layer_own)
+    /// `MEM_OVERLAY_LAYER_SHARED`: the layer is shared by the restores that lay it.
+    public static let sharedFlag = UInt32(batch_syscalls_layer_shared)
     /// The size of one layer in memory (24 bytes).
     public static let stride = MemoryLayout<mem_overlay_layer>.stride
 

@@ -70,6 +70,23 @@ struct mem_overlay_cleanup_req {
  * filesystem that cannot report holes gives all of the file. */
 #define MEM_OVERLAY_LAYER_DATA_EXTENTS (1U << 0)
 
+/*
+ * Which layers are the restore's own. A restore's own layers (by default
+ * its top layer: the last of a v2 request, v1's overlay) are copied into
+ * the mapping's private memory when a page is first touched; the layers
+ * beneath are served from a page cache that every restore with the same
+ * layers beneath shares (the base file's own, when the base alone is
+ * beneath). So many restores of one base, each with its own diff, hold the
+ * base once. A layer above an own layer is own too.
+ *
+ * MEM_OVERLAY_LAYER_OWN: this layer is the restore's own, though not the top
+ * (a VM's earlier diffs). MEM_OVERLAY_LAYER_SHARED: this layer is shared by
+ * the restores that lay it, even as the top (a template restored many times
+ * as it is). Both on one layer is EINVAL.
+ */
+#define MEM_OVERLAY_LAYER_OWN (1U << 1)
+#define MEM_OVERLAY_LAYER_SHARED (1U << 2)
+
 /* Most layers one v2 request may lay (E2BIG above it). */
 #define MEM_OVERLAY_MAX_LAYERS 255
 

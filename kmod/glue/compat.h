@@ -99,4 +99,54 @@ static inline struct timespec64 bs_inode_mtime(const struct inode *inode)
 #define BS_DROP_INODE_NOW generic_delete_inode
 #endif
 
+/* 6.3 made vm_flags read-only behind vm_flags_set (with the VMA's lock
+ * asserted); before, the flags were set directly. Called from ->mmap. */
+static inline void bs_vma_flags_set(struct vm_area_struct *vma, unsigned long flags)
+{
+#ifdef BS_HAVE_VM_FLAGS_SET
+	vm_flags_set(vma, flags);
+#else
+	vma->vm_flags |= flags;
+#endif
+}
+
+/* 6.4 added faults under the VMA's lock alone; before, every fault held the
+ * mmap lock, and this flag is never set. */
+#ifdef BS_HAVE_FAULT_FLAG_VMA_LOCK
+#define BS_FAULT_FLAG_VMA_LOCK FAULT_FLAG_VMA_LOCK
+#else
+#define BS_FAULT_FLAG_VMA_LOCK 0
+#endif
+
+/* Since 6.11 a fault refuses to map a huge folio of the page cache by a PMD
+ * in a VMA with VM_NOHUGEPAGE; before, only the VMA's alignment decided. */
+#ifdef BS_HAVE_VMA_THP_DISABLED
+#define BS_NOHUGEPAGE_REFUSES_PMD_MAPPING 1
+#else
+#define BS_NOHUGEPAGE_REFUSES_PMD_MAPPING 0
+#endif
+
+/* One page of `mm` (whose mmap lock the caller holds) by get_user_pages:
+ * 6.5 dropped the vmas argument. */
+static inline long bs_get_user_page(struct mm_struct *mm, unsigned long address, unsigned int flags,
+				    struct page **page)
+{
+#ifdef BS_HAVE_GUP_REMOTE_VMAS
+	return get_user_pages_remote(mm, address, 1, flags, page, NULL, NULL);
+#else
+	return get_user_pages_remote(mm, address, 1, flags, page, NULL);
+#endif
+}
+
+/* An exact count of an mm counter: 6.2 made them per-CPU, read
+ * approximately by get_mm_counter; before, they were exact atomics. */
+static inline unsigned long bs_mm_counter(struct mm_struct *mm, int member)
+{
+#ifdef BS_HAVE_GET_MM_COUNTER_SUM
+	return get_mm_counter_sum(mm, member);
+#else
+	return get_mm_counter(mm, member);
+#endif
+}
+
 #endif /* BS_COMPAT_H */

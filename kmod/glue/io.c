@@ -26,6 +26,7 @@
 
 #include "batch_syscalls_glue.h"
 #include "compat.h"
+#include "overlay_fs.h"
 
 /* Where direct reads put the pages of a span that another layer serves:
  * written concurrently, never read. Module memory is vmalloc'ed. */
@@ -93,7 +94,7 @@ uint32_t bs_readahead_take(struct readahead_control *rac, struct folio **folios,
 }
 
 /* The layer's folio that holds page `index`, uptodate and referenced. */
-static struct folio *bs_layer_folio(struct file *layer, pgoff_t index)
+struct folio *bs_layer_folio(struct file *layer, pgoff_t index)
 {
 	struct address_space *mapping = layer->f_mapping;
 

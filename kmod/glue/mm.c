@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* The calling process's mappings: look one up, map a file over one. */
 #include <linux/err.h>
+#include <linux/highmem.h>
 #include <linux/hugetlb.h>
 #include <linux/mm.h>
 #include <linux/mman.h>
+#include <linux/pagemap.h>
 #include <linux/sched.h>
 #include <linux/types.h>
 
 #include "batch_syscalls_glue.h"
+#include "compat.h"
+#include "overlay_fs.h"
 
 void bs_mmap_read_lock(void)
 {
@@ -54,4 +58,61 @@ long bs_vm_mmap_private_fixed(struct file *file, uint64_t start, uint64_t length
 	if (IS_ERR_VALUE(result))
 		return (long)result;
 	return result == start ? 0 : -EINVAL;
+}
+
+struct page *bs_user_page_present(uint64_t address)
+{
+	struct page *page;
+
+	mmap_assert_locked(current->mm);
+	/* FOLL_NOFAULT: a page that is not mapped now stays so. */
+	if (bs_get_user_page(current->mm, address, FOLL_NOFAULT, &page) != 1)
+		return NULL;
+	return page;
+}
+
+void bs_page_put(struct page *page)
+{
+	put_page(page);
+}
+
+bool bs_page_anonymous(struct page *page)
+{
+	return PageAnon(page);
+}
+
+/* Whether `page` holds the bytes of `folio`'s page `index`; drops the folio. */
+static bool bs_page_same_as_folio(struct page *page, struct folio *folio, pgoff_t index)
+{
+	const char *mine, *theirs;
+	bool same;
+
+	if (IS_ERR(folio))
+		return false;
+	mine = kmap_local_page(page);
+	theirs = kmap_local_folio(folio, offset_in_folio(folio, (loff_t)index << PAGE_SHIFT));
+	same = !memcmp(mine, theirs, PAGE_SIZE);
+	kunmap_local(theirs);
+	kunmap_local(mine);
+	folio_put(folio);
+	return same;
+}
+
+bool bs_page_same_as_file_page(struct page *page, struct file *layer, uint64_t index)
+{
+	if ((loff_t)index >= DIV_ROUND_UP(i_size_read(file_inode(layer)), PAGE_SIZE))
+		return false;
+	return bs_page_same_as_folio(page, bs_layer_folio(layer, index), index);
+}
+
+bool bs_page_same_as_cache_page(struct page *page, struct address_space *mapping, uint64_t index)
+{
+	if ((loff_t)index >= DIV_ROUND_UP(i_size_read(mapping->host), PAGE_SIZE))
+		return false;
+	return bs_page_same_as_folio(page, read_mapping_folio(mapping, index, NULL), index);
+}
+
+bool bs_address_space_has_swapped_pages(void)
+{
+	return bs_mm_counter(current->mm, MM_SWAPENTS) > 0;
 }

@@ -28,29 +28,34 @@
 
 #include "batch_syscalls_glue.h"
 #include "compat.h"
+#include "overlay_fs.h"
 
 #define BS_OVERLAYFS_MAGIC 0x62737973 /* "bsys" */
 
 static struct vfsmount *bs_mount;
 
+/* An inode's last reference is gone: it releases what it owns (an overlay, or an overlay). */
 static void bs_overlay_evict_inode(struct inode *inode)
 {
-	void *overlay = inode->i_private;
+	void *object = inode->i_private;
 
 	truncate_inode_pages_final(&inode->i_data);
 	clear_inode(inode);
-	if (overlay) {
+	if (object) {
 		inode->i_private = NULL;
-		bs_swift_overlay_release(overlay);
+		if (inode->i_fop == &bs_overlay_fops)
+			bs_swift_overlay_release(object);
+		else
+			bs_swift_lower_release(object);
 	}
 }
 
 static void bs_overlay_free_inode(struct inode *inode)
 {
-	bool overlay_inode = S_ISREG(inode->i_mode); /* not the root directory */
+	bool module_inode = S_ISREG(inode->i_mode); /* not the root directory */
 
 	free_inode_nonrcu(inode);
-	if (overlay_inode)
+	if (module_inode)
 		module_put(THIS_MODULE);
 }
 
@@ -78,7 +83,7 @@ static struct file_system_type bs_overlay_fs_type = {
 	.kill_sb = kill_anon_super,
 };
 
-static int bs_overlay_read_folio(struct file *file, struct folio *folio)
+static int bs_lower_read_folio(struct file *file, struct folio *folio)
 {
 	void *overlay = folio->mapping->host->i_private;
 
@@ -86,21 +91,21 @@ static int bs_overlay_read_folio(struct file *file, struct folio *folio)
 		folio_unlock(folio);
 		return -EIO;
 	}
-	return bs_swift_overlay_read_folio(overlay, folio, folio->index);
+	return bs_swift_lower_read_folio(overlay, folio, folio->index);
 }
 
 /* Folios left in the request (no overlay) are unlocked by the caller. */
-static void bs_overlay_readahead(struct readahead_control *rac)
+static void bs_lower_readahead(struct readahead_control *rac)
 {
 	void *overlay = rac->mapping->host->i_private;
 
 	if (overlay)
-		bs_swift_overlay_readahead(overlay, rac);
+		bs_swift_lower_readahead(overlay, rac);
 }
 
-static const struct address_space_operations bs_overlay_aops = {
-	.read_folio = bs_overlay_read_folio,
-	.readahead = bs_overlay_readahead,
+static const struct address_space_operations bs_lower_aops = {
+	.read_folio = bs_lower_read_folio,
+	.readahead = bs_lower_readahead,
 	/* The page cache is never written: private writes copy the page. */
 	.dirty_folio = noop_dirty_folio,
 	/* Clean, movable pages: compaction may move them. */
@@ -109,33 +114,9 @@ static const struct address_space_operations bs_overlay_aops = {
 	BS_AOPS_ERROR_REMOVE,
 };
 
-/*
- * The page cache is never written: writes through a shared mapping would
- * need a write layer, so a mapping that is shared and may become writable
- * is refused (a request's file is read-only, but root can reopen one for
- * writing through /proc/PID/map_files). Private writes copy the page.
- */
-static int bs_overlay_mmap(struct file *file, struct vm_area_struct *vma)
-{
-	if ((vma->vm_flags & VM_SHARED) && (vma->vm_flags & VM_MAYWRITE))
-		return -EACCES;
-	return generic_file_mmap(file, vma);
-}
-
-/* The last reference to a request's file is gone: its mappings and descriptors. */
-static int bs_overlay_release(struct inode *inode, struct file *file)
-{
-	if (file->private_data)
-		bs_swift_attachment_release(file->private_data);
-	return 0;
-}
-
-static const struct file_operations bs_overlay_fops = {
+/* An overlay inode is never opened: overlays map its page cache (overlay.c). */
+static const struct file_operations bs_lower_fops = {
 	.owner = THIS_MODULE,
-	.mmap = bs_overlay_mmap,
-	.release = bs_overlay_release,
-	.read_iter = generic_file_read_iter,
-	.llseek = generic_file_llseek,
 };
 
 int bs_overlay_fs_mount(void)
@@ -151,30 +132,38 @@ void bs_overlay_fs_unmount(void)
 	rcu_barrier();
 }
 
-struct inode *bs_overlay_inode_create(void *overlay, int64_t size, int *error)
+struct inode *bs_module_inode_create(void *object, int64_t size, const struct file_operations *fops)
 {
 	struct inode *inode = alloc_anon_inode(bs_mount->mnt_sb);
+
+	if (IS_ERR(inode))
+		return inode;
+	/* Dropped by bs_overlay_free_inode, whatever happens from here. */
+	__module_get(THIS_MODULE);
+	inode->i_mode = S_IFREG | 0400;
+	/* Listed on the superblock (new_inode does this, alloc_anon_inode not), so
+	 * that drop_caches drops an overlay's clean, unmapped pages like any file's. */
+	inode_sb_list_add(inode);
+	inode->i_size = size;
+	inode->i_fop = fops;
+	/* From here the inode owns the object: eviction releases it. */
+	inode->i_private = object;
+	return inode;
+}
+
+struct inode *bs_lower_inode_create(void *overlay, int64_t size, int *error)
+{
+	struct inode *inode = bs_module_inode_create(overlay, size, &bs_lower_fops);
 
 	if (IS_ERR(inode)) {
 		*error = PTR_ERR(inode);
 		return NULL;
 	}
-	/* Dropped by bs_overlay_free_inode, whatever happens from here. */
-	__module_get(THIS_MODULE);
-	inode->i_mode = S_IFREG | 0400;
-	/* Listed on the superblock (new_inode does this, alloc_anon_inode not), so
-	 * that drop_caches drops the overlay's clean, unmapped pages like any file's. */
-	inode_sb_list_add(inode);
-	inode->i_size = size;
-	inode->i_fop = &bs_overlay_fops;
-	inode->i_mapping->a_ops = &bs_overlay_aops;
-	/* From here the inode owns the overlay: eviction releases it. */
-	inode->i_private = overlay;
+	inode->i_mapping->a_ops = &bs_lower_aops;
 	return inode;
 }
 
-struct file *bs_overlay_file_open(struct inode *inode, void *attachment,
-				  uint32_t readahead_pages, int *error)
+struct file *bs_module_file_open(struct inode *inode, const char *name, const struct file_operations *fops)
 {
 	struct file *file;
 
@@ -182,18 +171,11 @@ struct file *bs_overlay_file_open(struct inode *inode, void *attachment,
 	 * take the module reference that __fput drops. */
 	ihold(inode);
 	__module_get(THIS_MODULE);
-	file = alloc_file_pseudo(inode, bs_mount, "batch_syscalls_overlay",
-				 O_RDONLY | O_LARGEFILE, &bs_overlay_fops);
+	file = alloc_file_pseudo(inode, bs_mount, name, O_RDONLY | O_LARGEFILE, fops);
 	if (IS_ERR(file)) {
 		module_put(THIS_MODULE);
 		iput(inode);
-		*error = PTR_ERR(file);
-		return NULL;
 	}
-	file->f_ra.ra_pages = readahead_pages;
-	file->f_ra.prev_pos = -1;
-	/* From here the file owns the attachment: its release frees it. */
-	file->private_data = attachment;
 	return file;
 }
 
@@ -224,6 +206,7 @@ void bs_file_describe(struct file *file, struct bs_file_info *info)
 	info->readable_regular = info->regular && info->open_for_reading && info->page_cache;
 	info->overlay = file->f_op == &bs_overlay_fops ? inode->i_private : NULL;
 	info->attachment = file->f_op == &bs_overlay_fops ? file->private_data : NULL;
+	info->block_filesystem_magic = inode->i_sb->s_bdev ? inode->i_sb->s_magic : 0;
 }
 
 void bs_file_stamp(struct file *file, struct bs_layer_stamp *stamp)

@@ -38,10 +38,12 @@
 #define _Nullable
 #endif
 
+struct address_space;
 struct file;
 struct folio;
 struct inode;
 struct readahead_control;
+struct vm_fault;
 
 /* The ioctl numbers, as constants Swift can import (_IOWR is a macro). */
 static const uint32_t bs_ioctl_create = IOCTL_MEM_OVERLAY_REQ_CMD;
@@ -132,6 +134,23 @@ bool bs_vma_describe(uint64_t address, struct bs_vma_info *info);
 long bs_vm_mmap_private_fixed(struct file *file, uint64_t start, uint64_t length,
 			      uint64_t prot, uint64_t flags, uint64_t pgoff);
 
+/*
+ * The pages a mapping holds (a request checks an overlaid mapping's before
+ * it replaces it). Call with the mmap lock held.
+ */
+struct page;
+/* The page mapped at `address` now, referenced; NULL when none is (no fault). */
+struct page *_Nullable bs_user_page_present(uint64_t address);
+void bs_page_put(struct page *page);
+/* Whether it is a private (anonymous) page, not a file's. */
+bool bs_page_anonymous(struct page *page);
+/* Whether it holds the bytes of page `index` of `layer`, or of `mapping`'s
+ * page cache (read if need be); false when that page cannot be read. */
+bool bs_page_same_as_file_page(struct page *page, struct file *layer, uint64_t index);
+bool bs_page_same_as_cache_page(struct page *page, struct address_space *mapping, uint64_t index);
+/* Whether any private page of the calling process is swapped out. */
+bool bs_address_space_has_swapped_pages(void);
+
 /* ---- Files (overlay_fs.c) ---------------------------------------------- */
 
 struct bs_file_info {
@@ -145,10 +164,12 @@ struct bs_file_info {
 	bool regular;
 	bool open_for_reading;
 	bool page_cache;
-	/* The overlay a file of this module serves (NULL for any other file). */
+	/* The overlay a file of this module maps (NULL for any other file). */
 	void *_Nullable overlay;
-	/* The create request a file of this module was opened for. */
+	/* The create request an overlay file was opened for (NULL when reopened). */
 	void *_Nullable attachment;
+	/* s_magic of the file's filesystem when it has a block device, else 0. */
+	uint64_t block_filesystem_magic;
 };
 
 /*
@@ -187,18 +208,64 @@ void bs_overlay_fs_unmount(void);
  * fills (through the bs_swift_overlay_* callbacks), with i_size `size`;
  * the caller holds its one reference. NULL with *error set on failure. On
  * success the inode owns `overlay`: its eviction (its last file gone)
- * calls bs_swift_overlay_release(overlay).
+ * calls bs_swift_lower_release(overlay).
+ */
+struct inode *_Nullable bs_lower_inode_create(void *overlay, int64_t size, int *error);
+/* A file's page cache (f_mapping), and an inode's. */
+struct address_space *bs_file_mapping(struct file *file);
+struct address_space *bs_inode_mapping(struct inode *inode);
+/* Pages of `mapping`'s page cache at indexes first..last. */
+uint64_t bs_mapping_cached_pages(struct address_space *mapping, uint64_t first, uint64_t last);
+
+/* ---- Overlays (overlay.c) ------------------------------------------------------ */
+
+/*
+ * A new overlay inode of `size` bytes that owns `overlay` (its eviction calls
+ * bs_swift_overlay_release(overlay)); the caller holds its one reference. NULL
+ * with *error set on failure (then the caller still owns `overlay`).
  */
 struct inode *_Nullable bs_overlay_inode_create(void *overlay, int64_t size, int *error);
 /*
- * A new open file of an overlay inode, for one create request, with a
- * readahead window of `readahead_pages`; it takes its own reference on the
- * inode. NULL with *error set on failure. On success the file owns
- * `attachment`: its release (last mapping or descriptor gone) calls
- * bs_swift_attachment_release(attachment).
+ * A new open file of an overlay inode for one create request, mapping the page
+ * cache `mapping` (the lower stack's), with a readahead window of
+ * `readahead_pages`; it takes its own reference on the inode. NULL with
+ * *error set on failure. On success the file owns `attachment`: its release
+ * (last mapping or descriptor gone) calls bs_swift_attachment_release.
  */
-struct file *_Nullable bs_overlay_file_open(struct inode *inode, void *attachment,
-					    uint32_t readahead_pages, int *error);
+struct file *_Nullable bs_overlay_file_open(struct inode *inode, void *attachment, struct address_space *mapping,
+					 uint32_t readahead_pages, int *error);
+
+/*
+ * The fault path of an overlay's mapping (called from the bs_swift_overlay_*
+ * callbacks with the vm_fault they got). Results are vm_fault_t bits.
+ */
+enum {
+	BS_VM_FAULT_SIGBUS = 0x0002,
+	BS_VM_FAULT_NOPAGE = 0x0100,
+	BS_VM_FAULT_RETRY = 0x0400,
+	BS_VM_FAULT_ERROR = 0x0873, /* VM_FAULT_ERROR: OOM, SIGBUS, SIGSEGV, HWPOISON(_LARGE), FALLBACK */
+};
+/* filemap_fault: the lower page cache's page at the fault. */
+uint32_t bs_fault_lower(struct vm_fault *vmf);
+/* filemap_map_pages of the lower page cache's pages first..last (under RCU). */
+uint32_t bs_fault_map_lower(struct vm_fault *vmf, uint64_t first, uint64_t last);
+/*
+ * A private copy of the page at `address` (in the faulting VMA) made by a
+ * nested copy-on-write fault whose ->fault gives the source page: RETRY
+ * with the caller's lock dropped, an error, or NOPAGE (mapped).
+ */
+uint32_t bs_fault_copy_at(struct vm_fault *vmf, uint64_t address);
+/* The copy-on-write fault's source page: page `index` of `layer`, locked. */
+uint32_t bs_fault_source_page(struct vm_fault *vmf, struct file *layer, uint64_t index);
+/* The faulting address, and the VMA's span and file page offset. */
+uint64_t bs_fault_address(struct vm_fault *vmf);
+void bs_fault_vma_span(struct vm_fault *vmf, uint64_t *start, uint64_t *end, uint64_t *pgoff);
+enum {
+	BS_FAULT_PMD_NONE = 1 << 0, /* no page table below the fault's PMD yet */
+	BS_FAULT_NO_HUGE_PAGES = 1 << 1, /* the VMA has VM_NOHUGEPAGE */
+	BS_FAULT_NO_HUGE_PAGES_HONOURED = 1 << 2, /* and this kernel's faults honour it */
+};
+uint32_t bs_fault_state(struct vm_fault *vmf);
 
 /* ---- Layer files named by descriptor (files.c) -------------------------- */
 
@@ -257,8 +324,19 @@ uint64_t bs_folios_fill(struct file *layer, struct folio **folios, uint64_t coun
 int bs_swift_init(void);
 void bs_swift_exit(void);
 long bs_swift_ioctl(uint32_t command, uint64_t argument);
-void bs_swift_overlay_readahead(void *overlay, struct readahead_control *rac);
-int bs_swift_overlay_read_folio(void *overlay, struct folio *folio, uint64_t page);
+void bs_swift_lower_readahead(void *overlay, struct readahead_control *rac);
+int bs_swift_lower_read_folio(void *overlay, struct folio *folio, uint64_t page);
+void bs_swift_lower_release(void *overlay);
+/* A fault (write: a copy-on-write one) on page `pgoff` of a mapping of an
+ * overlay's file, opened for the create request `attachment` (NULL: reopened). */
+uint32_t bs_swift_overlay_fault(void *overlay, void *_Nullable attachment, struct vm_fault *vmf, uint64_t pgoff,
+				bool write);
+/* Fault-around of an overlay's mapping, pages first..last; under RCU. */
+uint32_t bs_swift_overlay_map_pages(void *overlay, struct vm_fault *vmf, uint64_t first, uint64_t last);
+/* Whether an overlay may be mapped (0 or a negative errno), and whether to keep huge pages out. */
+int bs_swift_overlay_mmap(void *overlay, bool shared, bool *no_huge_pages);
+/* The page cache an overlay's files map. */
+struct address_space *bs_swift_overlay_mapping(void *overlay);
 void bs_swift_overlay_release(void *overlay);
 void bs_swift_attachment_release(void *attachment);
 /* Writes the overlay listing into `buffer`: its length, or -1 if it does not fit. */

@@ -14,7 +14,7 @@ enum StackRequestScenarios {
     static var all: [Scenario] { [
         Scenario("stack v2: size below the first version EINVAL (0, 8, 47); larger accepted with a zero tail (56, 4096), E2BIG with a non-zero tail or above 4096; nothing changes",
                  sizeRule),
-        Scenario("stack v2: EINVAL request flags, unknown layer flags, no layers; E2BIG 256 layers; nothing changes",
+        Scenario("stack v2: EINVAL request flags, unknown layer flags, own and shared together, no layers; E2BIG 256 layers; nothing changes",
                  flagsAndLayerCount),
         Scenario("stack v2: EBADF closed, negative and O_PATH descriptors; EACCES write-only layer; EINVAL directory, pipe and /dev/null layers; nothing changes",
                  layerFiles),
@@ -166,7 +166,9 @@ enum StackRequestScenarios {
                 request.flags = flags
                 expectRejected(device, request, EINVAL, "request flags 0x\(hex(flags))")
             }
-            for flags: UInt32 in [2, RawLayer.dataExtentsFlag | 4, 0x8000_0000] {
+            // Flags no version defines, and own and shared at once.
+            for flags: UInt32 in [8, RawLayer.dataExtentsFlag | 8, RawLayer.ownFlag | RawLayer.sharedFlag,
+                                  RawLayer.dataExtentsFlag | RawLayer.ownFlag | RawLayer.sharedFlag, 0x8000_0000] {
                 var layer = fixture.goodLayer
                 layer.flags = flags
                 expectRejected(device, RawStackRequest(baseAddress: fixture.base.address, layers: [layer]), EINVAL,

@@ -20,6 +20,8 @@ static const unsigned long batch_syscalls_create_cmd = IOCTL_MEM_OVERLAY_REQ_CMD
 static const unsigned long batch_syscalls_cleanup_cmd = IOCTL_MEM_OVERLAY_CLEANUP_CMD;
 static const unsigned long batch_syscalls_stack_cmd = IOCTL_MEM_OVERLAY_STACK_CMD;
 static const unsigned int batch_syscalls_layer_data_extents = MEM_OVERLAY_LAYER_DATA_EXTENTS;
+static const unsigned int batch_syscalls_layer_own = MEM_OVERLAY_LAYER_OWN;
+static const unsigned int batch_syscalls_layer_shared = MEM_OVERLAY_LAYER_SHARED;
 
 /* ioctl(2) with one pointer argument. */
 static inline int batch_syscalls_ioctl(int fd, unsigned long request, void *argument)

@@ -9,6 +9,8 @@ enum ABIConstants {
             && StackRequestRules.maxLayers == Int(MEM_OVERLAY_MAX_LAYERS)
             && StackRequestRules.firstVersionSize == Int(MEM_OVERLAY_STACK_REQ_SIZE_VER0)
             && StackRequestRules.dataExtentsFlag == UInt32(MEM_OVERLAY_LAYER_DATA_EXTENTS)
+            && LayerRoles.ownFlag == UInt32(MEM_OVERLAY_LAYER_OWN)
+            && LayerRoles.sharedFlag == UInt32(MEM_OVERLAY_LAYER_SHARED)
             && StackRequestRules.idOffset == bs_stack_request_id_offset
             && StackRequestRules.firstVersionSize == MemoryLayout<mem_overlay_stack_req>.size
             && MemoryLayout<PageRange>.stride == MemoryLayout<mem_overlay_segment_req>.stride

@@ -88,10 +88,12 @@ struct FileInfo {
     let isOpenForReading: Bool
     /// Its pages can be read through a page cache (a read_folio, or shmem).
     let hasPageCache: Bool
-    /// A file of this module: the overlay its inode serves (an `Overlay`).
+    /// An overlay file of this module: the overlay it maps (an `Overlay`).
     let overlay: UnsafeMutableRawPointer?
-    /// A create request's file of this module: its `OverlayAttachment`.
+    /// A create request's overlay file: its `OverlayAttachment`.
     let attachment: UnsafeMutableRawPointer?
+    /// Its filesystem's magic number when it has a block device, else 0.
+    let blockFilesystemMagic: UInt64
 
     /// A regular file opened for reading whose pages the module can read:
     /// it can be a layer.
@@ -108,6 +110,7 @@ struct FileInfo {
         hasPageCache = info.page_cache
         overlay = info.overlay
         attachment = info.attachment
+        blockFilesystemMagic = info.block_filesystem_magic
     }
 }
 

@@ -2,7 +2,7 @@
 
 // The functions the C glue calls (declared in batch_syscalls_glue.h): each
 // turns the kernel's pointers into Bindings types and hands over to the
-// handlers in Overlay/.
+// handlers in LowerLayers/.
 
 @c @implementation
 public func bs_swift_init() -> Int32 {
@@ -46,21 +46,59 @@ public func bs_swift_ioctl(_ command: UInt32, _ argument: UInt64) -> Int {
 }
 
 @c @implementation
-public func bs_swift_overlay_readahead(_ overlay: UnsafeMutableRawPointer, _ rac: OpaquePointer) {
-    OverlayFill.readahead(OverlayHandle(overlay), ReadaheadRequest(unsafeKernelPointer: rac))
+public func bs_swift_lower_readahead(_ overlay: UnsafeMutableRawPointer, _ rac: OpaquePointer) {
+    LowerFill.readahead(LowerHandle(overlay), ReadaheadRequest(unsafeKernelPointer: rac))
 }
 
 @c @implementation
-public func bs_swift_overlay_read_folio(_ overlay: UnsafeMutableRawPointer, _ folio: OpaquePointer,
+public func bs_swift_lower_read_folio(_ overlay: UnsafeMutableRawPointer, _ folio: OpaquePointer,
                                         _ page: UInt64) -> Int32 {
-    OverlayFill.read(OverlayHandle(overlay), LockedFolio(unsafeKernelPointer: folio, page: page))
+    LowerFill.read(LowerHandle(overlay), LockedFolio(unsafeKernelPointer: folio, page: page))
+}
+
+@c @implementation
+public func bs_swift_lower_release(_ overlay: UnsafeMutableRawPointer) {
+    let handle = LowerHandle(overlay)
+    OverlaySharing.forget(handle)
+    Log.debug("lower layers released, layers", Int64(handle.pointer.pointee.layers.count))
+    handle.destroy()
+}
+
+@c @implementation
+public func bs_swift_overlay_fault(_ overlay: UnsafeMutableRawPointer, _ attachment: UnsafeMutableRawPointer?,
+                                   _ fault: OpaquePointer, _ page: UInt64, _ write: Bool) -> UInt32 {
+    OverlayFault.fault(OverlayHandle(overlay), attachment: attachment.map { AttachmentHandle($0) },
+                       PageFault(unsafeKernelPointer: fault), page: page, write: write).raw
+}
+
+@c @implementation
+public func bs_swift_overlay_map_pages(_ overlay: UnsafeMutableRawPointer, _ fault: OpaquePointer, _ first: UInt64,
+                                    _ last: UInt64) -> UInt32 {
+    OverlayFault.mapPages(OverlayHandle(overlay), PageFault(unsafeKernelPointer: fault), first: first, last: last).raw
+}
+
+@c @implementation
+public func bs_swift_overlay_mmap(_ overlay: UnsafeMutableRawPointer, _ shared: Bool,
+                               _ noHugePages: UnsafeMutablePointer<Bool>) -> Int32 {
+    let hasOwnPages = OverlayHandle(overlay).pointer.pointee.hasOwnPages
+    // A shared mapping shows the page cache as it is: it cannot show own
+    // pages, which are private copies.
+    if shared && hasOwnPages { return -EACCES }
+    // A huge mapping of the lower page cache would hide own pages under it.
+    noHugePages.pointee = hasOwnPages
+    return 0
+}
+
+@c @implementation
+public func bs_swift_overlay_mapping(_ overlay: UnsafeMutableRawPointer) -> OpaquePointer {
+    OverlayHandle(overlay).pointer.pointee.mapping.unsafeKernelPointer
 }
 
 @c @implementation
 public func bs_swift_overlay_release(_ overlay: UnsafeMutableRawPointer) {
     let handle = OverlayHandle(overlay)
     OverlaySharing.forget(handle)
-    Log.debug("overlay released, layers", Int64(handle.pointer.pointee.layers.count))
+    Log.debug("overlay released, own layers", Int64(handle.pointer.pointee.ownLayers.count))
     handle.destroy()
 }
 

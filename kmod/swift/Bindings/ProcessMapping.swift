@@ -112,3 +112,41 @@ enum CurrentProcess {
         return token
     }
 }
+
+extension MappingsReadGuard {
+    /// Calls `body` with the page mapped at `address`, if one is now (it is
+    /// not faulted in); nil when none is.
+    func withPresentPage<Result>(at address: UInt64, _ body: (borrowing PresentPage) -> Result) -> Result? {
+        guard let page = bs_user_page_present(address) else { return nil }
+        return body(PresentPage(page: page))
+    }
+}
+
+extension CurrentAddressSpace {
+    /// Whether any private page of the process is swapped out (then a page
+    /// of a mapping may exist that no page table shows).
+    static var hasSwappedPages: Bool { bs_address_space_has_swapped_pages() }
+}
+
+/// A page mapped in the calling process, referenced (dropped on deinit).
+struct PresentPage: ~Copyable {
+    private let page: OpaquePointer
+
+    fileprivate init(page: OpaquePointer) { self.page = page }
+
+    deinit { bs_page_put(page) }
+
+    /// A private (anonymous) page: a copy made by a write or an overlay's
+    /// own layer, not a page of a file's page cache.
+    var isAnonymous: Bool { bs_page_anonymous(page) }
+
+    /// Whether it holds the bytes of page `index` of `file`.
+    func isSame(asPage index: UInt64, of file: borrowing KernelFile) -> Bool {
+        bs_page_same_as_file_page(page, file.unsafeKernelPointer, index)
+    }
+
+    /// Whether it holds the bytes of page `index` of `pages`.
+    func isSame(asPage index: UInt64, in pages: PageCacheMapping) -> Bool {
+        bs_page_same_as_cache_page(page, pages.unsafeKernelPointer, index)
+    }
+}

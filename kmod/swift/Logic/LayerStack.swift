@@ -5,6 +5,8 @@
 /// its page cache), whatever open file each came from.
 protocol StackLayer: ~Copyable {
     var stackIdentity: UInt64 { get }
+    /// The layer's size in pages.
+    var stackPages: UInt64 { get }
 }
 
 /// An overlay's layers and table while a request composes them: what the
@@ -61,6 +63,18 @@ struct LayerStack<Layer: StackLayer & ~Copyable>: ~Copyable {
         var selected = try SegmentTable(selecting: pages, from: nestedTable)
         selected.renumberLayers(placement)
         table = try SegmentTable(laying: selected, over: table)
+    }
+
+    /// Lays `layers` where `table` says: its layer i (from 1) is
+    /// `layers[i - 1]`; pages it does not cover keep what they show. (The
+    /// own layers of an overlay, over what its lower layers show.)
+    mutating func lay(_ table: borrowing SegmentTable, over layers: consuming LayerBuffer<Layer>) throws(OverlayError) {
+        try makeRoom(for: layers.count)
+        var placement = LayerRenumbering()
+        layers.drain { index, layer in placement[LayerIndex(index + 1)] = place(layer) }
+        var placed = try SegmentTable(laying: table, over: try SegmentTable())
+        placed.renumberLayers(placement)
+        self.table = try SegmentTable(laying: placed, over: self.table)
     }
 
     /// The finished stack: the base's own segments dropped, the layers that

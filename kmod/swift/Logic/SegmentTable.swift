@@ -300,3 +300,31 @@ struct LayerRenumbering {
         set { newIndex[Int(old)] = newValue }
     }
 }
+
+extension SegmentTable {
+    /// Whether some segment covers a page of `pages`.
+    func covers(_ pages: ClosedRange<UInt64>) -> Bool { firstCoveredPage(in: pages) != nil }
+
+    /// The first page of `pages` that a segment covers.
+    func firstCoveredPage(in pages: ClosedRange<UInt64>) -> UInt64? {
+        let segments = self.segments
+        let index = SegmentTable.firstIndex(in: segments, endingAtOrAfter: pages.lowerBound)
+        guard index < segments.count, segments[index].first <= pages.upperBound else { return nil }
+        return Swift.max(segments[index].first, pages.lowerBound)
+    }
+
+    /// Whether segments cover every page of `pages`.
+    func coversAll(_ pages: ClosedRange<UInt64>) -> Bool {
+        var covered = true
+        forEachGap(pages.lowerBound, pages.upperBound) { _, _ in covered = false }
+        return covered
+    }
+
+    /// Calls `body` with each maximal run of pages in `first...last` that no
+    /// segment covers.
+    func forEachGap(_ first: UInt64, _ last: UInt64, _ body: (UInt64, UInt64) -> Void) {
+        for run in plan(first: first, count: last - first + 1) where run.layer == Layers.base {
+            body(run.first, run.first + run.count - 1)
+        }
+    }
+}

@@ -19,6 +19,8 @@ enum StackRequestRules {
     static let maxLayers = 255
     /// `MEM_OVERLAY_LAYER_DATA_EXTENTS`.
     static let dataExtentsFlag: UInt32 = 1 << 0
+    /// Every layer flag defined (with `LayerRoles`' two).
+    static let layerFlags = dataExtentsFlag | LayerRoles.ownFlag | LayerRoles.sharedFlag
 
     /// The bytes past what the module knows in a caller's struct of `size`
     /// bytes, which must all be zero (nil when there are none): below the
@@ -36,10 +38,14 @@ enum StackRequestRules {
         guard layerCount <= UInt64(maxLayers) else { throw .tooManyLayers }
     }
 
-    /// One layer's flags; whether it is laid by its data extents (else by
-    /// its segment list).
+    /// Checks one layer's flags: only defined ones, and not both own and
+    /// shared (EINVAL). Returns whether it is laid by its data extents
+    /// (else by its segment list).
     static func isLaidByDataExtents(layerFlags: UInt32) throws(OverlayError) -> Bool {
-        guard layerFlags & ~dataExtentsFlag == 0 else { throw .unknownFlags }
+        guard layerFlags & ~StackRequestRules.layerFlags == 0 else { throw .unknownFlags }
+        guard layerFlags & LayerRoles.ownFlag == 0 || layerFlags & LayerRoles.sharedFlag == 0 else {
+            throw .unknownFlags
+        }
         return layerFlags & dataExtentsFlag != 0
     }
 

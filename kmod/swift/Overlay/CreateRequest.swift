@@ -44,11 +44,10 @@ enum CreateRequest {
             }
             let base = target.base
             var stack = try base.shownStack()
-            try stack.lay(segments, ofFile: target.layer)
-            let serial = ModuleState.current.pointee.registry.withLock { registry in registry.nextSerial() }
-            let overlay = try Overlay(try stack.finish(), serial: serial)
-            Log.debug("composed overlay, segments", Int64(overlay.segments.count))
-            try OverlayPublication.publish(overlay, over: base.range, userID: userRequest, originalID: request.id)
+            // The request's one layer is its top: the restore's own by default.
+            try stack.lay(segments, ofFile: target.layer, as: .ownByDefault)
+            try OverlayPublication.publish(try stack.finish(), over: base.range, userID: userRequest,
+                                           originalID: request.id)
         }
     }
 }
@@ -75,30 +74,37 @@ struct BaseTarget: ~Copyable {
                   let file = mapping.retainedFile()
             else { throw .baseNotPrivateFileMapping }
             if let shown = AttachmentHandle(of: info), shown.isRegistered { throw .alreadyOverlaid }
-            guard !mapping.range.flags.contains(.privatePages) else { throw .mappingHasPrivateWrites }
+            if mapping.range.flags.contains(.privatePages) {
+                // An overlay's mapping holds private copies of its own pages:
+                // only those that differ are writes.
+                guard let shown = OverlayHandle(mappedBy: info),
+                      !OverlayPrivateWrites.exist(in: mapping.range, showing: shown, in: mappings)
+                else { throw .mappingHasPrivateWrites }
+            }
             return BaseTarget(range: mapping.range, file: file)
         }
         guard let target else { throw .baseNotPrivateFileMapping }
         return target
     }
 
-    /// The stack the mapping shows: an overlay's layers and table, or its
-    /// file alone.
-    func shownStack() throws(OverlayError) -> LayerStack<KernelFile> {
-        if let shown = OverlayHandle(servedBy: file.info) { return try shown.pointer.pointee.stack() }
-        return try LayerStack(base: KernelFile(retaining: file))
+    /// The stack the mapping shows: an overlay's, or its file alone.
+    func shownStack() throws(OverlayError) -> SplitStack<KernelFile> {
+        if let shown = OverlayHandle(mappedBy: file.info) { return try shown.pointer.pointee.stack() }
+        return try SplitStack(lower: try LayerStack(base: KernelFile(retaining: file)), pages: file.stackPages)
     }
 }
 
-extension LayerStack<KernelFile> {
-    /// Lays `pages` of `file` on top: a plain file as one layer, an overlay
-    /// file as its own stack cut to those pages (so reads never nest).
-    mutating func lay(_ pages: borrowing SegmentTable, ofFile file: consuming KernelFile) throws(OverlayError) {
-        if let nested = OverlayHandle(servedBy: file.info) {
-            let overlay = nested.pointer
-            try lay(pages, ofStack: try overlay.pointee.layers.retainedFiles(), table: overlay.pointee.segments)
+extension SplitStack<KernelFile> {
+    /// Lays `pages` of `file` on top, as own or shared layers: a plain file
+    /// as one layer, an overlay's file as its stack cut to those pages (so reads
+    /// never nest).
+    mutating func lay(_ pages: borrowing SegmentTable, ofFile file: consuming KernelFile,
+                      as role: LayerRole) throws(OverlayError) {
+        if let nested = OverlayHandle(mappedBy: file.info) {
+            // `file` holds the overlay's inode, so the overlay is alive meanwhile.
+            try nested.pointer.pointee.lay(pages, on: &self, as: role)
         } else {
-            try lay(pages, of: file)
+            try lay(pages, of: file, as: role)
         }
     }
 }

@@ -90,4 +90,5 @@ struct LayerList: ~Copyable {
 
 extension KernelFile: StackLayer {
     var stackIdentity: UInt64 { identity.value }
+    var stackPages: UInt64 { UInt64(Swift.max(info.size, 0) + 4095) >> pageShift }
 }

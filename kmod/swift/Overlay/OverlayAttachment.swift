@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 
-/// One create request's hold on an overlay: the open file of the overlay's
-/// inode that the request mapped over the base mapping, with the request's
-/// id and owner. Ids, ownership and "already overlaid" are per attachment,
+import Synchronization
+
+/// One create request's hold on its overlay: the open file of the overlay that
+/// the request mapped over the base mapping, with the request's id and
+/// owner. Ids, ownership and "already overlaid" are per attachment,
 /// so they stay per mapping whoever else maps the same overlay; fork and
 /// VMA splits share the file, so they share the attachment too.
 ///
@@ -16,6 +18,28 @@ struct OverlayAttachment: ~Copyable {
     let owner: OwnerToken
     /// The overlay it maps (alive while the file is: the file holds the inode).
     let overlay: UnsafeMutablePointer<Overlay>
+    /// Per own layer, the private copies made of its pages in the mappings
+    /// of this request's file (with its forks' and split pieces').
+    let copies: LayerBuffer<Atomic<UInt64>>
+
+    init(id: OverlayID, owner: OwnerToken, overlay: UnsafeMutablePointer<Overlay>) throws(OverlayError) {
+        var copies = try LayerBuffer<Atomic<UInt64>>(capacity: overlay.pointee.ownLayers.count)
+        for _ in 0..<overlay.pointee.ownLayers.count { copies.append(Atomic(0)) }
+        self.id = id
+        self.owner = owner
+        self.overlay = overlay
+        self.copies = copies
+    }
+
+    /// Counts a private copy made of a page of own layer `layer` (from 0).
+    func recordCopy(of layer: Int) {
+        copies.withElement(layer) { count in _ = count.add(1, ordering: .relaxed) }
+    }
+
+    /// The private copies made of own layer `layer`'s pages.
+    func copiesMade(of layer: Int) -> UInt64 {
+        copies.withElement(layer) { count in count.load(ordering: .relaxed) }
+    }
 }
 
 /// A stored attachment, as the C side holds it (`void *`, the file's
@@ -25,6 +49,10 @@ struct AttachmentHandle {
 
     var raw: UnsafeMutableRawPointer { UnsafeMutableRawPointer(pointer) }
 
+    // SAFETY: `raw` is what `store` returned, given back by the C glue from
+    // the file's private_data: the file owns the attachment, so it is alive
+    // for as long as the caller holds the file (or, for the registry's
+    // entries, the registry lock: the release unregisters it first).
     init(_ raw: UnsafeMutableRawPointer) {
         pointer = raw.assumingMemoryBound(to: OverlayAttachment.self)
     }

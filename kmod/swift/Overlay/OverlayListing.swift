@@ -7,9 +7,16 @@
 ///     id=<32 hex digits> pid=<creator> overlay=<n> attached=<n>
 ///     segments=<n> layers=<n> cached_pages=<n> served=<layer 0>,<layer 1>,...
 ///
-/// `overlay` numbers the overlay inode the request maps (requests that
-/// share one show the same number) and `attached` counts the requests whose
-/// mappings use it, cleaned up or not. Nothing in it is a kernel address.
+/// `overlay` numbers the overlay the request maps (requests with the same
+/// stack map one and show the same number) and `attached` counts the
+/// requests whose mappings map it, cleaned up or not. `segments` and
+/// `layers` count the lower stack's and the overlay's own together (the lower
+/// stack's layers first in `served`; a lower layer whose every page an own
+/// layer hides is left out, the base never). `served` counts, per layer, the pages
+/// of the overlay it gives: for a layer of the lower stack, the lower page
+/// cache's pages at the overlay's pages where that layer is the top one; for
+/// an own layer, the private copies made of its pages in the request's
+/// mappings. `cached_pages` is their sum: the request's pages in memory. Nothing in it is a kernel address.
 enum OverlayListing {
     /// Renders the listing into `buffer`; nil if it does not fit (the
     /// caller retries with a larger one).
@@ -17,10 +24,22 @@ enum OverlayListing {
         var text = TextBuffer(buffer)
         ModuleState.current.pointee.registry.withLock { registry in
             // Holding the registry lock keeps every listed attachment, and
-            // so its file, inode and overlay, alive: its release removes it
-            // from the registry first.
+            // so its file, overlay and lower overlay, alive: its release
+            // removes it from the registry first.
             registry.forEach { entry in
-                let overlay = AttachmentHandle(entry.handle).pointer.pointee.overlay
+                let attachment = AttachmentHandle(entry.handle).pointer
+                let overlay = attachment.pointee.overlay
+                let lower = overlay.pointee.lower.pointer
+                var copies: UInt64 = 0
+                for layer in 0..<overlay.pointee.ownLayers.count { copies += attachment.pointee.copiesMade(of: layer) }
+                var shownLayers = overlay.pointee.ownLayers.count
+                var segments = overlay.pointee.own.count
+                for layer in 0..<lower.pointee.layers.count where overlay.pointee.showsLowerLayer(LayerIndex(layer)) {
+                    shownLayers += 1
+                }
+                for segment in lower.pointee.segments.segments where overlay.pointee.showsLowerLayer(segment.layer) {
+                    segments += 1
+                }
                 text.append("id=")
                 text.appendHex(entry.id.high)
                 text.appendHex(entry.id.low)
@@ -31,15 +50,21 @@ enum OverlayListing {
                 text.append(" attached=")
                 text.append(UInt64(Swift.max(0, overlay.pointee.attachedCount)))
                 text.append(" segments=")
-                text.append(UInt64(overlay.pointee.segments.count))
+                text.append(UInt64(segments))
                 text.append(" layers=")
-                text.append(UInt64(overlay.pointee.layers.count))
+                text.append(UInt64(shownLayers))
                 text.append(" cached_pages=")
-                text.append(overlay.pointee.inode?.cachedPages ?? 0)
+                text.append(overlay.pointee.cachedLowerPages() + copies)
                 text.append(" served=")
-                for layer in 0..<overlay.pointee.layers.count {
-                    if layer > 0 { text.append(",") }
-                    text.append(overlay.pointee.layers.pagesServed(by: LayerIndex(layer)))
+                var first = true
+                for layer in 0..<lower.pointee.layers.count where overlay.pointee.showsLowerLayer(LayerIndex(layer)) {
+                    if !first { text.append(",") }
+                    first = false
+                    text.append(overlay.pointee.cachedLowerPages(servedBy: LayerIndex(layer)))
+                }
+                for layer in 0..<overlay.pointee.ownLayers.count {
+                    text.append(",")
+                    text.append(attachment.pointee.copiesMade(of: layer))
                 }
                 text.append("\n")
             }
@@ -51,25 +76,30 @@ enum OverlayListing {
 extension OverlayListing {
     /// Renders /sys/kernel/debug/batch_syscalls/stats: one line
     ///
-    ///     overlays=<n> shareable=<n> files=<n> ids=<n>
+    ///     overlays=<n> shareable=<n> files=<n> ids=<n> lowers=<n> shareable_lowers=<n>
     ///
-    /// the overlay inodes alive, those a create request may share, the
-    /// create requests' files alive (cleaned up or not) and the ids
-    /// registered. All four return to 0 when every mapping is gone.
+    /// the overlays alive, those a create request may share, the create
+    /// requests' files alive (cleaned up or not), the ids registered, and
+    /// the lower stacks alive and those requests may share. All return to 0
+    /// when every mapping is gone.
     static func renderStats(into buffer: UnsafeMutableRawBufferPointer) -> Int? {
-        let (overlays, shareable) = OverlaySharing.counts
+        let counts = OverlaySharing.counts
         let (files, ids) = ModuleState.current.pointee.registry.withLock { registry in
             (registry.attachmentFiles, registry.count)
         }
         var text = TextBuffer(buffer)
         text.append("overlays=")
-        text.append(UInt64(overlays))
+        text.append(UInt64(counts.overlays))
         text.append(" shareable=")
-        text.append(UInt64(shareable))
+        text.append(UInt64(counts.shareable))
         text.append(" files=")
         text.append(UInt64(files))
         text.append(" ids=")
         text.append(UInt64(ids))
+        text.append(" lowers=")
+        text.append(UInt64(counts.lowers))
+        text.append(" shareable_lowers=")
+        text.append(UInt64(counts.shareableLowers))
         text.append("\n")
         return text.overflowed ? nil : text.count
     }

@@ -1,33 +1,41 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 
-/// The last steps of a create request, once its overlay is composed: an
-/// inode for the overlay (an existing one with the same stack, or a new
-/// one), an open file of it for the request, the id registered and written
-/// back, and the base mapping replaced. Called under the process's
-/// `AddressSpaceLock`, after every check: on any failure here the id is
-/// unregistered, the user's id bytes are put back and the files are
+/// The last steps of a create request, once its stack is composed: the
+/// lower stack's overlay (an existing one with the same stack, or a new
+/// one), the overlay over it with the request's own layers, an open file of
+/// the overlay for the request, the id registered and written back, and the
+/// base mapping replaced by a mapping of that file. Called under the
+/// process's `AddressSpaceLock`, after every check: on any failure here the
+/// id is unregistered, the user's id bytes are put back and the files are
 /// dropped, so the process is left as it was.
 enum OverlayPublication {
-    static func publish(_ overlay: consuming Overlay, over range: MappingRange,
+    static func publish(_ stack: consuming SplitComposition<KernelFile>, over range: MappingRange,
                         userID: UserPointer, originalID: IDBytes) throws(OverlayError) {
-        let readahead = overlay.readaheadPages
-        // The inode owns the overlay; dropping this reference (the file
-        // below takes its own) releases a new one on any failure.
-        let published = try OverlaySharing.inode(for: overlay)
-        let shared = published.overlay
+        let (lowerSerial, overlaySerial) = ModuleState.current.pointee.registry.withLock { registry in
+            (registry.nextSerial(), registry.nextSerial())
+        }
+        let lower = try OverlaySharing.inode(for: try LowerLayers(stack.lower, serial: lowerSerial))
+        let published = try OverlaySharing.inode(
+            for: try Overlay(lowerInode: lower.inode, lower: lower.lower, own: stack.own, serial: overlaySerial))
+        let overlay = published.overlay
+        let inode = published.inode
+        Log.debug("overlay composed, own segments", Int64(overlay.pointer.pointee.own.count))
 
         let attachment = try AttachmentHandle.store(
-            OverlayAttachment(id: OverlayID.random(), owner: CurrentProcess.owner, overlay: shared.pointer))
+            try OverlayAttachment(id: OverlayID.random(), owner: CurrentProcess.owner, overlay: overlay.pointer))
         let file: KernelFile
         do throws(OverlayError) {
-            file = try published.inode.openFile(for: attachment.raw, readaheadPages: readahead)
+            file = try inode.openFile(for: attachment.raw, mapping: overlay.pointer.pointee.mapping,
+                                      readaheadPages: overlay.pointer.pointee.lower.pointer.pointee.overlayReadaheadPages)
+            // The overlay's inode owns the overlay; dropping this reference
+            // (the file takes its own) releases a new one on any failure.
         } catch {
             attachment.destroy()
             throw error
         }
         // The file owns the attachment now; dropping this reference (the
         // mapping takes its own) releases it on any failure.
-        shared.pointer.pointee.attach()
+        overlay.pointer.pointee.attach()
         ModuleState.current.pointee.registry.withLock { registry in registry.countAttachmentFile(+1) }
 
         try register(attachment)
@@ -46,7 +54,7 @@ enum OverlayPublication {
             }
             throw error
         }
-        Log.debug("overlay created, layers", Int64(shared.pointer.pointee.layers.count))
+        Log.debug("overlay created, own layers", Int64(overlay.pointer.pointee.ownLayers.count))
     }
 
     /// Registers the attachment under its id, drawing a new id in the

@@ -1,104 +1,172 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 
-/// Create requests, from any processes, whose flattened stacks are the same
-/// (the same layer files by identity, in the same order, and the same
-/// segment table) map one overlay inode and share its page cache: a hundred
-/// VMs restored from one snapshot hold one copy of each page of the view.
-/// Each request still opens its own file of the inode (its
-/// `OverlayAttachment`), so ids, ownership and EEXIST stay per mapping.
+/// What requests share, from any processes, at two levels:
+///
+/// - Requests whose lower stacks are the same (the same layer files by
+///   identity, in the same order, and the same segment table) show one
+///   `LowerLayers` and share its page cache: restores of one template, each
+///   with its own diff, hold the template's pages once.
+/// - Requests whose whole stacks are the same (the same lower stack and the
+///   same own layers and table) map one `Overlay`: the listing shows one
+///   number for them. Their own pages are still each mapping's private
+///   copies. Each request opens its own file of the overlay (its
+///   `OverlayAttachment`), so ids, ownership and EEXIST stay per mapping.
 ///
 /// A request never sees data older than its layer files at the time of the
-/// request: an overlay is shared only while none of its layer files has
-/// changed since it was made (size, change and modification times, and
-/// i_version where the filesystem keeps one) and none is open for writing
-/// anywhere (a writer could change a page it already dirtied without
-/// touching the times). An overlay made while a layer was open for writing
-/// is never shared; one whose layer changed is dropped from the index, and
+/// request: a lower stack or an overlay is shared only while none of its
+/// layer files has changed since it was made (size, change and modification
+/// times, and i_version where the filesystem keeps one) and none is open
+/// for writing anywhere (a writer could change a page it already dirtied
+/// without touching the times). One made while a layer was open for writing
+/// is never shared; one whose layer changed is dropped from its index, and
 /// keeps serving the mappings it has.
 ///
-/// Lookups go through an index of fingerprints (`SharedOverlayIndex`); a
-/// match is compared in full (layers, then every segment). The index and
-/// the overlays' `indexed` flags are guarded by the sharing lock, held only
-/// for in-memory work; an overlay's release takes it out before it is freed.
+/// Lookups go through indexes of fingerprints (`SharedOverlayIndex`); a
+/// match is compared in full. The indexes and the objects' `indexed` flags
+/// are guarded by the sharing lock, held only for in-memory work; an
+/// object's release takes it out of its index before it is freed.
 enum OverlaySharing {
     /// What the sharing lock guards.
     struct State: ~Copyable {
-        var index = SharedOverlayIndex()
-        /// The overlays alive.
+        var lowers = SharedOverlayIndex()
+        var overlays = SharedOverlayIndex()
+        /// The lower stacks and the overlays alive.
+        var liveLowers = 0
         var liveOverlays = 0
     }
 
-    /// An overlay's inode, referenced, and the overlay it serves.
-    struct SharedInode: ~Copyable {
+    /// A lower stack's inode, referenced, and the stack it serves.
+    struct SharedLower: ~Copyable {
+        let inode: LowerInode
+        let lower: LowerHandle
+    }
+
+    /// An overlay's inode, referenced, and the overlay.
+    struct SharedOverlay: ~Copyable {
         let inode: OverlayInode
         let overlay: OverlayHandle
+    }
+
+    /// An inode for `lower`, with a reference for the caller: an existing
+    /// lower stack's with the same layers and table (then `lower` is
+    /// dropped), or a new inode that owns `lower`.
+    static func inode(for lower: consuming LowerLayers) throws(OverlayError) -> SharedLower {
+        let shareable = lower.layers.isUnchangedAndUnwritten
+        let candidate = try LowerHandle.store(lower)
+        var failure: OverlayError? = nil
+        let shared = ModuleState.current.pointee.sharing.withLock { (state: inout State) -> SharedLower? in
+            if shareable, let existing = claimLower(matching: candidate, in: &state.lowers) { return existing }
+            let inode: LowerInode
+            do throws(OverlayError) {
+                inode = try LowerInode.create(serving: candidate.raw, size: candidate.pointer.pointee.size)
+            } catch {
+                failure = error
+                return nil
+            }
+            candidate.pointer.pointee.inode = inode.reference
+            state.liveLowers += 1
+            // Without room in the index it is simply not shared.
+            if shareable {
+                candidate.pointer.pointee.indexed =
+                    (try? state.lowers.insert(fingerprint: candidate.pointer.pointee.fingerprint,
+                                              handle: candidate.raw)) != nil
+            }
+            return SharedLower(inode: inode, lower: candidate)
+        }
+        guard let shared else {
+            candidate.destroy()
+            throw failure ?? .outOfMemory
+        }
+        if shared.lower.raw != candidate.raw {
+            // Dropped outside the lock, as anything that may end a last reference.
+            candidate.destroy()
+            Log.debug("lower layers shared, segments", Int64(shared.lower.pointer.pointee.segments.count))
+        }
+        return shared
     }
 
     /// An inode for `overlay`, with a reference for the caller: an existing
     /// overlay's with the same stack (then `overlay` is dropped), or a new
     /// inode that owns `overlay`.
-    static func inode(for overlay: consuming Overlay) throws(OverlayError) -> SharedInode {
-        let shareable = overlay.layers.isUnchangedAndUnwritten
-        // Moved into the lock's closure (which cannot consume a capture).
-        var pending: Overlay? = overlay
-        return try ModuleState.current.pointee.sharing.withLock {
-            (state: inout State) throws(OverlayError) -> SharedInode in
-            let overlay = pending.take()!
-            if shareable, let existing = claim(matching: overlay, in: &state.index) {
-                Log.debug("overlay shared, segments", Int64(existing.overlay.pointer.pointee.segments.count))
-                return existing
-            }
-            let size = overlay.size
-            let handle = try OverlayHandle.store(overlay)
+    static func inode(for overlay: consuming Overlay) throws(OverlayError) -> SharedOverlay {
+        let shareable = overlay.lower.pointer.pointee.indexed && overlay.ownLayers.isUnchangedAndUnwritten
+        let candidate = try OverlayHandle.store(overlay)
+        var failure: OverlayError? = nil
+        let shared = ModuleState.current.pointee.sharing.withLock { (state: inout State) -> SharedOverlay? in
+            if shareable, let existing = claimOverlay(matching: candidate, in: &state.overlays) { return existing }
             let inode: OverlayInode
             do throws(OverlayError) {
-                inode = try OverlayInode.create(serving: handle.raw, size: size)
+                inode = try OverlayInode(serving: candidate.raw, size: candidate.pointer.pointee.size)
             } catch {
-                handle.destroy()
-                throw error
+                failure = error
+                return nil
             }
-            handle.pointer.pointee.inode = inode.reference
+            candidate.pointer.pointee.inode = inode.reference
             state.liveOverlays += 1
             if shareable {
-                // Without room in the index the overlay is simply not shared.
-                let fingerprint = handle.pointer.pointee.fingerprint
-                handle.pointer.pointee.indexed =
-                    (try? state.index.insert(fingerprint: fingerprint, handle: handle.raw)) != nil
+                candidate.pointer.pointee.indexed =
+                    (try? state.overlays.insert(fingerprint: candidate.pointer.pointee.fingerprint,
+                                                handle: candidate.raw)) != nil
             }
-            return SharedInode(inode: inode, overlay: handle)
+            return SharedOverlay(inode: inode, overlay: candidate)
+        }
+        // The candidate holds the lower stack's inode: it is dropped outside
+        // the lock, whose holder a lower stack's release takes.
+        guard let shared else {
+            candidate.destroy()
+            throw failure ?? .outOfMemory
+        }
+        if shared.overlay.raw != candidate.raw {
+            candidate.destroy()
+            Log.debug("overlay shared, own segments", Int64(shared.overlay.pointer.pointee.own.count))
+        }
+        return shared
+    }
+
+    /// Takes a released lower stack out of its index.
+    static func forget(_ lower: LowerHandle) {
+        ModuleState.current.pointee.sharing.withLock { state in
+            state.liveLowers -= 1
+            if lower.pointer.pointee.indexed {
+                state.lowers.remove(fingerprint: lower.pointer.pointee.fingerprint, handle: lower.raw)
+                lower.pointer.pointee.indexed = false
+            }
         }
     }
 
-    /// Takes a released overlay out of the index.
-    static func forget(_ handle: OverlayHandle) {
+    /// Takes a released overlay out of its index.
+    static func forget(_ overlay: OverlayHandle) {
         ModuleState.current.pointee.sharing.withLock { state in
             state.liveOverlays -= 1
-            if handle.pointer.pointee.indexed {
-                state.index.remove(fingerprint: handle.pointer.pointee.fingerprint, handle: handle.raw)
-                handle.pointer.pointee.indexed = false
+            if overlay.pointer.pointee.indexed {
+                state.overlays.remove(fingerprint: overlay.pointer.pointee.fingerprint, handle: overlay.raw)
+                overlay.pointer.pointee.indexed = false
             }
         }
     }
 
-    /// The overlays alive, and those in the index.
-    static var counts: (alive: Int, shareable: Int) {
-        ModuleState.current.pointee.sharing.withLock { state in (state.liveOverlays, state.index.count) }
+    /// The overlays alive and those in the index; the lower stacks alive and
+    /// those in theirs.
+    static var counts: (overlays: Int, shareable: Int, lowers: Int, shareableLowers: Int) {
+        ModuleState.current.pointee.sharing.withLock { state in
+            (state.liveOverlays, state.overlays.count, state.liveLowers, state.lowers.count)
+        }
     }
 
-    /// An indexed overlay with `overlay`'s stack whose layers have not
-    /// changed, with a new reference on its inode; stale candidates leave
-    /// the index on the way. Call with the sharing lock held.
-    private static func claim(matching overlay: borrowing Overlay,
-                              in index: inout SharedOverlayIndex) -> SharedInode? {
-        var claimed: OverlayInode? = nil
-        let raw = index.claim(fingerprint: overlay.fingerprint) { raw in
-            let candidate = OverlayHandle(raw).pointer
-            guard candidate.pointee.layers.hasSameFiles(as: overlay.layers),
-                  candidate.pointee.segments.hasSameSegments(as: overlay.segments)
+    /// An indexed lower stack with `lower`'s layers and table whose layers
+    /// have not changed, with a new reference on its inode; stale
+    /// candidates leave the index on the way. Call with the sharing lock held.
+    private static func claimLower(matching lower: LowerHandle,
+                                   in index: inout SharedOverlayIndex) -> SharedLower? {
+        var claimed: LowerInode? = nil
+        let raw = index.claim(fingerprint: lower.pointer.pointee.fingerprint) { raw in
+            let candidate = LowerHandle(raw).pointer
+            guard candidate.pointee.layers.hasSameFiles(as: lower.pointer.pointee.layers),
+                  candidate.pointee.segments.hasSameSegments(as: lower.pointer.pointee.segments)
             else { return .skip }
             // A changed layer, or an inode being evicted: never again.
             guard candidate.pointee.layers.isUnchangedAndUnwritten,
-                  let inode = candidate.pointee.inode?.grab()
+                  let inode = candidate.pointee.inode?.grabLower()
             else {
                 candidate.pointee.indexed = false
                 return .drop
@@ -107,6 +175,29 @@ enum OverlaySharing {
             return .take
         }
         guard let raw, let inode = claimed.take() else { return nil }
-        return SharedInode(inode: inode, overlay: OverlayHandle(raw))
+        return SharedLower(inode: inode, lower: LowerHandle(raw))
+    }
+
+    /// `claimLower` for overlays.
+    private static func claimOverlay(matching overlay: OverlayHandle,
+                                     in index: inout SharedOverlayIndex) -> SharedOverlay? {
+        var claimed: OverlayInode? = nil
+        let raw = index.claim(fingerprint: overlay.pointer.pointee.fingerprint) { raw in
+            let candidate = OverlayHandle(raw).pointer
+            guard candidate.pointee.lower.pointer == overlay.pointer.pointee.lower.pointer,
+                  candidate.pointee.ownLayers.hasSameFiles(as: overlay.pointer.pointee.ownLayers),
+                  candidate.pointee.own.hasSameSegments(as: overlay.pointer.pointee.own)
+            else { return .skip }
+            guard candidate.pointee.ownLayers.isUnchangedAndUnwritten,
+                  let inode = candidate.pointee.inode?.grabOverlay()
+            else {
+                candidate.pointee.indexed = false
+                return .drop
+            }
+            claimed = consume inode
+            return .take
+        }
+        guard let raw, let inode = claimed.take() else { return nil }
+        return SharedOverlay(inode: inode, overlay: OverlayHandle(raw))
     }
 }

@@ -21,10 +21,7 @@ enum StackRequest {
             }
             var stack = try base.shownStack()
             try layers.lay(on: &stack)
-            let serial = ModuleState.current.pointee.registry.withLock { registry in registry.nextSerial() }
-            let overlay = try Overlay(try stack.finish(), serial: serial)
-            Log.debug("composed chain, layers", Int64(overlay.layers.count))
-            try OverlayPublication.publish(overlay, over: base.range,
+            try OverlayPublication.publish(try stack.finish(), over: base.range,
                                            userID: UserPointer(userRequest.address + UInt64(StackRequestRules.idOffset)),
                                            originalID: request.id)
         }
@@ -53,6 +50,8 @@ struct RequestLayers: ~Copyable {
     private struct Layer: ~Copyable {
         let file: KernelFile
         let pages: SegmentTable
+        /// Whether the restore asks for it as its own (`LayerRoles`).
+        let role: LayerRole
     }
 
     private var entries: LayerBuffer<Layer>
@@ -66,17 +65,18 @@ struct RequestLayers: ~Copyable {
             var layer = mem_overlay_layer()
             try UserPointer(user.address + UInt64(index) * stride).read(into: &layer)
             let byExtents = try StackRequestRules.isLaidByDataExtents(layerFlags: layer.flags)
+            let role = LayerRoles.role(index: index, of: count, flags: layer.flags)
             let file = try open(layer.fd)
             if byExtents {
                 // A private file of its own, so that seeking for the
                 // extents moves no position the caller shares.
                 let source = try file.reopenedForReading()
                 let pages = try SegmentTable.dataExtents(of: source)
-                layers.entries.append(Layer(file: source, pages: pages))
+                layers.entries.append(Layer(file: source, pages: pages, role: role))
             } else {
                 try StackRequestRules.check(segmentCount: layer.segments_size)
                 let pages = try SegmentTable.copied(from: UserPointer(layer.segments), count: Int(layer.segments_size))
-                layers.entries.append(Layer(file: file, pages: pages))
+                layers.entries.append(Layer(file: file, pages: pages, role: role))
             }
         }
         return layers
@@ -93,10 +93,10 @@ struct RequestLayers: ~Copyable {
     }
 
     /// Lays every layer on `stack`, lowest first.
-    func lay(on stack: inout LayerStack<KernelFile>) throws(OverlayError) {
+    func lay(on stack: inout SplitStack<KernelFile>) throws(OverlayError) {
         for index in 0..<entries.count {
             try entries.withElement(index) { (layer: borrowing Layer) throws(OverlayError) in
-                try stack.lay(layer.pages, ofFile: KernelFile(retaining: layer.file))
+                try stack.lay(layer.pages, ofFile: KernelFile(retaining: layer.file), as: layer.role)
             }
         }
     }

@@ -2,16 +2,16 @@
 
 /// Fills an overlay's page cache from its layers (`read_folio` and
 /// `readahead` of the overlay inode), as `FillPlan` says.
-enum OverlayFill {
+enum LowerFill {
     /// Fills the folios of a readahead request, a batch at a time.
-    static func readahead(_ overlay: OverlayHandle, _ request: borrowing ReadaheadRequest) {
+    static func readahead(_ overlay: LowerHandle, _ request: borrowing ReadaheadRequest) {
         request.forEachBatch { batch in fill(overlay.pointer, batch) }
     }
 
     /// Fills one folio (a fault on a page readahead did not bring in):
     /// 0, or -EIO when the layer could not give it (a read error, or the
     /// page lies wholly past the layer's end).
-    static func read(_ overlay: OverlayHandle, _ folio: borrowing LockedFolio) -> Int32 {
+    static func read(_ overlay: LowerHandle, _ folio: borrowing LockedFolio) -> Int32 {
         let overlay = overlay.pointer
         let layer = overlay.pointee.segments.layer(forPage: folio.page)
         let filled = overlay.pointee.layers.withFile(layer) { file in file.copy(into: folio) }
@@ -22,7 +22,7 @@ enum OverlayFill {
     /// Fills one batch: each layer's span read directly where the layer
     /// allows it (one I/O per layer, no copy), then the other layers
     /// prefetched together and their runs copied from their page cache.
-    private static func fill(_ overlay: UnsafeMutablePointer<Overlay>, _ batch: borrowing FolioBatch) {
+    private static func fill(_ overlay: UnsafeMutablePointer<LowerLayers>, _ batch: borrowing FolioBatch) {
         let plan = FillPlan(overlay.pointee.segments, first: batch.firstPage, count: batch.count)
         var direct: UInt32 = 0
         for index in 0..<plan.spanCount {

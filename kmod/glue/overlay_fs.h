@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * What the glue's files share among themselves (not Swift's: see
+ * kmod/include/batch_syscalls_glue.h for the boundary).
+ */
+#ifndef BS_OVERLAY_FS_H
+#define BS_OVERLAY_FS_H
+
+#include <linux/fs.h>
+#include <linux/pagemap.h>
+
+/* The file operations of overlay inodes (overlay.c). */
+extern const struct file_operations bs_overlay_fops;
+
+/*
+ * A new inode of the module's filesystem with `fops`, i_private `object`
+ * (released with the inode: see bs_overlay_evict_inode) and i_size `size`,
+ * holding the module until the VFS frees it; or an ERR_PTR.
+ */
+struct inode *bs_module_inode_create(void *object, int64_t size, const struct file_operations *fops);
+/* A new open file of such an inode, read-only, holding the module and the inode; or an ERR_PTR. */
+struct file *bs_module_file_open(struct inode *inode, const char *name, const struct file_operations *fops);
+
+/* The layer's folio that holds page `index`, uptodate and referenced (io.c). */
+struct folio *bs_layer_folio(struct file *layer, pgoff_t index);
+
+#endif /* BS_OVERLAY_FS_H */

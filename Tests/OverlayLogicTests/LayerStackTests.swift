@@ -4,22 +4,25 @@ import Testing
 
 /// A stand-in for the kernel's layer files: a file number, and a count of
 /// the references alive, so that the tests see every reference dropped.
-private final class References { var alive = 0 }
+final class References { var alive = 0 }
 
-private struct TestLayer: StackLayer, ~Copyable {
+struct TestLayer: StackLayer, ~Copyable {
     let file: UInt64
+    let pages: UInt64
     let references: References
-    init(_ file: UInt64, _ references: References) {
+    init(_ file: UInt64, _ references: References, pages: UInt64 = 64) {
         self.file = file
+        self.pages = pages
         self.references = references
         references.alive += 1
     }
     deinit { references.alive -= 1 }
     var stackIdentity: UInt64 { file }
+    var stackPages: UInt64 { pages }
 }
 
 /// What a stack shows, page by page: the file that serves each page.
-private struct ViewModel {
+struct ViewModel {
     var files: [UInt64]
     init(base: UInt64, pages: Int) { files = Array(repeating: base, count: pages) }
     mutating func lay(_ ranges: [PageRange], of file: UInt64) {
@@ -32,7 +35,7 @@ private struct ViewModel {
     }
 }
 
-private func buffer(_ files: [UInt64], _ references: References) throws -> LayerBuffer<TestLayer> {
+func buffer(_ files: [UInt64], _ references: References) throws -> LayerBuffer<TestLayer> {
     var layers = try LayerBuffer<TestLayer>(capacity: files.count)
     for file in files { layers.append(TestLayer(file, references)) }
     return layers

@@ -22,7 +22,12 @@ import Testing
         #expect(throws: OverlayError.tooManyLayers) { try StackRequestRules.check(flags: 0, layerCount: 256) }
         #expect(try StackRequestRules.isLaidByDataExtents(layerFlags: 1))
         #expect(try !StackRequestRules.isLaidByDataExtents(layerFlags: 0))
-        #expect(throws: OverlayError.unknownFlags) { try StackRequestRules.isLaidByDataExtents(layerFlags: 2) }
+        #expect(try !StackRequestRules.isLaidByDataExtents(layerFlags: LayerRoles.ownFlag))
+        #expect(try StackRequestRules.isLaidByDataExtents(layerFlags: 1 | LayerRoles.sharedFlag))
+        #expect(throws: OverlayError.unknownFlags) { try StackRequestRules.isLaidByDataExtents(layerFlags: 8) }
+        #expect(throws: OverlayError.unknownFlags) {
+            try StackRequestRules.isLaidByDataExtents(layerFlags: LayerRoles.ownFlag | LayerRoles.sharedFlag)
+        }
         try StackRequestRules.check(segmentCount: UInt64(SegmentLimits.maxSegments))
         #expect(throws: OverlayError.tooManySegments) {
             try StackRequestRules.check(segmentCount: UInt64(SegmentLimits.maxSegments) + 1)

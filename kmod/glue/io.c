@@ -32,27 +32,26 @@
  * written concurrently, never read. Module memory is vmalloc'ed. */
 static char bs_scratch[PAGE_SIZE] __aligned(PAGE_SIZE);
 
-bool bs_layer_read_direct(struct file *layer, uint64_t first_page, uint32_t pages,
-			  struct folio **folios, uint64_t served)
+/*
+ * Reads `pages` pages of `layer` from `first_page` on with one direct I/O
+ * into `vectors` (one page each); whether it read them all. Refused (false,
+ * nothing read) where direct I/O does not apply: see bs_layer_read_direct.
+ */
+static bool bs_read_direct(struct file *layer, uint64_t first_page, uint32_t pages, struct bio_vec *vectors)
 {
 	struct address_space *mapping = layer->f_mapping;
 	struct inode *inode = mapping->host;
-	struct bio_vec vectors[BS_FILL_BATCH_PAGES];
 	loff_t position = (loff_t)first_page << PAGE_SHIFT;
 	size_t bytes = (size_t)pages << PAGE_SHIFT;
 	struct iov_iter iter;
 	struct kiocb kiocb;
 	ssize_t read;
-	uint32_t i;
 
 	/* Past the layer's end the read comes up short: the copy takes over. */
-	if (!pages || pages > BS_FILL_BATCH_PAGES || !inode->i_sb->s_bdev ||
+	if (!pages || !inode->i_sb->s_bdev ||
 	    !(layer->f_mode & FMODE_CAN_ODIRECT) || !(layer->f_mode & FMODE_NOWAIT) ||
 	    filemap_range_has_page(mapping, position, position + bytes - 1))
 		return false;
-	for (i = 0; i < pages; i++)
-		bvec_set_page(&vectors[i], served & (1ULL << i) ? folio_page(folios[i], 0) :
-			      vmalloc_to_page(bs_scratch), PAGE_SIZE, 0);
 	iov_iter_bvec(&iter, ITER_DEST, vectors, pages, bytes);
 	init_sync_kiocb(&kiocb, layer);
 	kiocb.ki_pos = position;
@@ -61,7 +60,21 @@ bool bs_layer_read_direct(struct file *layer, uint64_t first_page, uint32_t page
 	filemap_invalidate_lock_shared(mapping);
 	read = vfs_iocb_iter_read(layer, &kiocb, &iter);
 	filemap_invalidate_unlock_shared(mapping);
-	if (read != (ssize_t)bytes)
+	return read == (ssize_t)bytes;
+}
+
+bool bs_layer_read_direct(struct file *layer, uint64_t first_page, uint32_t pages,
+			  struct folio **folios, uint64_t served)
+{
+	struct bio_vec vectors[BS_FILL_BATCH_PAGES];
+	uint32_t i;
+
+	if (pages > BS_FILL_BATCH_PAGES)
+		return false;
+	for (i = 0; i < pages; i++)
+		bvec_set_page(&vectors[i], served & (1ULL << i) ? folio_page(folios[i], 0) :
+			      vmalloc_to_page(bs_scratch), PAGE_SIZE, 0);
+	if (!bs_read_direct(layer, first_page, pages, vectors))
 		return false;
 	for (i = 0; i < pages; i++) {
 		if (served & (1ULL << i)) {
@@ -70,6 +83,23 @@ bool bs_layer_read_direct(struct file *layer, uint64_t first_page, uint32_t page
 		}
 	}
 	return true;
+}
+
+struct page *bs_layer_page_direct(struct file *layer, pgoff_t index)
+{
+	struct folio *folio = folio_alloc(GFP_HIGHUSER, 0);
+	struct bio_vec vector;
+
+	if (!folio)
+		return NULL;
+	bvec_set_page(&vector, folio_page(folio, 0), PAGE_SIZE, 0);
+	if (!bs_read_direct(layer, index, 1, &vector)) {
+		folio_put(folio);
+		return NULL;
+	}
+	/* Nobody else sees it yet: the lock is taken at once. */
+	folio_lock(folio);
+	return folio_page(folio, 0);
 }
 
 uint32_t bs_readahead_take(struct readahead_control *rac, struct folio **folios, uint32_t most,

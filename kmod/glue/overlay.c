@@ -212,18 +212,27 @@ uint32_t bs_fault_state(struct vm_fault *vmf)
 }
 
 /*
- * The page a copy-on-write fault copies for page `index` of an own layer:
- * the layer's page, locked and referenced (the fault path unlocks and
- * drops it after the copy). Past the layer's end, or on a read error,
- * SIGBUS, as a mapping of the layer itself would give.
+ * The page a copy-on-write fault copies for page `index` of an own layer,
+ * locked and referenced (the fault path unlocks and drops it after the
+ * copy): read straight from the disk into a page of its own where the
+ * layer allows that and its page cache does not hold the page (so the copy
+ * is the only one left in memory), else the layer's page-cache page. Past
+ * the layer's end, or on a read error, SIGBUS, as a mapping of the layer
+ * itself would give.
  */
 uint32_t bs_fault_source_page(struct vm_fault *vmf, struct file *layer, uint64_t index)
 {
 	struct address_space *mapping = layer->f_mapping;
 	struct folio *folio;
+	struct page *page;
 
 	if ((loff_t)index >= DIV_ROUND_UP(i_size_read(mapping->host), PAGE_SIZE))
 		return VM_FAULT_SIGBUS;
+	page = bs_layer_page_direct(layer, index);
+	if (page) {
+		vmf->page = page;
+		return VM_FAULT_LOCKED | VM_FAULT_MAJOR;
+	}
 	folio = bs_layer_folio(layer, index);
 	if (IS_ERR(folio))
 		return PTR_ERR(folio) == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;

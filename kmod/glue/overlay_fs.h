@@ -23,5 +23,11 @@ struct file *bs_module_file_open(struct inode *inode, const char *name, const st
 
 /* The layer's folio that holds page `index`, uptodate and referenced (io.c). */
 struct folio *bs_layer_folio(struct file *layer, pgoff_t index);
+/*
+ * Page `index` of `layer` read with a direct I/O into a page of its own,
+ * locked and referenced, in no page cache; NULL where direct I/O does not
+ * apply (see bs_layer_read_direct) or memory is short (io.c).
+ */
+struct page *bs_layer_page_direct(struct file *layer, pgoff_t index);
 
 #endif /* BS_OVERLAY_FS_H */

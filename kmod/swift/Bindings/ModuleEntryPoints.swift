@@ -2,7 +2,7 @@
 
 // The functions the C glue calls (declared in batch_syscalls_glue.h): each
 // turns the kernel's pointers into Bindings types and hands over to the
-// handlers in LowerLayers/.
+// handlers in Overlay/.
 
 @c @implementation
 public func bs_swift_init() -> Int32 {

@@ -1,23 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 
-import Synchronization
-
-/// One overlay: the shared lower stack of overlays (see `Overlay`), an inode of
-/// the module's filesystem and what its page cache is filled from. It lives
-/// in memory that the inode owns; the inode's eviction (its last reference
-/// gone) releases it, so it outlives every read of its page cache, and
-/// nothing else frees it. Each overlay that shows it holds its inode.
+/// The lower layers of overlays (see `Overlay`): the shared part of their
+/// stacks, an inode of the module's filesystem, and what its page cache is
+/// filled from. It lives in memory that the inode owns; the inode's eviction
+/// (its last reference gone) releases it, so it outlives every read of its
+/// page cache, and nothing else frees it. Each overlay that shows it holds
+/// its inode.
 ///
-/// An overlay of the base file alone, on a filesystem where that is safe
-/// (`LowerPageCache`), is served from the base file's own page cache: its
-/// overlays map that, and its own inode's page cache stays empty.
+/// Lower layers that are the base file alone, on a filesystem where that is
+/// safe (`LowerPageCache`), are served from the base file's own page cache:
+/// their overlays map that, and their inode's page cache stays empty.
 struct LowerLayers: ~Copyable {
     /// Which layer serves each page.
     let segments: SegmentTable
     /// The layer files, base first, each file once.
     let layers: LayerList
-    /// A number for the listing, so that it can show which requests map
-    /// the same overlay (never an address).
+    /// A number, unique while the module is loaded (never an address).
     let serial: UInt64
     /// The fingerprint of its stack (layer files and table), by which
     /// create requests find it to share it.
@@ -26,10 +24,8 @@ struct LowerLayers: ~Copyable {
     var indexed = false
     /// Whether its overlays map the base file's page cache (else its own).
     let servesFromBaseFile: Bool
-    /// The create requests' files of overlays that show it, still open.
-    private let attachments = Atomic<Int>(0)
-    /// The overlay's inode (set once it exists; it owns the overlay, so it
-    /// outlives it).
+    /// Its inode (set once it exists; it owns the lower layers, so it
+    /// outlives them).
     var inode: InodeReference? = nil
 
     init(_ stack: consuming ComposedStack<KernelFile>, serial: UInt64) throws(OverlayError) {
@@ -54,26 +50,20 @@ struct LowerLayers: ~Copyable {
         servesFromBaseFile ? layers.withFile(Layers.base) { $0.info.readaheadPages } : readaheadPages
     }
 
-    /// Counts a create request's file opened (`attach`) or released.
-    func attach() { attachments.add(1, ordering: .relaxed) }
-    func detach() { attachments.subtract(1, ordering: .relaxed) }
-    /// Create requests whose files are open, cleaned up or not.
-    var attachedCount: Int { attachments.load(ordering: .relaxed) }
-
-    /// The overlay file's size: the largest layer's. A page past its own
+    /// The size of the stack: the largest layer's. A page past its own
     /// layer's end reads as past end of file (SIGBUS), like any mapping.
     var size: Int64 { layers.largest.size }
 
-    /// The overlay file's readahead window: twice the largest of the
-    /// layers', at most 2 MiB. A readahead batch costs one read per layer
+    /// The readahead window of a lower inode's page cache: twice the largest
+    /// of the layers', at most 2 MiB. A readahead batch costs one read per layer
     /// it touches, so with two layers interleaved each read is then as
     /// large as a plain mapping's (page_fault_benchmark in the guest, cold
     /// first touch of 16,384 pages: 2.5x to 1.5x the plain mapping's time at
     /// fragmentation 1, 3.4x to 1.4x at 10).
     var readaheadPages: UInt32 { Swift.min(layers.largest.readaheadPages * 2, 512) }
 
-    /// The stack this overlay shows, with references of its own to every
-    /// layer file: what a request that lays more layers on it starts from.
+    /// The stack, with references of its own to every layer file: what a
+    /// request that lays more layers on an overlay of it starts from.
     func stack() throws(OverlayError) -> LayerStack<KernelFile> {
         try LayerStack(layers: try layers.retainedFiles(), table: segments)
     }

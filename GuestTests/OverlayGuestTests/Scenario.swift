@@ -20,7 +20,7 @@ struct Scenario {
         PageFaultScenarios.all + CopyOnWriteScenarios.all + MultithreadScenarios.all + ForkScenarios.all
             + LifecycleScenarios.all + ReverseMapScenarios.all + ErrnoScenarios.all + SegmentScenarios.all
             + MapFilesScenarios.all + LayerScenarios.all + StackRequestScenarios.all + FuseScenarios.all
-            + SharingScenarios.all
+            + SharingScenarios.all + FleetScenarios.all
             + ModuleReloadScenarios.all
     }
 }

@@ -22,14 +22,17 @@ enum OverlayFault {
             if write {
                 let source = overlay.pointee.withOwnFile(layer) { file in fault.giveSource(page: page, of: file) }
                 if !source.endsFault { attachment?.pointer.pointee.recordCopy(of: Int(layer) - 1) }
+                Log.trace("own page copied from layer", Int64(layer))
                 return source
             }
+            Log.trace("read of an own page: a copy-on-write fault")
             return fault.copy(at: fault.address)
         }
         if !write, let guardPage = hugePageGuard(overlay, fault, page: page) {
             // An own page of this huge-page range first: its page table then
             // exists, and the lower page is mapped by a PTE, not a PMD.
             let copied = fault.copy(at: guardPage)
+            Log.trace("own page copied first in a huge-page range")
             if copied.endsFault { return copied }
         }
         return fault.faultLower()

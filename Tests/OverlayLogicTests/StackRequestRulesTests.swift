@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+import Glibc
 import Testing
 @testable import OverlayLogic
 
@@ -16,6 +17,8 @@ import Testing
 
     @Test func requestAndLayerFields() throws {
         try StackRequestRules.check(flags: 0, layerCount: 1)
+        try StackRequestRules.check(flags: StackRequestRules.pidfdFlag, layerCount: 1)
+        #expect(throws: OverlayError.unknownFlags) { try StackRequestRules.check(flags: 2, layerCount: 1) }
         try StackRequestRules.check(flags: 0, layerCount: 255)
         #expect(throws: OverlayError.unknownFlags) { try StackRequestRules.check(flags: 1, layerCount: 1) }
         #expect(throws: OverlayError.noLayers) { try StackRequestRules.check(flags: 0, layerCount: 0) }
@@ -33,5 +36,25 @@ import Testing
             try StackRequestRules.check(segmentCount: UInt64(SegmentLimits.maxSegments) + 1)
         }
         #expect(throws: OverlayError.tooManySegments) { try StackRequestRules.check(segmentCount: .max) }
+    }
+
+    /// The fields of version 1 (pidfd, reserved): zero unless the flag names
+    /// a process; reserved always zero. An older caller's struct reads as
+    /// far as it goes.
+    @Test func targetFields() throws {
+        #expect(try !StackRequestRules.namesProcess(flags: 0, pidfd: 0, reserved: 0))
+        #expect(try StackRequestRules.namesProcess(flags: StackRequestRules.pidfdFlag, pidfd: 3, reserved: 0))
+        #expect(try StackRequestRules.namesProcess(flags: StackRequestRules.pidfdFlag, pidfd: 0, reserved: 0))
+        #expect(throws: OverlayError.unexpectedTargetFields) {
+            try StackRequestRules.namesProcess(flags: 0, pidfd: 3, reserved: 0)
+        }
+        #expect(throws: OverlayError.unexpectedTargetFields) {
+            try StackRequestRules.namesProcess(flags: StackRequestRules.pidfdFlag, pidfd: 3, reserved: 1)
+        }
+        #expect(StackRequestRules.bytesToRead(size: 48, knownSize: 56) == 48)
+        #expect(StackRequestRules.bytesToRead(size: 4096, knownSize: 56) == 56)
+        #expect(OverlayError.unexpectedTargetFields.errno == EINVAL)
+        #expect(OverlayError.notAProcess.errno == EBADF && OverlayError.processGone.errno == ESRCH
+                && OverlayError.mayNotWriteProcess.errno == EPERM)
     }
 }

@@ -102,25 +102,43 @@ struct mem_overlay_layer {
  * sizeof(struct mem_overlay_stack_req) as the caller was built. Smaller
  * than MEM_OVERLAY_STACK_REQ_SIZE_VER0 is EINVAL; larger is accepted when
  * every byte past the fields the module knows is zero, else E2BIG (and
- * above 4096 bytes, E2BIG). `flags` must be 0 (EINVAL otherwise).
+ * above 4096 bytes, E2BIG). Unknown `flags` are EINVAL.
  */
 struct mem_overlay_stack_req {
 	__u32 size;        /* sizeof(struct mem_overlay_stack_req) as the caller was built */
-	__u32 flags;       /* none defined yet: must be 0 */
+	__u32 flags;       /* MEM_OVERLAY_STACK_* */
 	__u64 base_addr;   /* an address inside the base mapping */
 	__u64 layers_size; /* entries at layers, lowest first (1 to MEM_OVERLAY_MAX_LAYERS) */
 	__u64 layers;      /* user pointer to struct mem_overlay_layer[layers_size] */
 	__u8 id[16];       /* out */
+	/* Since MEM_OVERLAY_STACK_REQ_SIZE_VER1: */
+	__s32 pidfd;       /* with MEM_OVERLAY_STACK_PIDFD: the process (pidfd_open) whose mapping it is */
+	__u32 reserved;    /* must be 0 */
 };
 
-#define MEM_OVERLAY_STACK_REQ_SIZE_VER0 48
+#define MEM_OVERLAY_STACK_REQ_SIZE_VER0 48 /* without pidfd and reserved */
+#define MEM_OVERLAY_STACK_REQ_SIZE_VER1 56
 
 /*
- * The command encodes the first version's size, and keeps it when the
- * struct grows (then define it with MEM_OVERLAY_STACK_REQ_SIZE_VER0): the
- * struct's own `size` says which version a caller was built with, and the
- * module matches commands exactly, as v1's.
+ * base_addr is an address in the process `pidfd` refers to (a pidfd from
+ * pidfd_open), not the caller's: an orchestrator lays a chain over the
+ * memory of a VMM that does not know this module (its guest RAM mapped
+ * MAP_PRIVATE from the snapshot file). The caller needs CAP_SYS_PTRACE,
+ * and the kernel's own ptrace-attach check of the target (as opening
+ * /proc/PID/mem for writing does: its LSMs, Yama's ptrace_scope among
+ * them) must pass; else EPERM. EBADF: pidfd is not a pidfd. ESRCH: the
+ * process has exited, or has no address space. The id is the caller's: it
+ * cleans the overlay up; the overlay lives until the target unmaps the
+ * range or exits. Without this flag pidfd and reserved must be 0 (EINVAL).
  */
-#define IOCTL_MEM_OVERLAY_STACK_CMD _IOWR(MAGIC, 3, struct mem_overlay_stack_req)
+#define MEM_OVERLAY_STACK_PIDFD (1U << 0)
+
+/*
+ * The command encodes the first version's size, and keeps it as the struct
+ * grows: the struct's own `size` says which version a caller was built
+ * with, and the module matches commands exactly, as v1's.
+ */
+#define IOCTL_MEM_OVERLAY_STACK_CMD \
+	_IOC(_IOC_READ | _IOC_WRITE, MAGIC, 3, MEM_OVERLAY_STACK_REQ_SIZE_VER0)
 
 #endif /* _UAPI_BATCH_SYSCALLS_H */

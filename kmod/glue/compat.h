@@ -14,8 +14,11 @@
 #error "kmod/scripts/kernel-features did not run: see Kbuild"
 #endif
 
+#include <linux/dcache.h>
 #include <linux/fs.h>
 #include <linux/highmem.h>
+#include <linux/magic.h>
+#include <linux/string.h>
 #include <linux/minmax.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
@@ -146,6 +149,25 @@ static inline unsigned long bs_mm_counter(struct mm_struct *mm, int member)
 	return get_mm_counter_sum(mm, member);
 #else
 	return get_mm_counter(mm, member);
+#endif
+}
+
+/*
+ * The pid a pidfd's file refers to, or NULL if the file is no pidfd
+ * (pidfd_pid is not exported). 6.9 made pidfds files of pidfs, the pid in
+ * the inode; before, they were anonymous-inode files named "[pidfd]", the
+ * pid their private data (only pidfd_open and clone make such files).
+ */
+static inline struct pid *bs_pidfd_pid(struct file *file)
+{
+	struct inode *inode = file_inode(file);
+
+#ifdef BS_HAVE_PID_FS
+	return inode->i_sb->s_magic == PID_FS_MAGIC ? inode->i_private : NULL;
+#else
+	if (inode->i_sb->s_magic != ANON_INODE_FS_MAGIC || strcmp(file->f_path.dentry->d_name.name, "[pidfd]"))
+		return NULL;
+	return file->private_data;
 #endif
 }
 

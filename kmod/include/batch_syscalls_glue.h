@@ -151,6 +151,32 @@ bool bs_page_same_as_cache_page(struct page *page, struct address_space *mapping
 /* Whether any private page of the calling process is swapped out. */
 bool bs_address_space_has_swapped_pages(void);
 
+/* ---- Another process, named by a pidfd (process.c) ---------------------- */
+
+struct task_struct;
+struct mm_struct;
+/* The process `pidfd` refers to, referenced; NULL with *error -EBADF (not
+ * a pidfd) or -ESRCH (it has exited). */
+struct task_struct *_Nullable bs_pidfd_task(int pidfd, int *error);
+void bs_task_put(struct task_struct *task);
+/* The calling task, referenced. */
+struct task_struct *bs_current_task(void);
+/* Its address space, held; NULL when it has none. */
+struct mm_struct *_Nullable bs_task_mm(struct task_struct *task);
+void bs_mm_put(struct mm_struct *mm);
+/* Its thread-group id as the caller sees it (0: not visible). */
+uint64_t bs_task_pid(struct task_struct *task);
+/* Whether the caller has CAP_SYS_PTRACE. */
+bool bs_caller_may_ptrace(void);
+/* Whether the kernel's ptrace-attach check lets the caller write `task`'s
+ * memory (as opening /proc/PID/mem for writing). */
+bool bs_task_memory_writable(struct task_struct *task);
+/* Writes `size` bytes into `task`'s memory at `address`: 0 or -EFAULT. */
+int bs_task_write_memory(struct task_struct *task, uint64_t address, const void *source, size_t size);
+/* Runs bs_swift_remote_call(context) in a kernel worker whose address
+ * space is `mm`, and returns when it has. */
+void bs_run_in_address_space(struct mm_struct *mm, void *context);
+
 /* ---- Files (overlay_fs.c) ---------------------------------------------- */
 
 struct bs_file_info {
@@ -339,6 +365,8 @@ int bs_swift_overlay_mmap(void *overlay, bool shared, bool *no_huge_pages);
 struct address_space *bs_swift_overlay_mapping(void *overlay);
 void bs_swift_overlay_release(void *overlay);
 void bs_swift_attachment_release(void *attachment);
+/* A request's work in another process's address space (bs_run_in_address_space). */
+void bs_swift_remote_call(void *context);
 /* Writes the overlay listing into `buffer`: its length, or -1 if it does not fit. */
 long bs_swift_render_overlays(char *buffer, size_t size);
 /* Writes the counts of live objects into `buffer`: its length, or -1. */

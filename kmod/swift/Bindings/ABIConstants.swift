@@ -12,7 +12,8 @@ enum ABIConstants {
             && LayerRoles.ownFlag == UInt32(MEM_OVERLAY_LAYER_OWN)
             && LayerRoles.sharedFlag == UInt32(MEM_OVERLAY_LAYER_SHARED)
             && StackRequestRules.idOffset == bs_stack_request_id_offset
-            && StackRequestRules.firstVersionSize == MemoryLayout<mem_overlay_stack_req>.size
+            && StackRequestRules.pidfdFlag == UInt32(MEM_OVERLAY_STACK_PIDFD)
+            && StackRequestRules.firstVersionSize == Int(MEM_OVERLAY_STACK_REQ_SIZE_VER0)
             && MemoryLayout<PageRange>.stride == MemoryLayout<mem_overlay_segment_req>.stride
     }
 }

@@ -116,3 +116,11 @@ public func bs_swift_render_stats(_ buffer: UnsafeMutablePointer<CChar>, _ size:
 public func bs_swift_render_overlays(_ buffer: UnsafeMutablePointer<CChar>, _ size: Int) -> Int {
     OverlayListing.render(into: UnsafeMutableRawBufferPointer(start: buffer, count: size)) ?? -1
 }
+
+@c @implementation
+public func bs_swift_remote_call(_ context: UnsafeMutableRawPointer) {
+    // SAFETY: a RemoteCall on the stack of TargetProcess.run, which waits
+    // until this returns.
+    let call = context.assumingMemoryBound(to: RemoteCall.self).pointee
+    call.run(call.work)
+}

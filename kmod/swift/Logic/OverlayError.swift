@@ -42,6 +42,15 @@ enum OverlayError: Error, Equatable {
     case unknownFlags
     /// A v2 request has no layers.
     case noLayers
+    /// A v2 request sets `pidfd` without `MEM_OVERLAY_STACK_PIDFD`, or
+    /// `reserved`.
+    case unexpectedTargetFields
+    /// A v2 request's `pidfd` is not a pidfd.
+    case notAProcess
+    /// The target process has exited, or has no address space.
+    case processGone
+    /// The caller may not write the target process's memory.
+    case mayNotWriteProcess
     /// A v2 layer's descriptor is not an open file.
     case badDescriptor
     /// A v2 layer's file is not open for reading.
@@ -58,8 +67,12 @@ enum OverlayError: Error, Equatable {
     var errno: Int32 {
         switch self {
         case .noSegments, .segmentEndsBeforeStart, .baseNotPrivateFileMapping,
-             .overlayNotFileMapping, .requestTooSmall, .unknownFlags, .noLayers, .layerNotRegularFile:
+             .overlayNotFileMapping, .requestTooSmall, .unknownFlags, .noLayers, .layerNotRegularFile,
+             .unexpectedTargetFields:
             return EINVAL
+        case .notAProcess: return EBADF
+        case .processGone: return ESRCH
+        case .mayNotWriteProcess: return EPERM
         case .tooManySegments, .tooManyLayers, .unknownRequestFields: return E2BIG
         case .badDescriptor: return EBADF
         case .layerNotReadable: return EACCES

@@ -10,6 +10,8 @@
 enum StackRequestRules {
     /// `MEM_OVERLAY_STACK_REQ_SIZE_VER0`: the first version's size.
     static let firstVersionSize = 48
+    /// `MEM_OVERLAY_STACK_PIDFD`: the base mapping is in another process.
+    static let pidfdFlag: UInt32 = 1 << 0
     /// The most a caller's struct may be (as openat2 and clone3 allow).
     static let largestSize = 4096
     /// Where the id lies in the struct (after size, flags, base_addr,
@@ -31,12 +33,25 @@ enum StackRequestRules {
         return Int(size) > knownSize ? knownSize..<Int(size) : nil
     }
 
-    /// The request's own fields: no flags are defined yet, and 1 to 255 layers.
+    /// The request's own fields: only defined flags, and 1 to 255 layers.
     static func check(flags: UInt32, layerCount: UInt64) throws(OverlayError) {
-        guard flags == 0 else { throw .unknownFlags }
+        guard flags & ~pidfdFlag == 0 else { throw .unknownFlags }
         guard layerCount > 0 else { throw .noLayers }
         guard layerCount <= UInt64(maxLayers) else { throw .tooManyLayers }
     }
+
+    /// The target process's fields: `reserved` is 0, and `pidfd` too unless
+    /// the request names a process (EINVAL). Returns whether it does.
+    static func namesProcess(flags: UInt32, pidfd: Int32, reserved: UInt32) throws(OverlayError) -> Bool {
+        guard reserved == 0 else { throw .unexpectedTargetFields }
+        let names = flags & pidfdFlag != 0
+        guard names || pidfd == 0 else { throw .unexpectedTargetFields }
+        return names
+    }
+
+    /// How many bytes of a caller's struct of `size` bytes to read (the
+    /// rest of what the module knows reads as zero, as for an older caller).
+    static func bytesToRead(size: UInt32, knownSize: Int) -> Int { Swift.min(Int(size), knownSize) }
 
     /// Checks one layer's flags: only defined ones, and not both own and
     /// shared (EINVAL). Returns whether it is laid by its data extents

@@ -46,8 +46,11 @@ enum CreateRequest {
             var stack = try base.shownStack()
             // The request's one layer is its top: the restore's own by default.
             try stack.lay(segments, ofFile: target.layer, as: .ownByDefault)
-            try OverlayPublication.publish(try stack.finish(), over: base.range, userID: userRequest,
-                                           originalID: request.id)
+            let owner = CurrentProcess.owner
+            try OverlayPublication.publish(try stack.finish(), over: base.range,
+                                           for: RequestOrigin(id: IDDestination(address: userRequest.address),
+                                                              originalID: request.id, owner: owner,
+                                                              targetProcessID: owner.processID))
         }
     }
 }

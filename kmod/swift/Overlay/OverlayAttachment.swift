@@ -16,17 +16,22 @@ struct OverlayAttachment: ~Copyable {
     /// release.
     var id: OverlayID
     let owner: OwnerToken
+    /// The process whose mapping the request overlaid (the owner's, unless
+    /// the request named another by pidfd).
+    let targetProcessID: UInt64
     /// The overlay it maps (alive while the file is: the file holds the inode).
     let overlay: UnsafeMutablePointer<Overlay>
     /// Per own layer, the private copies made of its pages in the mappings
     /// of this request's file (with its forks' and split pieces').
     let copies: LayerBuffer<Atomic<UInt64>>
 
-    init(id: OverlayID, owner: OwnerToken, overlay: UnsafeMutablePointer<Overlay>) throws(OverlayError) {
+    init(id: OverlayID, owner: OwnerToken, targetProcessID: UInt64,
+         overlay: UnsafeMutablePointer<Overlay>) throws(OverlayError) {
         var copies = try LayerBuffer<Atomic<UInt64>>(capacity: overlay.pointee.ownLayers.count)
         for _ in 0..<overlay.pointee.ownLayers.count { copies.append(Atomic(0)) }
         self.id = id
         self.owner = owner
+        self.targetProcessID = targetProcessID
         self.overlay = overlay
         self.copies = copies
     }

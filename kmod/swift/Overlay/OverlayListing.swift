@@ -6,6 +6,7 @@
 ///
 ///     id=<32 hex digits> pid=<creator> overlay=<n> attached=<n>
 ///     segments=<n> layers=<n> cached_pages=<n> served=<layer 0>,<layer 1>,...
+///     target=<pid>
 ///
 /// `overlay` numbers the overlay the request maps (requests with the same
 /// stack map one and show the same number) and `attached` counts the
@@ -16,7 +17,9 @@
 /// of the overlay it gives: for a layer of the lower stack, the lower page
 /// cache's pages at the overlay's pages where that layer is the top one; for
 /// an own layer, the private copies made of its pages in the request's
-/// mappings. `cached_pages` is their sum: the request's pages in memory. Nothing in it is a kernel address.
+/// mappings. `cached_pages` is their sum: the request's pages in memory.
+/// `target` is the process whose mapping it overlays: the creator's own,
+/// or the one a v2 request named by pidfd. Nothing in it is a kernel address.
 enum OverlayListing {
     /// Renders the listing into `buffer`; nil if it does not fit (the
     /// caller retries with a larger one).
@@ -66,6 +69,8 @@ enum OverlayListing {
                     text.append(",")
                     text.append(attachment.pointee.copiesMade(of: layer))
                 }
+                text.append(" target=")
+                text.append(attachment.pointee.targetProcessID)
                 text.append("\n")
             }
         }

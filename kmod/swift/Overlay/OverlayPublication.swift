@@ -10,7 +10,7 @@
 /// dropped, so the process is left as it was.
 enum OverlayPublication {
     static func publish(_ stack: consuming SplitComposition<KernelFile>, over range: MappingRange,
-                        userID: UserPointer, originalID: IDBytes) throws(OverlayError) {
+                        for origin: borrowing RequestOrigin) throws(OverlayError) {
         let (lowerSerial, overlaySerial) = ModuleState.current.pointee.registry.withLock { registry in
             (registry.nextSerial(), registry.nextSerial())
         }
@@ -22,7 +22,8 @@ enum OverlayPublication {
         Log.debug("overlay composed, own segments", Int64(overlay.pointer.pointee.own.count))
 
         let attachment = try AttachmentHandle.store(
-            try OverlayAttachment(id: OverlayID.random(), owner: CurrentProcess.owner, overlay: overlay.pointer))
+            try OverlayAttachment(id: OverlayID.random(), owner: origin.owner, targetProcessID: origin.targetProcessID,
+                                  overlay: overlay.pointer))
         let file: KernelFile
         do throws(OverlayError) {
             file = try inode.openFile(for: attachment.raw, mapping: overlay.pointer.pointee.mapping,
@@ -40,11 +41,11 @@ enum OverlayPublication {
 
         try register(attachment)
         do throws(OverlayError) {
-            try write(attachment.pointer.pointee.id, to: userID)
+            try write(attachment.pointer.pointee.id, to: origin.id)
             do throws(OverlayError) {
                 try CurrentAddressSpace.mapPrivately(file, over: range)
             } catch {
-                write(originalID, to: userID)
+                write(origin.originalID, to: origin.id)
                 throw error
             }
         } catch {
@@ -74,19 +75,47 @@ enum OverlayPublication {
     }
 
     /// Writes the id into the request's 16 id bytes.
-    private static func write(_ id: OverlayID, to user: UserPointer) throws(OverlayError) {
+    private static func write(_ id: OverlayID, to destination: borrowing IDDestination) throws(OverlayError) {
         var bytes: IDBytes = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         withUnsafeMutableBytes(of: &bytes) { id.write(to: $0) }
-        try withUnsafeBytes(of: &bytes) { (raw) throws(OverlayError) in
-            try user.write(from: raw.baseAddress!, byteCount: raw.count)
-        }
+        try destination.write(bytes)
     }
 
     /// Puts back the id bytes the user passed in, after a late failure.
-    private static func write(_ original: IDBytes, to user: UserPointer) {
-        var original = original
-        withUnsafeBytes(of: &original) { raw in
-            try? user.write(from: raw.baseAddress!, byteCount: raw.count)
+    private static func write(_ original: IDBytes, to destination: borrowing IDDestination) {
+        try? destination.write(original)
+    }
+}
+
+/// Who a request is for: where its id goes, the bytes there before, the
+/// process that owns the id, and the process whose mapping it overlays.
+struct RequestOrigin: ~Copyable {
+    let id: IDDestination
+    let originalID: IDBytes
+    let owner: OwnerToken
+    let targetProcessID: UInt64
+}
+
+/// The 16 id bytes of a request struct in the caller's memory: written
+/// from the caller's own context, or, for a request run in another
+/// process's address space, through the caller's task.
+struct IDDestination: ~Copyable {
+    let address: UInt64
+    let caller: CallerTask?
+
+    init(address: UInt64, caller: consuming CallerTask? = nil) {
+        self.address = address
+        self.caller = caller
+    }
+
+    func write(_ bytes: IDBytes) throws(OverlayError) {
+        var bytes = bytes
+        try withUnsafeBytes(of: &bytes) { (raw) throws(OverlayError) in
+            // Through the caller's task when there is one (borrowed, not consumed).
+            let throughCaller: Void? = try caller?.write(from: raw.baseAddress!, byteCount: raw.count, to: address)
+            if throughCaller == nil {
+                try UserPointer(address).write(from: raw.baseAddress!, byteCount: raw.count)
+            }
         }
     }
 }

@@ -12,28 +12,54 @@ enum StackRequest {
     static func handle(userRequest: UserPointer) throws(OverlayError) {
         let request = try read(userRequest)
         try StackRequestRules.check(flags: request.flags, layerCount: request.layers_size)
+        let remote = try StackRequestRules.namesProcess(flags: request.flags, pidfd: request.pidfd,
+                                                        reserved: request.reserved)
         let layers = try RequestLayers.read(from: UserPointer(request.layers), count: Int(request.layers_size))
+        let idAddress = userRequest.address + UInt64(StackRequestRules.idOffset)
+        let owner = CurrentProcess.owner
+        guard remote else {
+            try lay(layers, over: request.base_addr,
+                    for: RequestOrigin(id: IDDestination(address: idAddress), originalID: request.id, owner: owner,
+                                       targetProcessID: owner.processID))
+            return
+        }
+        // Another process's mapping: the caller needs CAP_SYS_PTRACE, and
+        // the kernel's own ptrace-attach check of the target must pass.
+        let target = try TargetProcess(pidfd: request.pidfd) { check in check.callerMayTrace && check.memoryWritable }
+        var work = RemoteLaying(
+            layers: layers, baseAddress: request.base_addr,
+            origin: RequestOrigin(id: IDDestination(address: idAddress, caller: CallerTask()), originalID: request.id,
+                                  owner: owner, targetProcessID: target.processID))
+        target.run(&work)
+        if let failure = work.failure { throw failure }
+    }
 
+    /// Lays `layers` on the mapping at `baseAddress` of the current address
+    /// space (the caller's, or the target's in a remote request's worker).
+    static func lay(_ layers: borrowing RequestLayers, over baseAddress: UInt64,
+                    for origin: borrowing RequestOrigin) throws(OverlayError) {
         try AddressSpaceLock.withLock { () throws(OverlayError) in
             let base = try CurrentAddressSpace.withMappingsLocked {
                 (mappings: borrowing MappingsReadGuard) throws(OverlayError) -> BaseTarget in
-                try BaseTarget.resolve(at: request.base_addr, in: mappings)
+                try BaseTarget.resolve(at: baseAddress, in: mappings)
             }
             var stack = try base.shownStack()
             try layers.lay(on: &stack)
-            try OverlayPublication.publish(try stack.finish(), over: base.range,
-                                           userID: UserPointer(userRequest.address + UInt64(StackRequestRules.idOffset)),
-                                           originalID: request.id)
+            try OverlayPublication.publish(try stack.finish(), over: base.range, for: origin)
         }
     }
 
-    /// The caller's struct, by the extensible-struct rules.
+    /// The caller's struct, by the extensible-struct rules: the bytes it
+    /// has of what the module knows (the rest reads as zero).
     private static func read(_ user: UserPointer) throws(OverlayError) -> mem_overlay_stack_req {
         var size: UInt32 = 0
         try user.read(into: &size)
-        let tail = try StackRequestRules.unknownTail(size: size, knownSize: MemoryLayout<mem_overlay_stack_req>.size)
+        let known = MemoryLayout<mem_overlay_stack_req>.size
+        let tail = try StackRequestRules.unknownTail(size: size, knownSize: known)
         var request = mem_overlay_stack_req()
-        try user.read(into: &request)
+        try withUnsafeMutableBytes(of: &request) { (bytes) throws(OverlayError) in
+            try user.read(into: bytes.baseAddress!, byteCount: StackRequestRules.bytesToRead(size: size, knownSize: known))
+        }
         if let tail {
             guard try UserPointer(user.address + UInt64(tail.lowerBound)).isZeroed(byteCount: tail.count) else {
                 throw .unknownRequestFields
@@ -41,6 +67,22 @@ enum StackRequest {
         }
         request.size = size
         return request
+    }
+}
+
+/// A v2 request's laying, run in the target process's address space.
+private struct RemoteLaying: RemoteWork, ~Copyable {
+    let layers: RequestLayers
+    let baseAddress: UInt64
+    let origin: RequestOrigin
+    var failure: OverlayError? = nil
+
+    mutating func run() {
+        do throws(OverlayError) {
+            try StackRequest.lay(layers, over: baseAddress, for: origin)
+        } catch {
+            failure = error
+        }
     }
 }
 

@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+
+/// The process a v2 request names by pidfd (`MEM_OVERLAY_STACK_PIDFD`),
+/// with a hold on its address space, for as long as the request runs.
+struct TargetProcess: ~Copyable {
+    private let task: OpaquePointer
+    private let addressSpace: OpaquePointer
+    /// Its thread-group id, as the caller sees it.
+    let processID: UInt64
+
+    /// The process `pidfd` refers to: EBADF when it is no pidfd, ESRCH when
+    /// the process has exited or has no address space, EPERM when the
+    /// caller may not write its memory (`mayBeWritten`).
+    init(pidfd: Int32, mayBeWritten: (borrowing TaskCheck) -> Bool) throws(OverlayError) {
+        var error: Int32 = 0
+        guard let task = bs_pidfd_task(pidfd, &error) else {
+            throw error == -ESRCH ? .processGone : .notAProcess
+        }
+        guard mayBeWritten(TaskCheck(task: task)) else {
+            bs_task_put(task)
+            throw .mayNotWriteProcess
+        }
+        guard let addressSpace = bs_task_mm(task) else {
+            bs_task_put(task)
+            throw .processGone
+        }
+        self.task = task
+        self.addressSpace = addressSpace
+        processID = bs_task_pid(task)
+    }
+
+    deinit {
+        bs_mm_put(addressSpace)
+        bs_task_put(task)
+    }
+
+    /// Runs `work.run()` in a kernel worker whose address space is the
+    /// process's (its mappings, its mmap lock, `vm_mmap` into it), and
+    /// returns when it is done.
+    func run<Work: RemoteWork & ~Copyable>(_ work: inout Work) {
+        withUnsafeMutablePointer(to: &work) { pointer in
+            var call = RemoteCall(run: { raw in raw.assumingMemoryBound(to: Work.self).pointee.run() },
+                                  work: UnsafeMutableRawPointer(pointer))
+            withUnsafeMutablePointer(to: &call) { bs_run_in_address_space(addressSpace, $0) }
+        }
+    }
+}
+
+/// The checks a target process must pass before a request touches it.
+struct TaskCheck: ~Copyable {
+    fileprivate let task: OpaquePointer
+
+    /// Whether the caller has CAP_SYS_PTRACE.
+    var callerMayTrace: Bool { bs_caller_may_ptrace() }
+
+    /// Whether the kernel's own ptrace-attach check lets the caller write
+    /// the process's memory (credentials, dumpable, LSMs such as Yama), as
+    /// opening /proc/PID/mem for writing runs it.
+    var memoryWritable: Bool { bs_task_memory_writable(task) }
+}
+
+/// Work a request does in another process's address space.
+protocol RemoteWork: ~Copyable {
+    mutating func run()
+}
+
+/// What the worker calls (`bs_swift_remote_call`): a function that knows
+/// the work's type, and the work.
+struct RemoteCall {
+    let run: (UnsafeMutableRawPointer) -> Void
+    let work: UnsafeMutableRawPointer
+}
+
+/// The process that made a request, held, so that a worker running in
+/// another process's address space can write to the caller's memory.
+struct CallerTask: ~Copyable {
+    private let task: OpaquePointer
+
+    init() { task = bs_current_task() }
+
+    deinit { bs_task_put(task) }
+
+    /// Writes `byteCount` bytes from `source` at `address` of the caller's
+    /// memory (EFAULT when it cannot be written).
+    func write(from source: UnsafeRawPointer, byteCount: Int, to address: UInt64) throws(OverlayError) {
+        guard bs_task_write_memory(task, address, source, byteCount) == 0 else { throw .badAddress }
+    }
+}

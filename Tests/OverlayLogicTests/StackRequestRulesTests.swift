@@ -20,7 +20,7 @@ import Testing
         try StackRequestRules.check(flags: StackRequestRules.pidfdFlag, layerCount: 1)
         #expect(throws: OverlayError.unknownFlags) { try StackRequestRules.check(flags: 2, layerCount: 1) }
         try StackRequestRules.check(flags: 0, layerCount: 255)
-        #expect(throws: OverlayError.unknownFlags) { try StackRequestRules.check(flags: 1, layerCount: 1) }
+        #expect(throws: OverlayError.unknownFlags) { try StackRequestRules.check(flags: 0x8000_0000, layerCount: 1) }
         #expect(throws: OverlayError.noLayers) { try StackRequestRules.check(flags: 0, layerCount: 0) }
         #expect(throws: OverlayError.tooManyLayers) { try StackRequestRules.check(flags: 0, layerCount: 256) }
         #expect(try StackRequestRules.isLaidByDataExtents(layerFlags: 1))

@@ -226,8 +226,8 @@ struct ApplyCommand: ParsableCommand {
         }
     }
 
-    /// What the module means by an errno of the create request (see the
-    /// README's ABI section).
+    /// What the module means by an errno of the create request (see
+    /// docs/abi.md).
     private static func createHint(for error: Errno) -> String? {
         switch error {
         case .invalidArgument: "the base is not a file-backed private mapping, or a segment is wrong"

@@ -175,8 +175,8 @@ struct RestoreCommand: ParsableCommand {
         return " (it shows page \(origin.page) of stream \(origin.stream))"
     }
 
-    /// What the module means by an errno of the v2 request (see the README's
-    /// ABI section).
+    /// What the module means by an errno of the v2 request (see
+    /// docs/abi.md).
     static func stackHint(for error: Errno) -> String? {
         switch error {
         case .invalidArgument: "the base is not a file-backed private mapping, a diff is not a regular file, or a segment is wrong"

@@ -7,7 +7,7 @@ import OverlayTestData
 import Synchronization
 import SystemPackage
 
-/// What README "Under concurrency" promises beside sharing: a private
+/// What docs/abi.md, "Under concurrency", promises beside sharing: a private
 /// write racing a create, and no lock shared between processes while a
 /// request waits on user memory.
 extension SharingScenarios {
@@ -20,7 +20,7 @@ extension SharingScenarios {
     /// 100 rounds on a fresh 192-page mapping: one thread sends the seed's
     /// create request while another writes an 8-byte stamp into page after
     /// page, starting after a delay that varies by round, until 48 writes
-    /// after the request returned. Then, as README "Under concurrency"
+    /// after the request returned. Then, as docs/abi.md, "Under concurrency",
     /// promises:
     /// - EBUSY: nothing was replaced, every write stays (each page shows
     ///   base.bin with the last stamp written to it), no id was written;

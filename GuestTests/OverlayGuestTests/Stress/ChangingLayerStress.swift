@@ -6,7 +6,7 @@ import GuestTestSupport
 import OverlayTestData
 import SystemPackage
 
-/// Layers that change while mapped (README, "Layers that change while
+/// Layers that change while mapped (docs/abi.md, "Layers that change while
 /// mapped"). The overlay has a page cache of its own: a page of it keeps
 /// what it was filled with for as long as it stays cached; a page filled
 /// after a change reads the layer as it is then (new data, zeros in a

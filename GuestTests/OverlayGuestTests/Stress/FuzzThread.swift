@@ -21,7 +21,7 @@ final class FuzzThread {
     static let kernelAddress = UInt(0xffff_8880_0000_0000)
     static let nonCanonical = UInt(0x8000_0000_0000_0000)
     static let maxSegments = Int(BATCH_SYSCALLS_MAX_SEGMENTS)
-    /// The errnos each request may fail with (README, ABI).
+    /// The errnos each request may fail with (docs/abi.md).
     static let allowed: [String: Set<Int32>] = [
         "create": [EINVAL, EFAULT, E2BIG, EEXIST, EBUSY, ENOMEM],
         "stack": [EINVAL, EFAULT, E2BIG, EEXIST, EBUSY, ENOMEM, EBADF, EACCES],

@@ -2,7 +2,7 @@
 import MemoryOverlay
 
 /// The results as tables: printed on stdout, and (as Markdown) in the
-/// report and the README.
+/// report and docs/benchmarks.md.
 struct BenchTables {
     let results: BenchRunner.Results
     private let lookup: BenchLookup

@@ -41,9 +41,15 @@ let package = Package(
             name: "MemoryOverlay",
             dependencies: ["CBatchSyscalls", .product(name: "SystemPackage", package: "swift-system")]
         ),
+        // What the tests send that the library refuses to: requests as the
+        // ABI lays them out holding anything, mappings unmapped by hand.
+        .target(
+            name: "MemoryOverlayTesting",
+            dependencies: ["CBatchSyscalls", "MemoryOverlay", .product(name: "SystemPackage", package: "swift-system")]
+        ),
         .testTarget(
             name: "MemoryOverlayTests",
-            dependencies: ["GuestTestSupport", "MemoryOverlay", "OverlayTestData"]
+            dependencies: ["GuestTestSupport", "MemoryOverlay", "MemoryOverlayTesting", "OverlayTestData"]
         ),
         // The seed's data files: names, contents, generation, checking.
         .target(
@@ -65,7 +71,7 @@ let package = Package(
         // output, wait statuses, the clock, small kernel text files.
         .target(
             name: "GuestTestSupport",
-            dependencies: [.product(name: "SystemPackage", package: "swift-system")],
+            dependencies: ["MemoryOverlay", .product(name: "SystemPackage", package: "swift-system")],
             path: "GuestTests/GuestTestSupport"
         ),
         // The C the end-to-end tests need (variadic calls, the
@@ -75,7 +81,7 @@ let package = Package(
         .target(
             name: "SeedProgramSupport",
             dependencies: [
-                "GuestTestSupport", "MemoryOverlay", "OverlayTestData",
+                "GuestTestSupport", "MemoryOverlay", "MemoryOverlayTesting", "OverlayTestData",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "GuestTests/SeedProgramSupport"
@@ -84,7 +90,8 @@ let package = Package(
         .executableTarget(
             name: "OverlayGuestTests",
             dependencies: [
-                "CBatchSyscalls", "CGuestTestSupport", "GuestTestSupport", "MemoryOverlay", "OverlayTestData",
+                "CBatchSyscalls", "CGuestTestSupport", "GuestTestSupport", "MemoryOverlay", "MemoryOverlayTesting",
+                "OverlayTestData",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "GuestTests/OverlayGuestTests"

@@ -2,7 +2,8 @@
 import CGuestTestSupport
 import Glibc
 import GuestTestSupport
-@_spi(Testing) import MemoryOverlay
+import MemoryOverlay
+import MemoryOverlayTesting
 import SystemPackage
 
 /// Runs scenarios one by one, each in a forked process with a timeout, and

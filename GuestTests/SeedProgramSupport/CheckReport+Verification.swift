@@ -16,7 +16,7 @@ extension CheckReport {
                        _ what: String) -> Bool {
         switch verification {
         case .failure(let error):
-            fail("\(what): cannot read the data files: \(error.name) (\(error))")
+            fail("\(what): cannot read the data files: \(error)")
             return false
         case .success(let result) where result.passed && result.pagesChecked > 0:
             let base = verifier.basePath.lastComponent?.string ?? "the base file"
@@ -49,7 +49,7 @@ extension CheckReport {
             pass("\(what): \(expected.name)")
             return true
         case .failure(let error):
-            fail("\(what): \(error.name) (\(error)), expected \(expected.name)")
+            fail("\(what): \(error), expected \(expected.name)")
             return false
         case .success:
             fail("\(what): succeeded, expected \(expected.name)")
@@ -58,15 +58,16 @@ extension CheckReport {
     }
 
     /// Cleans `overlay`'s id up: a passing check `what`, or a failing one
-    /// with the errno. Returns whether it passed.
+    /// with the refusal. Returns whether it passed. `what` comes first: it
+    /// may name the overlay's id, which is gone once the overlay is.
     @discardableResult
-    public func remove(_ overlay: Overlay, _ what: String) -> Bool {
+    public func remove(_ what: String, _ overlay: consuming Overlay) -> Bool {
         do {
             try overlay.remove()
             pass(what)
             return true
         } catch {
-            fail("\(what): \(error.name) (\(error))")
+            fail("\(what): \(error)")
             return false
         }
     }

@@ -68,7 +68,7 @@ public enum ChildStatus: Sendable, CustomStringConvertible {
         case .hung(let seconds):
             return "still running after \(Int(seconds)) s (killed)"
         case .lost(let error):
-            return "waitpid failed: \(error.name)"
+            return "waitpid failed: \(error)"
         }
     }
 }

@@ -43,8 +43,8 @@ public struct SeedRun: Sendable {
         do {
             return .success(try OverlayDevice(path: path))
         } catch {
-            let reason = "cannot open \(path): \(error.name) (\(error))"
-            if error == .permissionDenied || error == .notPermitted {
+            let reason = "cannot open \(path): \(error)"
+            if error == .permissionDenied || error == .other(.notPermitted) {
                 return .failure(.unavailable(reason + "; run as root"))
             }
             return .failure(.broken(reason))

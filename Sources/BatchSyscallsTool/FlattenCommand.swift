@@ -100,7 +100,7 @@ struct FlattenCommand: ParsableCommand {
                 throw ToolFailure("restore the chain", error, hint: RestoreCommand.stackHint(for: error))
             }
         }
-        let via = restored.map { "one v2 request (overlay \($0.id))" } ?? "plain reads"
+        let via = if let id = restored?.id { "one v2 request (overlay \(id))" } else { "plain reads" }
         Console.line("flattening \(diffs.count) diff\(diffs.count == 1 ? "" : "s") over \(base) via \(via)")
         chain.reportLayers()
 

@@ -16,7 +16,7 @@ public struct PageSet: Sendable, Equatable {
 
     /// The pages `ranges` cover (no page may be negative).
     public init(_ ranges: [ClosedRange<Int>]) {
-        self.init(SegmentList(unchecked: ranges.map { (start: UInt($0.lowerBound), end: UInt($0.upperBound)) }))
+        self.init(SegmentList(trusted: ranges))
     }
 
     /// Whether `page` is in the set.

@@ -7,14 +7,7 @@ public enum SeedSegments {
     /// The seed's example request: pages {0}, {4-6}, {20}, {21}, {30-70}
     /// and {80-140} from the overlay file (108 pages; {20} and {21} touch,
     /// so the module merges them).
-    public static let example: SegmentList = {
-        let pairs = [(0, 0), (4, 6), (20, 20), (21, 21), (30, 70), (80, 140)]
-        do {
-            return try SegmentList(pairs: pairs.map { (start: $0.0, end: $0.1) })
-        } catch {
-            preconditionFailure("the seed's example segments are valid: \(error)")
-        }
-    }()
+    public static let example = SegmentList(trusted: [0...0, 4...6, 20...20, 21...21, 30...70, 80...140])
 
     /// Zebra fragmentation of the first `pages` pages: runs of `run` pages
     /// alternate between the overlay and the base file. The overlay serves
@@ -23,12 +16,12 @@ public enum SeedSegments {
     /// and every other one after it (`run..<2*run`, `3*run..<4*run`, ...).
     public static func zebra(pages: Int, run: Int, overlayFirst: Bool = true) -> SegmentList {
         precondition(pages > 0 && run > 0)
-        let pairs = stride(from: overlayFirst ? 0 : run, to: pages, by: 2 * run).map { start in
-            (start: UInt(start), end: UInt(Swift.min(start + run, pages) - 1))
+        let ranges = stride(from: overlayFirst ? 0 : run, to: pages, by: 2 * run).map { start in
+            start...(Swift.min(start + run, pages) - 1)
         }
-        // Valid by construction: sorted, start <= end, at least one, and
-        // far fewer than the module's limit for any file a guest can hold.
-        return SegmentList(unchecked: pairs)
+        // Valid by construction: sorted, at least one, and far fewer than
+        // the module's limit for any file a guest can hold.
+        return SegmentList(trusted: ranges)
     }
 
     /// `segments` as text (`0,4-6,20-21`), for messages.

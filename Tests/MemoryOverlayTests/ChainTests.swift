@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-@_spi(Testing) import MemoryOverlay
+import MemoryOverlay
+import MemoryOverlayTesting
 import OverlayTestData
 import Testing
 

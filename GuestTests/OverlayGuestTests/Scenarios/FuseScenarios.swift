@@ -2,7 +2,8 @@
 import CGuestTestSupport
 import Glibc
 import GuestTestSupport
-@_spi(Testing) import MemoryOverlay
+import MemoryOverlay
+import MemoryOverlayTesting
 import OverlayTestData
 import SystemPackage
 

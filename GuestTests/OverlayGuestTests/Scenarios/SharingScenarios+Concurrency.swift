@@ -2,7 +2,8 @@
 import CBatchSyscalls
 import Glibc
 import GuestTestSupport
-@_spi(Testing) import MemoryOverlay
+import MemoryOverlay
+import MemoryOverlayTesting
 import OverlayTestData
 import Synchronization
 import SystemPackage

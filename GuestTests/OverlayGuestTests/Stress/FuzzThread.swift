@@ -2,7 +2,8 @@
 import CBatchSyscalls
 import CGuestTestSupport
 import Glibc
-@_spi(Testing) import MemoryOverlay
+import MemoryOverlay
+import MemoryOverlayTesting
 import OverlayTestData
 import SystemPackage
 

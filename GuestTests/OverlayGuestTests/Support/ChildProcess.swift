@@ -2,7 +2,8 @@
 import CGuestTestSupport
 import Glibc
 import GuestTestSupport
-@_spi(Testing) import MemoryOverlay
+import MemoryOverlay
+import MemoryOverlayTesting
 import SystemPackage
 
 /// Child processes of a scenario: fork, run a body, report through the

@@ -32,13 +32,14 @@ struct PageFault {
             let other = try run.data.map(.base)
             report.verify(other, with: run.data.plainVerifier(), "another mapping of base.bin still shows base.bin")
         } catch {
-            report.fail("another mapping of base.bin: mmap: \(error.name)")
+            report.fail("another mapping of base.bin: mmap: \(error)")
         }
 
         // Cleanup releases the id; the mapping keeps showing the overlay
         // until it is unmapped.
-        if report.remove(overlay, "cleanup of id \(overlay.id)") {
-            report.verify(overlay.base, with: verifier, "after cleanup the mapping still shows the overlay")
+        let mapping = overlay.base
+        if report.remove("cleanup of id \(overlay.id)", overlay) {
+            report.verify(mapping, with: verifier, "after cleanup the mapping still shows the overlay")
         }
     }
 
@@ -55,14 +56,14 @@ struct PageFault {
         do {
             try PageCache.drop()
         } catch {
-            report.fail("\(label): drop_caches: \(error.name) (\(error))")
+            report.fail("\(label): drop_caches: \(error)")
             return
         }
         // Touch every page before the verifier reads the files: its pread
         // would bring the layer pages back into the page cache first.
         overlay.base.touchEveryPage()
         report.verify(overlay.base, with: verifier, "\(label): after drop_caches, every page shows the right file")
-        report.remove(overlay, "\(label): cleanup of id \(overlay.id)")
+        report.remove("\(label): cleanup of id \(overlay.id)", overlay)
     }
 
     /// Maps base.bin and overlay.bin and makes the request; a check line
@@ -77,7 +78,7 @@ struct PageFault {
             return overlay
         } catch {
             report.fail("\(label): overlay of segments \(SeedSegments.describe(segments)) over base.bin: "
-                        + "\(error.name) (\(error))")
+                        + "\(error)")
             return nil
         }
     }

@@ -62,7 +62,7 @@ struct PageFaultBenchmark {
             pages = Swift.min(try data.pageCount(dataset.base), try data.pageCount(dataset.overlay),
                               pageLimit ?? .max)
         } catch {
-            report.fail("\(dataset.name): stat: \(error.name)")
+            report.fail("\(dataset.name): stat: \(error)")
             return
         }
         let segments = SeedSegments.zebra(pages: pages, run: runLength)
@@ -79,9 +79,9 @@ struct PageFaultBenchmark {
                 timings.floorFirstTouch = Swift.min(timings.floorFirstTouch, round.floorFirstTouch)
                 timings.setup = Swift.min(timings.setup, round.setup)
                 timings.overlayFirstTouch = Swift.min(timings.overlayFirstTouch, round.overlayFirstTouch)
-                last = round
+                last = consume round
             }
-            guard let round = last else { preconditionFailure("repeats is positive") }
+            guard let round = last.take() else { preconditionFailure("repeats is positive") }
             let floor = round.floor
             let overlay = round.overlay
             report.pass("\(label): overlay of \(segments.count) segments created")
@@ -109,13 +109,13 @@ struct PageFaultBenchmark {
                          why: "\(wrong.count) wrong, first at pages \(firstWrong)")
             try overlay.remove()
         } catch {
-            report.fail("\(label): \(error.name) (\(error))")
+            report.fail("\(label): \(error)")
         }
     }
 
     /// One round of first touches: the floor's, then the overlay's (with
     /// its setup), each after dropping the page cache when allowed.
-    struct FirstTouchRound {
+    struct FirstTouchRound: ~Copyable {
         let floor: MappedFile
         let overlay: Overlay
         let floorFirstTouch: UInt64
@@ -123,7 +123,7 @@ struct PageFaultBenchmark {
         let overlayFirstTouch: UInt64
     }
 
-    func firstTouchRound(_ dataset: Dataset, pages: Int, segments: SegmentList) throws(Errno) -> FirstTouchRound {
+    func firstTouchRound(_ dataset: Dataset, pages: Int, segments: SegmentList) throws -> FirstTouchRound {
         let floor = try run.data.map(dataset.base, pages: pages)
         try dropCaches()
         let floorFirstTouch = Stopwatch.measure { floor.touchEveryPage() }.nanoseconds
@@ -137,9 +137,9 @@ struct PageFaultBenchmark {
         try dropCaches()
         let base = try run.data.map(dataset.base, pages: pages)
         let layer = try run.data.map(dataset.overlay, pages: pages)
-        let (overlay, setup) = try Stopwatch.measure { () throws(Errno) in
-            try run.device.overlay(base: base, layer: layer, segments: segments)
-        }
+        let stopwatch = Stopwatch()
+        let overlay = try run.device.overlay(base: base, layer: layer, segments: segments)
+        let setup = stopwatch.elapsedNanoseconds
         let overlayFirstTouch = Stopwatch.measure { overlay.base.touchEveryPage() }.nanoseconds
         return FirstTouchRound(floor: floor, overlay: overlay, floorFirstTouch: floorFirstTouch, setup: setup,
                                overlayFirstTouch: overlayFirstTouch)

@@ -29,19 +29,20 @@ struct PageFaultFork {
         do {
             gate = try ForkGate()
         } catch {
-            report.fail("\(label): pipe: \(error.name)")
+            report.fail("\(label): pipe: \(error)")
             return
         }
         var spawned: [(index: Int, child: ForkedChild)] = []
         for index in 1...children {
             do {
+                let mapping = overlay.base
                 let child = try ForkedChild.spawn {
                     gate.pass()
-                    return verifyInChild(overlay.base, "child \(index)")
+                    return verifyInChild(mapping, "child \(index)")
                 }
                 spawned.append((index, child))
             } catch {
-                report.fail("\(label): fork of child \(index): \(error.name)")
+                report.fail("\(label): fork of child \(index): \(error)")
             }
         }
         gate.open()
@@ -52,7 +53,7 @@ struct PageFaultFork {
             report.check(status.succeeded, "\(label): child \(index) saw the right file on every page of the "
                          + "inherited mapping and exited", why: "\(status)")
         }
-        report.remove(overlay, "\(label): cleanup of id \(overlay.id) after the children exited")
+        report.remove("\(label): cleanup of id \(overlay.id) after the children exited", overlay)
     }
 
     /// The parent reads, forks a child, cleans the id up and unmaps; only
@@ -66,7 +67,7 @@ struct PageFaultFork {
             report.check(left == 0, "\(label): the parent's base mapping is gone",
                          why: "\(left) VMAs left in its range")
         } catch {
-            report.fail("\(label): reading /proc/self/maps: \(error.name)")
+            report.fail("\(label): reading /proc/self/maps: \(error)")
         }
         gate.open()
         let status = child.wait()
@@ -83,15 +84,17 @@ struct PageFaultFork {
         let addresses = start..<(start + UInt(overlay.base.length))
         do {
             let gate = try ForkGate()
+            let mapping = overlay.base
             let child = try ForkedChild.spawn {
                 gate.pass()
-                return verifyInChild(overlay.base, "child")
+                return verifyInChild(mapping, "child")
             }
+            let id = overlay.id
             try overlay.remove()
-            report.pass("\(label): the parent cleaned id \(overlay.id) up while the child lives")
+            report.pass("\(label): the parent cleaned id \(id) up while the child lives")
             return (child, gate, addresses)
         } catch {
-            report.fail("\(label): pipe, fork or cleanup: \(error.name) (\(error))")
+            report.fail("\(label): pipe, fork or cleanup: \(error)")
             return nil
         }
     }
@@ -104,7 +107,7 @@ struct PageFaultFork {
             for mismatch in result.mismatches { report.note("\(name) (pid \(getpid())): \(mismatch)") }
             return result.passed && result.pagesChecked > 0 ? ExitStatus.passed : ExitStatus.failed
         } catch {
-            report.note("\(name) (pid \(getpid())): reading the data files: \(error.name)")
+            report.note("\(name) (pid \(getpid())): reading the data files: \(error)")
             return ExitStatus.failed
         }
     }
@@ -117,7 +120,7 @@ struct PageFaultFork {
                         + "(\(base.pageCount) pages), id \(overlay.id)")
             return overlay
         } catch {
-            report.fail("\(label): overlay over base.bin: \(error.name) (\(error))")
+            report.fail("\(label): overlay over base.bin: \(error)")
             return nil
         }
     }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // page_fault_ioctl_error: bad requests get their errno and change nothing.
 import Glibc
-@_spi(Testing) import MemoryOverlay
+import MemoryOverlay
+import MemoryOverlayTesting
 import SeedProgramSupport
 
 /// Fresh mappings of base.bin (private) and overlay.bin for one case.
@@ -41,7 +42,7 @@ struct PageFaultIoctlError {
         let what = "base address not mapped"
         guard let fixture = makeFixture(what) else { return }
         let unmapped = unmappedAddress()
-        refuse(create(baseAddress: unmapped, overlayAddress: fixture.layer.address, segments: segments),
+        refuse(create(baseAddress: unmapped, overlayAddress: fixture.layer.address, segments: RawSegments(segments)),
                .invalidArgument, what)
         expectUnchanged(fixture, what)
     }
@@ -53,10 +54,10 @@ struct PageFaultIoctlError {
             let anonymous = try MappedFile(anonymousPages: 16)
             anonymous.bytes.initializeMemory(as: UInt8.self, repeating: 0xAB)
             refuse(create(baseAddress: anonymous.address, overlayAddress: fixture.layer.address,
-                                 segments: segments), .invalidArgument, what)
+                                 segments: RawSegments(segments)), .invalidArgument, what)
             report.check(anonymous.bytes.allSatisfy { $0 == 0xAB }, "\(what): the anonymous mapping is unchanged")
         } catch {
-            report.fail("\(what): mmap: \(error.name)")
+            report.fail("\(what): mmap: \(error)")
         }
         expectUnchanged(fixture, what)
     }
@@ -67,10 +68,10 @@ struct PageFaultIoctlError {
         do {
             let shared = try run.data.map(.base, sharing: .shared)
             refuse(create(baseAddress: shared.address, overlayAddress: fixture.layer.address,
-                                 segments: segments), .invalidArgument, what)
+                                 segments: RawSegments(segments)), .invalidArgument, what)
             report.verify(shared, with: run.data.plainVerifier(), "\(what): the shared mapping still shows base.bin")
         } catch {
-            report.fail("\(what): mmap: \(error.name)")
+            report.fail("\(what): mmap: \(error)")
         }
         expectUnchanged(fixture, what)
     }
@@ -78,7 +79,7 @@ struct PageFaultIoctlError {
     func endBeforeStart() {
         let what = "a segment ends before it starts ({90-80} after valid ones)"
         guard let fixture = makeFixture(what) else { return }
-        let bad = SegmentList(unchecked: [(0, 0), (4, 6), (90, 80)])
+        let bad = RawSegments(pairs: [(start: 0, end: 0), (start: 4, end: 6), (start: 90, end: 80)])
         refuse(create(baseAddress: fixture.base.address, overlayAddress: fixture.layer.address, segments: bad),
                .invalidArgument, what)
         expectUnchanged(fixture, what)
@@ -88,7 +89,7 @@ struct PageFaultIoctlError {
         let what = "no segments (segments_size 0)"
         guard let fixture = makeFixture(what) else { return }
         refuse(create(baseAddress: fixture.base.address, overlayAddress: fixture.layer.address,
-                             segments: SegmentList(unchecked: [])), .invalidArgument, what)
+                             segments: RawSegments(pairs: [])), .invalidArgument, what)
         expectUnchanged(fixture, what)
     }
 
@@ -101,7 +102,7 @@ struct PageFaultIoctlError {
             let page = try MappedFile(anonymousPages: 1, protection: [])
             unreadableSegments(at: page.address, "segments pointer to a PROT_NONE page")
         } catch {
-            report.fail("segments pointer to a PROT_NONE page: mmap: \(error.name)")
+            report.fail("segments pointer to a PROT_NONE page: mmap: \(error)")
         }
         unreadableSegments(at: unmappedAddress(), "segments pointer to an unmapped address")
     }
@@ -131,7 +132,7 @@ struct PageFaultIoctlError {
         let what = "\(count) segments (MEM_OVERLAY_MAX_SEGMENTS + 1)"
         guard let fixture = makeFixture(what) else { return }
         // Every segment valid, so that the count alone is wrong.
-        let many = SegmentList(unchecked: Array(repeating: (start: 0, end: 0), count: count))
+        let many = RawSegments(pairs: Array(repeating: (start: UInt(0), end: UInt(0)), count: count))
         refuse(create(baseAddress: fixture.base.address, overlayAddress: fixture.layer.address, segments: many),
                .argListTooLong, what)
         expectUnchanged(fixture, what)
@@ -147,17 +148,17 @@ struct PageFaultIoctlError {
         do {
             overlay = try device.overlay(base: fixture.base, layer: fixture.layer, segments: segments)
         } catch {
-            report.fail("\(what): the first request: \(error.name) (\(error))")
+            report.fail("\(what): the first request: \(error)")
             return
         }
         // Different segments: had the second request been applied, pages
         // 200-300 would show the overlay file.
-        let other = SegmentList(unchecked: [(200, 300)])
+        let other = RawSegments(pairs: [(start: 200, end: 300)])
         refuse(create(baseAddress: fixture.base.address, overlayAddress: fixture.layer.address,
                              segments: other), .fileExists, what)
         report.verify(fixture.base, with: run.data.verifier(segments: segments),
                       "\(what): the mapping still shows the first overlay")
-        report.remove(overlay, "\(what): cleanup of the first overlay")
+        report.remove("\(what): cleanup of the first overlay", overlay)
     }
 
     // MARK: EBUSY
@@ -171,7 +172,7 @@ struct PageFaultIoctlError {
             base = try run.data.map(.base, protection: [.read, .write])
             layer = try run.data.map(.overlay)
         } catch {
-            report.fail("\(what): mmap: \(error.name)")
+            report.fail("\(what): mmap: \(error)")
             return
         }
         let page = Swift.min(3, base.pageCount - 1)
@@ -179,7 +180,7 @@ struct PageFaultIoctlError {
         let original = written.load(as: UInt64.self)
         let marker: UInt64 = 0x5752_4954_5445_4E21  // "!NETTIRW": not in any data file
         written.storeBytes(of: marker, as: UInt64.self)
-        refuse(create(baseAddress: base.address, overlayAddress: layer.address, segments: segments),
+        refuse(create(baseAddress: base.address, overlayAddress: layer.address, segments: RawSegments(segments)),
                .resourceBusy, what)
         report.check(written.load(as: UInt64.self) == marker, "\(what): the private write to page \(page) is kept")
         // With the written bytes put back the whole mapping must equal
@@ -205,12 +206,13 @@ struct PageFaultIoctlError {
         guard let second = makeFixture(again) else { return }
         do {
             let overlay = try device.overlay(base: second.base, layer: second.layer, segments: segments)
+            let id = overlay.id
             try overlay.remove()
-            refuse(Result { () throws(Errno) in try device.cleanup(overlay.id) }, .noSuchFileOrDirectory, again)
+            refuse(Result { () throws(Errno) in try device.cleanup(id) }, .noSuchFileOrDirectory, again)
             report.verify(second.base, with: run.data.verifier(segments: segments),
                           "\(again): the mapping still shows the overlay")
         } catch {
-            report.fail("\(again): the request or the first cleanup: \(error.name) (\(error))")
+            report.fail("\(again): the request or the first cleanup: \(error)")
         }
     }
 
@@ -244,16 +246,15 @@ struct PageFaultIoctlError {
 
     /// The create request, its errno as a value.
     func create(baseAddress: UnsafeRawPointer?, overlayAddress: UnsafeRawPointer?,
-                segments: SegmentList) -> Result<OverlayID, Errno> {
-        device.create(RawCreateRequest(baseAddress: baseAddress, overlayAddress: overlayAddress,
-                                       segments: RawSegments(segments)))
+                segments: RawSegments) -> Result<OverlayID, Errno> {
+        device.create(RawCreateRequest(baseAddress: baseAddress, overlayAddress: overlayAddress, segments: segments))
     }
 
     func makeFixture(_ what: String) -> Fixture? {
         do {
             return Fixture(base: try run.data.map(.base), layer: try run.data.map(.overlay))
         } catch {
-            report.fail("\(what): mapping base.bin and overlay.bin: \(error.name)")
+            report.fail("\(what): mapping base.bin and overlay.bin: \(error)")
             return nil
         }
     }
@@ -279,7 +280,7 @@ struct PageFaultIoctlError {
             self.report.check(report.passed, "\(what): a correct request on it then works",
                               why: "\(report.mismatchCount) pages wrong after it")
         } catch {
-            report.fail("\(what): a correct request on it then: \(error.name) (\(error))")
+            report.fail("\(what): a correct request on it then: \(error)")
         }
     }
 

@@ -33,14 +33,14 @@ struct PageFaultMultithread {
             report.pass("\(label): overlay of segments \(SeedSegments.describe(segments)) over base.bin "
                         + "(\(base.pageCount) pages), id \(overlay.id)")
         } catch {
-            report.fail("\(label): overlay over base.bin: \(error.name) (\(error))")
+            report.fail("\(label): overlay over base.bin: \(error)")
             return
         }
         if cold {
             do {
                 try PageCache.drop()
             } catch {
-                report.fail("\(label): drop_caches: \(error.name) (\(error))")
+                report.fail("\(label): drop_caches: \(error)")
                 return
             }
         }
@@ -54,13 +54,13 @@ struct PageFaultMultithread {
             }
             report.pass("\(label): \(count) threads took the first faults of \(pages) pages at once, interleaved")
         } catch {
-            report.fail("\(label): starting \(count) threads: pthread_create: \(error.name)")
+            report.fail("\(label): starting \(count) threads: pthread_create: \(error)")
             return
         }
         // Every page is mapped now, with what the concurrent faults put
         // there: comparing it with the files checks each of those faults.
         report.verify(mapping, with: verifier, "\(label): every page shows the right file after the threads' faults")
-        report.remove(overlay, "\(label): cleanup of id \(overlay.id)")
+        report.remove("\(label): cleanup of id \(overlay.id)", overlay)
     }
 }
 

@@ -2,7 +2,8 @@
 // page_fault_multithread_ioctl: many threads send one create request for one
 // mapping, then one cleanup request for its id; exactly one of each succeeds.
 import Glibc
-@_spi(Testing) import MemoryOverlay
+import MemoryOverlay
+import MemoryOverlayTesting
 import SeedProgramSupport
 import Synchronization
 
@@ -61,7 +62,7 @@ struct PageFaultMultithreadIoctl {
             // One page holds the request, its segments and the cleanup request.
             shared = try MappedFile(anonymousPages: 3)
         } catch {
-            report.fail("mapping base.bin, overlay.bin and the requests: \(error.name) (\(error))")
+            report.fail("mapping base.bin, overlay.bin and the requests: \(error)")
             run.finish()
         }
         let evenPages = (0..<Self.pages / 2).map { (start: UInt(2 * $0), end: UInt(2 * $0)) }
@@ -70,7 +71,7 @@ struct PageFaultMultithreadIoctl {
         RawCreateRequest(baseAddress: base.address, overlayAddress: layer.address,
                          segmentsAt: segmentsAddress, segmentsSize: UInt32(evenPages.count))
             .store(at: shared.address)
-        let verifier = run.data.verifier(segments: SegmentList(unchecked: evenPages))
+        let verifier = run.data.verifier(segments: SegmentList(trusted: evenPages.map { Int($0.start)...Int($0.end) }))
 
         let creates = send(OverlayDevice.createCommand, argument: shared.address, what: "create")
         report.check(creates.successes == 1, "exactly one of \(threads) threads' create requests succeeded",
@@ -103,17 +104,17 @@ struct PageFaultMultithreadIoctl {
         let address = UInt(bitPattern: argument)
         do {
             try ThreadGroup.run(threads) { member in
-                let device = Result { () throws(Errno) in try OverlayDevice() }
+                let device = Result { () throws(OverlayError) in try OverlayDevice() }
                 // Opened first, sent together: the requests overlap as much
                 // as they can.
                 member.waitForAll()
                 switch device {
                 case .success(let device): tally.record(device.ioctl(command, UnsafeMutableRawPointer(bitPattern: address)))
-                case .failure(let error): tally.record(error)
+                case .failure(let error): tally.record(error.errno)
                 }
             }
         } catch {
-            report.fail("starting \(threads) threads: pthread_create: \(error.name)")
+            report.fail("starting \(threads) threads: pthread_create: \(error)")
             run.finish()
         }
         report.note("\(what): \(tally.summary)")

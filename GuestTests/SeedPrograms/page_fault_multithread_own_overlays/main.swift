@@ -9,9 +9,11 @@ import Synchronization
 /// What one thread did with its own overlay.
 struct ThreadOutcome: Sendable {
     var segments: SegmentList
-    var id: Result<OverlayID, Errno>?
+    /// Why the thread's mappings failed, if they did.
+    var mapping: Errno?
+    var id: Result<OverlayID, OverlayError>?
     var verification: Result<OverlayVerifier.Report, Errno>?
-    var cleanup: Result<Void, Errno>?
+    var cleanup: Result<Void, OverlayError>?
 }
 
 /// Each thread's outcome, filled in by the threads.
@@ -35,7 +37,7 @@ struct PageFaultMultithreadOwnOverlays {
         do {
             pageCount = try run.data.pageCount(.base)
         } catch {
-            report.fail("stat base.bin: \(error.name)")
+            report.fail("stat base.bin: \(error)")
             run.finish()
         }
         let threadSegments = (0..<threads).map { segments(forThread: $0, pages: pageCount) }
@@ -48,7 +50,7 @@ struct PageFaultMultithreadOwnOverlays {
                 outcomes.slots.withLock { $0[member.index] = outcome }
             }
         } catch {
-            report.fail("starting \(threads) threads: pthread_create: \(error.name)")
+            report.fail("starting \(threads) threads: pthread_create: \(error)")
             run.finish()
         }
         let results = outcomes.slots.withLock { $0 }
@@ -63,9 +65,8 @@ struct PageFaultMultithreadOwnOverlays {
     /// The seed's example plus a short run of pages of the thread's own.
     func segments(forThread index: Int, pages: Int) -> SegmentList {
         let first = 150 + index % Swift.max(1, pages - 160)
-        var pairs = SeedSegments.example.pairs
-        pairs.append((start: UInt(first), end: UInt(first + index % 3)))
-        return SegmentList(unchecked: pairs)
+        // Valid: the example's pages and one more non-negative range.
+        return SegmentList(trusted: SeedSegments.example.ranges + [first...(first + index % 3)])
     }
 
     /// One thread's part: its mappings, its request (lined up with the
@@ -82,7 +83,7 @@ struct PageFaultMultithreadOwnOverlays {
         case .success(let pair):
             (base, layer) = pair
         case .failure(let error):
-            outcome.id = .failure(error)
+            outcome.mapping = error
             return outcome
         }
         let overlay: Overlay
@@ -94,19 +95,29 @@ struct PageFaultMultithreadOwnOverlays {
             return outcome
         }
         let verifier = data.verifier(segments: segments)
-        outcome.verification = Result { () throws(Errno) in try verifier.verify(overlay.base) }
-        outcome.cleanup = Result { () throws(Errno) in try overlay.remove() }
+        let mapping = overlay.base
+        outcome.verification = Result { () throws(Errno) in try verifier.verify(mapping) }
+        do {
+            try overlay.remove()
+            outcome.cleanup = .success(())
+        } catch {
+            outcome.cleanup = .failure(error)
+        }
         return outcome
     }
 
     func record(_ outcome: ThreadOutcome, thread index: Int) {
         let label = "thread \(index) (segments \(SeedSegments.describe(outcome.segments)))"
+        if let error = outcome.mapping {
+            report.fail("\(label): map base.bin and overlay.bin: \(error)")
+            return
+        }
         switch outcome.id {
         case .none:
             report.fail("\(label): did not run")
             return
         case .failure(let error)?:
-            report.fail("\(label): map or overlay: \(error.name) (\(error))")
+            report.fail("\(label): overlay: \(error)")
             return
         case .success(let id)?:
             report.pass("\(label): overlay created, id \(id)")
@@ -116,7 +127,7 @@ struct PageFaultMultithreadOwnOverlays {
                           "thread \(index): its mapping shows the right file on every page")
         }
         if case .failure(let error)? = outcome.cleanup {
-            report.fail("thread \(index): cleanup: \(error.name) (\(error))")
+            report.fail("thread \(index): cleanup: \(error)")
         } else {
             report.pass("thread \(index): cleanup")
         }

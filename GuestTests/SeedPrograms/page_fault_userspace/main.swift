@@ -14,11 +14,11 @@ struct Composition {
 /// A composition built one way: the mapping, the system calls it took, the
 /// best setup time and the VMA count. `overlay` holds the module's overlay,
 /// when the module built it.
-struct Built {
+struct Built: ~Copyable {
     let mapping: MappedFile
-    let overlay: Overlay?
+    var overlay: Overlay?
     let calls: Int
-    let nanoseconds: UInt64
+    var nanoseconds: UInt64
     let vmas: Int
 }
 
@@ -41,7 +41,7 @@ struct PageFaultUserspace {
         do {
             pages = try run.data.pageCount(.base)
         } catch {
-            report.fail("stat base.bin: \(error.name)")
+            report.fail("stat base.bin: \(error)")
             run.finish()
         }
         compare(Composition(name: "seed example", segments: SeedSegments.example))
@@ -57,7 +57,7 @@ struct PageFaultUserspace {
         do {
             userspace = try best { () throws(Errno) in try buildInUserspace(composition) }
         } catch {
-            report.fail("userspace, \(label): \(error.name) (\(error))")
+            report.fail("userspace, \(label): \(error)")
             return
         }
         report.pass("userspace, \(label): \(userspace.calls) mmap(MAP_FIXED) calls over base.bin")
@@ -66,11 +66,11 @@ struct PageFaultUserspace {
                     + "(best of \(repeats)), \(userspace.vmas) VMAs")
 
         guard let device = run.openDevice else { return }
-        let module: Built
+        var module: Built
         do {
-            module = try best { () throws(Errno) in try buildWithModule(composition, device: device) }
+            module = try best { () throws(any Error) in try buildWithModule(composition, device: device) }
         } catch {
-            report.fail("module, \(label): map or overlay: \(error.name) (\(error))")
+            report.fail("module, \(label): map or overlay: \(error)")
             return
         }
         report.check(module.vmas == 1, "module, \(label): the overlaid mapping is one VMA", why: "\(module.vmas) VMAs")
@@ -81,26 +81,27 @@ struct PageFaultUserspace {
                     + "\(module.vmas) VMA; the userspace composition took "
                     + "\(NumberFormat.ratio(userspace.nanoseconds, module.nanoseconds)) the module's time, "
                     + "with \(userspace.vmas) VMAs")
-        if let overlay = module.overlay {
-            report.remove(overlay, "module, \(label): cleanup of id \(overlay.id)")
+        if let overlay = module.overlay.take() {
+            let id = overlay.id
+            report.remove("module, \(label): cleanup of id \(id)", overlay)
         }
     }
 
     /// Builds `repeats` times, each on a fresh mapping (the earlier ones are
     /// released), and keeps the last build with the best time: the first
     /// call of anything in a fresh process, and in a TCG guest, is slow.
-    func best(_ build: () throws(Errno) -> Built) throws(Errno) -> Built {
+    func best<Failure: Error>(_ build: () throws(Failure) -> Built) throws(Failure) -> Built {
         var fastest = UInt64.max
         var last: Built?
         for _ in 0..<repeats {
             last = nil
             let built = try build()
             fastest = Swift.min(fastest, built.nanoseconds)
-            last = built
+            last = consume built
         }
-        guard let last else { preconditionFailure("repeats is positive") }
-        return Built(mapping: last.mapping, overlay: last.overlay, calls: last.calls, nanoseconds: fastest,
-                     vmas: last.vmas)
+        guard var kept = last.take() else { preconditionFailure("repeats is positive") }
+        kept.nanoseconds = fastest
+        return kept
     }
 
     /// Maps base.bin and lays the overlay file's segments over it with
@@ -123,12 +124,12 @@ struct PageFaultUserspace {
     /// Maps base.bin and overlay.bin and makes the module's request; times
     /// the ioctl alone. An earlier build's overlay is cleaned up when its
     /// `Built` goes.
-    func buildWithModule(_ composition: Composition, device: OverlayDevice) throws(Errno) -> Built {
+    func buildWithModule(_ composition: Composition, device: OverlayDevice) throws -> Built {
         let base = try run.data.map(.base)
         let layer = try run.data.map(.overlay)
-        let (overlay, nanoseconds) = try Stopwatch.measure { () throws(Errno) in
-            try device.overlay(base: base, layer: layer, segments: composition.segments)
-        }
+        let stopwatch = Stopwatch()
+        let overlay = try device.overlay(base: base, layer: layer, segments: composition.segments)
+        let nanoseconds = stopwatch.elapsedNanoseconds
         let vmas = try ProcessMaps.vmaCount(of: base)
         return Built(mapping: base, overlay: overlay, calls: 1, nanoseconds: nanoseconds, vmas: vmas)
     }

@@ -63,7 +63,7 @@ struct BenchChainInput {
         do {
             return try OverlayDevice()
         } catch {
-            throw .unavailable("cannot open \(OverlayDevice.defaultPath): \(error.name)")
+            throw .unavailable("cannot open \(OverlayDevice.defaultPath): \(error)")
         }
     }
 
@@ -94,7 +94,7 @@ struct BenchChainInput {
         }
         do {
             let overlay = try device.stack(base: base, layers: layers)
-            return BenchRegion(address: base.address, pages: pages, owners: [overlay])
+            return BenchRegion(address: base.address, pages: pages, owners: [], overlay: overlay)
         } catch {
             throw .call("v2 request with \(layers.count) layers", error)
         }
@@ -113,13 +113,14 @@ struct BenchChainInput {
                 throw .call("mmap of \(files.diff(k))", error)
             }
             do {
-                try last?.remove()
+                // Cleaned up first, so that the next request stacks on it.
+                if let previous = last.take() { try previous.remove() }
                 last = try device.overlay(base: base, layer: layer, segments: segments[k - 1])
             } catch {
                 throw .call("v1 request \(k) of \(files.layout.diffs)", error)
             }
         }
-        return BenchRegion(address: base.address, pages: pages, owners: [last!])
+        return BenchRegion(address: base.address, pages: pages, owners: [], overlay: last)
     }
 
     private func mapFixed() throws(BenchError) -> BenchRegion {

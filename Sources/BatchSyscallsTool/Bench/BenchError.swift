@@ -15,7 +15,12 @@ enum BenchError: Error, Sendable, CustomStringConvertible {
 
     /// A failed system call: what was called, and its errno.
     static func call(_ what: String, _ errno: Errno) -> BenchError {
-        .failed("\(what): \(errno.name) (\(errno.description))")
+        .failed("\(what): \(errno.nameAndMessage)")
+    }
+
+    /// A refused request: what was asked, and the module's refusal.
+    static func call(_ what: String, _ error: OverlayError) -> BenchError {
+        .failed("\(what): \(error)")
     }
 
     /// The status word of the JSON output.

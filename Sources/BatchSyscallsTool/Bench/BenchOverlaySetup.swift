@@ -15,7 +15,7 @@ enum BenchOverlaySetup {
             _ = try OverlayDevice()
             return nil
         } catch {
-            return "cannot open \(OverlayDevice.defaultPath): \(error.name)"
+            return "cannot open \(OverlayDevice.defaultPath): \(error)"
         }
     }
 
@@ -26,7 +26,7 @@ enum BenchOverlaySetup {
         do {
             device = try OverlayDevice()
         } catch {
-            throw .unavailable("cannot open \(OverlayDevice.defaultPath): \(error.name)")
+            throw .unavailable("cannot open \(OverlayDevice.defaultPath): \(error)")
         }
         do {
             base = try MappedFile(path: input.files.base, protection: input.protection, pages: input.layout.pages)
@@ -42,6 +42,6 @@ enum BenchOverlaySetup {
         } catch {
             throw .call("create ioctl with \(segments.count) segments", error)
         }
-        return BenchRegion(address: base.address, pages: input.layout.pages, owners: [overlay])
+        return BenchRegion(address: base.address, pages: input.layout.pages, owners: [], overlay: overlay)
     }
 }

@@ -13,13 +13,18 @@ final class BenchRegion {
     /// Objects the view needs while it is used (mappings, the overlay, the
     /// handler).
     private let owners: [AnyObject]
+    /// The overlay the view shows, if the method made one: one owner,
+    /// never copied, so it is not among `owners`.
+    private let overlay: Overlay?
     /// Runs when the region is released (stopping a handler thread).
     private let onRelease: () -> Void
 
-    init(address: UnsafeMutableRawPointer, pages: Int, owners: [AnyObject], onRelease: @escaping () -> Void = {}) {
+    init(address: UnsafeMutableRawPointer, pages: Int, owners: [AnyObject], overlay: consuming Overlay? = nil,
+         onRelease: @escaping () -> Void = {}) {
         self.address = address
         self.pages = pages
         self.owners = owners
+        self.overlay = overlay
         self.onRelease = onRelease
     }
 

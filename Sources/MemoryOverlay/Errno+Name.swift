@@ -5,17 +5,24 @@ import SystemPackage
 extension Errno {
     /// The symbolic name of the error (`"ENOENT"`), or `"errno N"` for one
     /// this table does not know. swift-system's `description` gives the
-    /// message ("No such file or directory"); tools print both.
+    /// message ("No such file or directory").
     public var name: String {
         errnoNames[rawValue] ?? "errno \(rawValue)"
     }
 
+    /// The name and the message, `"ENOENT (No such file or directory)"`:
+    /// the name to search for, the message to read. Every message of the
+    /// package that shows an errno shows it this way.
+    public var nameAndMessage: String {
+        "\(name) (\(description))"
+    }
+
     /// The errno of the calling thread, as the last failed C call left it.
-    @_spi(Testing) public static var current: Errno { Errno(rawValue: errno) }
+    package static var current: Errno { Errno(rawValue: errno) }
 
     /// Runs swift-system calls, whose `throws` is untyped although they
     /// throw only `Errno`, with the error typed.
-    public static func rethrowing<Result>(_ body: () throws -> Result) throws(Errno) -> Result {
+    package static func rethrowing<Result>(_ body: () throws -> Result) throws(Errno) -> Result {
         do {
             return try body()
         } catch let error as Errno {

@@ -1,20 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import CBatchSyscalls
+import MemoryOverlay
 import SystemPackage
 
 /// The device's requests as the ABI has them, for tests: the create request
 /// with any content (``RawCreateRequest``), the v2 stack request with any
 /// content (``RawStackRequest``), the cleanup request by id, and
-/// any ioctl command with any argument. The safe API goes through the same
-/// functions; nothing else in the package talks to the device.
-@_spi(Testing)
+/// any ioctl command with any argument. Failures are the raw `Errno`s: the
+/// tests compare them with the ABI's table.
 extension OverlayDevice {
     /// `IOCTL_MEM_OVERLAY_REQ_CMD`.
-    public static let createCommand: UInt = batch_syscalls_create_cmd
+    public static let createCommand: UInt = ABI.createCommand
     /// `IOCTL_MEM_OVERLAY_CLEANUP_CMD`.
-    public static let cleanupCommand: UInt = batch_syscalls_cleanup_cmd
+    public static let cleanupCommand: UInt = ABI.cleanupCommand
     /// `IOCTL_MEM_OVERLAY_STACK_CMD` (ABI v2).
-    public static let stackCommand: UInt = batch_syscalls_stack_cmd
+    public static let stackCommand: UInt = ABI.stackCommand
 
     /// The direction bits of an ioctl command number.
     public struct IoctlDirection: OptionSet, Sendable {
@@ -39,7 +39,7 @@ extension OverlayDevice {
     ///
     /// - Returns: nil on success, or the errno.
     public func ioctl(_ command: UInt, _ argument: UnsafeMutableRawPointer?) -> Errno? {
-        batch_syscalls_ioctl(fileDescriptor.rawValue, command, argument) == 0 ? nil : .current
+        ABI.ioctl(fileDescriptor, command, argument)
     }
 
     /// Sends `request` (from memory of its own) with the ioctl `command`.
@@ -87,8 +87,9 @@ extension OverlayDevice {
         return .success(id)
     }
 
-    /// The cleanup request (`IOCTL_MEM_OVERLAY_CLEANUP_CMD`): releases the
-    /// id. The mapping goes on showing the overlay until it is unmapped.
+    /// The cleanup request (`IOCTL_MEM_OVERLAY_CLEANUP_CMD`) for any id:
+    /// releases it. The mapping goes on showing the overlay until it is
+    /// unmapped.
     ///
     /// - Throws: `ENOENT` for an unknown id, `EPERM` when another process
     ///   created the overlay.

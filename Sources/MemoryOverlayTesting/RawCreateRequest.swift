@@ -1,16 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import CBatchSyscalls
 import Glibc
+import MemoryOverlay
 
 /// A create request (`struct mem_overlay_req`) holding whatever it is given:
 /// addresses of nothing, a segments pointer to anywhere, a `segments_size`
-/// that lies. Sent with ``OverlayDevice/create(_:)`` or
-/// ``OverlayDevice/send(_:command:)``, or written anywhere with
+/// that lies. Sent with ``MemoryOverlay/OverlayDevice/create(_:)`` or
+/// ``MemoryOverlay/OverlayDevice/send(_:command:)``, or written anywhere with
 /// ``store(at:byteCount:)``.
-///
-/// The safe API builds its requests here too, so the ABI's create request
-/// is laid out in this one place.
-@_spi(Testing)
 public struct RawCreateRequest {
     /// Where the request's `segments` pointer points.
     public enum Segments {
@@ -55,12 +52,8 @@ public struct RawCreateRequest {
     /// pointer is valid during the call.
     func withCStruct<Result>(_ body: (inout mem_overlay_req) -> Result) -> Result {
         func make(_ pointer: UnsafeRawPointer?, count: Int) -> mem_overlay_req {
-            var request = mem_overlay_req()
-            request.base_addr = UInt(bitPattern: baseAddress)
-            request.overlay_addr = UInt(bitPattern: overlayAddress)
-            request.segments_size = segmentsSize ?? UInt32(truncatingIfNeeded: count)
-            request.segments = UnsafeMutablePointer(mutating: pointer?.assumingMemoryBound(to: mem_overlay_segment_req.self))
-            return request
+            ABI.createRequest(base: baseAddress, overlay: overlayAddress, segments: pointer,
+                              count: segmentsSize ?? UInt32(truncatingIfNeeded: count))
         }
         switch segments {
         case .array(let array):

@@ -1,17 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import CBatchSyscalls
 import Glibc
+import MemoryOverlay
 
 /// A v2 stack request (`struct mem_overlay_stack_req`) holding whatever it
 /// is given: a `size` that lies or grows past what the module knows (with
 /// the bytes past it chosen), any flags, a layers pointer to anywhere, a
-/// `layers_size` that lies. Sent with ``OverlayDevice/stack(_:)`` or
-/// ``OverlayDevice/send(_:command:)``, or written anywhere with
+/// `layers_size` that lies. Sent with ``MemoryOverlay/OverlayDevice/stack(_:)`` or
+/// ``MemoryOverlay/OverlayDevice/send(_:command:)``, or written anywhere with
 /// ``store(at:byteCount:)``.
-///
-/// The safe ``OverlayDevice/stack(base:layers:)`` builds its requests here
-/// too, so the ABI's v2 request is laid out in this one place.
-@_spi(Testing)
 public struct RawStackRequest {
     /// Where the request's `layers` pointer points.
     public enum Layers {
@@ -72,12 +69,8 @@ public struct RawStackRequest {
     /// layer and segment pointers are valid during the call.
     func withBytes<Result>(_ body: (UnsafeMutableRawBufferPointer) -> Result) -> Result {
         func send(layersPointer: UnsafeRawPointer?, count: Int) -> Result {
-            var request = mem_overlay_stack_req()
-            request.size = size
-            request.flags = flags
-            request.base_addr = UInt64(UInt(bitPattern: baseAddress))
-            request.layers_size = layersSize ?? UInt64(count)
-            request.layers = UInt64(UInt(bitPattern: layersPointer))
+            var request = ABI.stackRequest(size: size, flags: flags, base: baseAddress, layers: layersPointer,
+                                           count: layersSize ?? UInt64(count))
             let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: byteCount, alignment: 16)
             defer { bytes.deallocate() }
             bytes.initializeMemory(as: UInt8.self, repeating: 0)
@@ -111,7 +104,6 @@ public struct RawStackRequest {
 
 /// One layer of a ``RawStackRequest`` (`struct mem_overlay_layer`), as it
 /// is: any descriptor, any flags, segments anywhere.
-@_spi(Testing)
 public struct RawLayer {
     /// Where the layer's `segments` pointer points.
     public enum Segments {
@@ -122,7 +114,7 @@ public struct RawLayer {
     }
 
     /// `MEM_OVERLAY_LAYER_DATA_EXTENTS`: the layer serves its file's data.
-    public static let dataExtentsFlag = UInt32(batch_syscalls_layer_data_extents)
+    public static let dataExtentsFlag = ABI.dataExtentsFlag
     /// The size of one layer in memory (24 bytes).
     public static let stride = MemoryLayout<mem_overlay_layer>.stride
 
@@ -158,39 +150,18 @@ public struct RawLayer {
         RawLayer(fileDescriptor: fileDescriptor, flags: dataExtentsFlag, segmentsAt: nil, segmentsSize: 0)
     }
 
-    /// The C struct, with `segments` as the segments pointer.
-    private func cStruct(segmentsPointer: UnsafeRawPointer?, count: Int) -> mem_overlay_layer {
-        var layer = mem_overlay_layer()
-        layer.fd = fileDescriptor
-        layer.flags = flags
-        layer.segments_size = segmentsSize ?? UInt64(count)
-        layer.segments = UInt64(UInt(bitPattern: segmentsPointer))
-        return layer
+    /// The layer as ``MemoryOverlay/ABI`` lays it out.
+    var abiLayer: (fileDescriptor: Int32, flags: UInt32, segments: ABI.LayerSegments, countOverride: UInt64?) {
+        switch segments {
+        case .array(let array): (fileDescriptor, flags, .array(array.array), segmentsSize)
+        case .address(let pointer): (fileDescriptor, flags, .address(pointer, count: 0), segmentsSize)
+        }
     }
 
     /// Calls `body` with the C structs of `layers` in one array, every
     /// segments pointer valid during the call.
     static func withCStructs<Result>(_ layers: [RawLayer], _ body: (UnsafeRawPointer?) -> Result) -> Result {
-        var structs: [mem_overlay_layer] = []
-        structs.reserveCapacity(layers.count)
-        // Each array's address is valid only inside its closure: nest one
-        // closure per layer (255 at most), then call `body` innermost.
-        func next(_ index: Int) -> Result {
-            guard index < layers.count else {
-                return structs.withUnsafeBufferPointer { body(UnsafeRawPointer($0.baseAddress)) }
-            }
-            switch layers[index].segments {
-            case .array(let segments):
-                return segments.withUnsafeAddress { pointer in
-                    structs.append(layers[index].cStruct(segmentsPointer: pointer, count: segments.count))
-                    return next(index + 1)
-                }
-            case .address(let pointer):
-                structs.append(layers[index].cStruct(segmentsPointer: pointer, count: 0))
-                return next(index + 1)
-            }
-        }
-        return next(0)
+        ABI.withLayers(layers.map(\.abiLayer), body)
     }
 
     /// Writes `layers` at `address` in the ABI's layout: layers placed by
@@ -202,7 +173,8 @@ public struct RawLayer {
             guard case .address(let pointer) = layer.segments else {
                 preconditionFailure("stored layers need segments at an address of the caller's")
             }
-            target[index] = layer.cStruct(segmentsPointer: pointer, count: 0)
+            target[index] = ABI.layer(fileDescriptor: layer.fileDescriptor, flags: layer.flags, segments: pointer,
+                                      count: layer.segmentsSize ?? 0)
         }
     }
 }

@@ -1,15 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import CBatchSyscalls
+import MemoryOverlay
 
 /// Segments in the ABI's layout (`struct mem_overlay_segment_req`: first and
 /// last page, 16 bytes each), exactly as a create request hands them to the
-/// kernel, and unchecked: an end below its start, any count.
-///
-/// With ``RawCreateRequest`` this is the one place that writes the request's
-/// layout: the safe ``OverlayDevice/overlay(base:layer:segments:)`` sends its
-/// checked ``SegmentList`` through it, and the tests send what the safe API
-/// refuses to (the kernel's own checks are what they test).
-@_spi(Testing)
+/// kernel, and unchecked: an end below its start, any count. The tests send
+/// what the safe ``MemoryOverlay/SegmentList`` refuses to hold: the kernel's
+/// own checks are what they test.
 public struct RawSegments: Sendable {
     /// The size of one segment in memory (16 bytes on x86-64).
     public static let stride = MemoryLayout<mem_overlay_segment_req>.stride
@@ -35,13 +32,21 @@ public struct RawSegments: Sendable {
         elements = ranges.map { mem_overlay_segment_req(start_pgoff: UInt($0.lowerBound), end_pgoff: UInt($0.upperBound)) }
     }
 
-    /// The pairs of `list`, as they are (an unchecked list's included).
+    /// The segments of `list`.
     public init(_ list: SegmentList) {
-        self.init(pairs: list.pairs)
+        self.init(ranges: list.ranges)
     }
 
     /// How many segments there are.
     public var count: Int { elements.count }
+
+    /// The segments as (first page, last page) pairs.
+    public var pairs: [(start: UInt, end: UInt)] {
+        elements.map { ($0.start_pgoff, $0.end_pgoff) }
+    }
+
+    /// The segments as an array of the ABI's structs.
+    var array: [mem_overlay_segment_req] { elements }
 
     /// Calls `body` with the address of the first segment (nil when there
     /// is none); the address is valid only during the call.

@@ -49,7 +49,7 @@ tests: test-generate
 # make test-generate XL_PAGES=16384 for small ones).
 test-generate:
 	$(SWIFT) build -c release --product batch-syscalls
-	$(RELEASE)/batch-syscalls generate --dir $(TEST_DATA) --pages 1024 --xl-pages $(XL_PAGES)
+	$(RELEASE)/batch-syscalls sample-files --dir $(TEST_DATA) --pages 1024 --xl-pages $(XL_PAGES)
 
 # Everything, in a QEMU guest running the default kernel (6.12), or
 # KERNEL=6.1|6.12|7.3 (vm/config.sh).

@@ -31,7 +31,7 @@ let package = Package(
         ),
         .testTarget(
             name: "OverlayLogicTests",
-            dependencies: ["OverlayLogic", "OverlayTestData"]
+            dependencies: ["OverlayLogic", "SampleFiles"]
         ),
         // The ABI header (include/uapi) as a C module.
         .target(name: "CBatchSyscalls"),
@@ -49,18 +49,18 @@ let package = Package(
         ),
         .testTarget(
             name: "MemoryOverlayTests",
-            dependencies: ["GuestTestSupport", "MemoryOverlay", "MemoryOverlayTesting", "OverlayTestData"]
+            dependencies: ["GuestTestSupport", "MemoryOverlay", "MemoryOverlayTesting", "SampleFiles"]
         ),
         // The seed's data files: names, contents, generation, checking.
         .target(
-            name: "OverlayTestData",
+            name: "SampleFiles",
             dependencies: ["MemoryOverlay", .product(name: "SystemPackage", package: "swift-system")]
         ),
         // The `batch-syscalls` command-line tool.
         .executableTarget(
             name: "BatchSyscallsTool",
             dependencies: [
-                "CBatchSyscalls", "MemoryOverlay", "OverlayTestData",
+                "CBatchSyscalls", "MemoryOverlay", "SampleFiles",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
@@ -81,7 +81,7 @@ let package = Package(
         .target(
             name: "SeedProgramSupport",
             dependencies: [
-                "GuestTestSupport", "MemoryOverlay", "MemoryOverlayTesting", "OverlayTestData",
+                "GuestTestSupport", "MemoryOverlay", "MemoryOverlayTesting", "SampleFiles",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "GuestTests/SeedProgramSupport"
@@ -91,7 +91,7 @@ let package = Package(
             name: "OverlayGuestTests",
             dependencies: [
                 "CBatchSyscalls", "CGuestTestSupport", "GuestTestSupport", "MemoryOverlay", "MemoryOverlayTesting",
-                "OverlayTestData",
+                "SampleFiles",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "GuestTests/OverlayGuestTests"

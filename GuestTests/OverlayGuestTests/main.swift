@@ -11,7 +11,7 @@ let usage = """
       tap [--filter SUBSTRING] [--timeout SECONDS] [--dir D]
           Run the scenarios (or those whose name contains SUBSTRING), each in
           its own process with a timeout (default 180 s), in the directory
-          holding the data files (`batch-syscalls generate`; the working directory, or D); print TAP
+          holding the data files (`batch-syscalls sample-files`; the working directory, or D); print TAP
           version 13. Needs root and /dev/batch_syscalls; without them every
           scenario is skipped. Scratch files go to the same directory.
 

@@ -5,5 +5,5 @@
 // ThreadGroup) come through here: one `import SeedProgramSupport` is enough.
 @_exported import GuestTestSupport
 @_exported import MemoryOverlay
-@_exported import OverlayTestData
+@_exported import SampleFiles
 @_exported import SystemPackage

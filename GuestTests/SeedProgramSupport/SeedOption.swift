@@ -34,7 +34,7 @@ public struct SeedOption: Sendable {
     /// The option every program takes: where the data files are.
     public static let directory = SeedOption(
         "dir", "D", kind: .text, default: ".",
-        help: "directory holding the data files (batch-syscalls generate); default: the working directory")
+        help: "directory holding the data files (batch-syscalls sample-files); default: the working directory")
 
     /// Parses `text` as this option's kind; nil when it does not fit.
     func parse(_ text: String) -> SeedOptionValue? {

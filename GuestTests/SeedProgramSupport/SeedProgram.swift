@@ -44,7 +44,7 @@ public struct SeedProgram: Sendable {
             Output: one line per check (`ok - ...` or `FAIL - ...`), `skip - ...` for a
             part that cannot run here, `# ...` for notes and measurements, then a
             summary line. Exit status: 0 all checks passed, 1 a check failed or a
-            data file is missing (run `batch-syscalls generate`), 2 bad usage,
+            data file is missing (run `batch-syscalls sample-files`), 2 bad usage,
             77 skipped (`SKIP: reason`: no /dev/batch_syscalls, not root).
             """]
         return lines.joined(separator: "\n")
@@ -76,7 +76,7 @@ public struct SeedProgram: Sendable {
         let missing = files.filter { !data.exists($0) }
         if !missing.isEmpty {
             let names = missing.map(\.name).joined(separator: ", ")
-            report.fail("\(names) not found in \(data.directory): run batch-syscalls generate (or pass --dir D)")
+            report.fail("\(names) not found in \(data.directory): run batch-syscalls sample-files (or pass --dir D)")
             report.finish()
         }
         return SeedRun(options: options, report: report, data: data, openDevice: device,

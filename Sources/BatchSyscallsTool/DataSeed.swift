@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import ArgumentParser
-import OverlayTestData
+import SampleFiles
 
-/// The `--seed` of `generate`: a 64-bit number, decimal or `0x` hex, that
+/// The `--seed` of `sample-files`: a 64-bit number, decimal or `0x` hex, that
 /// fixes the contents of every seeded page (same seed, same bytes).
 struct DataSeed: ExpressibleByArgument, Equatable {
     var value: UInt64

@@ -2,7 +2,7 @@
 import ArgumentParser
 import Glibc
 import MemoryOverlay
-import OverlayTestData
+import SampleFiles
 import SystemPackage
 
 /// `batch-syscalls flatten`: writes the composed view of a snapshot chain
@@ -34,7 +34,7 @@ struct FlattenCommand: ParsableCommand {
             difference, 64 for bad arguments.
 
             EXAMPLES:
-              Flatten a chain written by `generate --chain 3`:
+              Flatten a chain written by `sample-files --chain 3`:
                 batch-syscalls flatten --base chain/chain-base.bin \\
                     chain/chain-diff-1.bin chain/chain-diff-2.bin chain/chain-diff-3.bin \\
                     --output flat.bin

@@ -2,7 +2,7 @@
 import ArgumentParser
 import Glibc
 import MemoryOverlay
-import OverlayTestData
+import SampleFiles
 import SystemPackage
 
 /// `batch-syscalls restore`: lays a snapshot chain (a base and diffs) over
@@ -39,8 +39,8 @@ struct RestoreCommand: ParsableCommand {
             mismatch, 64 for bad arguments.
 
             EXAMPLES:
-              A chain written by `generate --chain 3`, every page checked:
-                batch-syscalls generate --chain 3 --dir chain
+              A chain written by `sample-files --chain 3`, every page checked:
+                batch-syscalls sample-files --chain 3 --dir chain
                 batch-syscalls restore --base chain/chain-base.bin \\
                     chain/chain-diff-1.bin chain/chain-diff-2.bin chain/chain-diff-3.bin --verify
 

@@ -2,7 +2,7 @@
 import Glibc
 import GuestTestSupport
 import MemoryOverlay
-import OverlayTestData
+import SampleFiles
 import SystemPackage
 import Testing
 

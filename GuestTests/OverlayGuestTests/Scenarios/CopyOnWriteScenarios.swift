@@ -3,7 +3,7 @@ import Glibc
 import GuestTestSupport
 import MemoryOverlay
 import MemoryOverlayTesting
-import OverlayTestData
+import SampleFiles
 
 /// A private write to an overlay page copies the overlay page, never the base page.
 enum CopyOnWriteScenarios {

@@ -2,7 +2,7 @@
 import Glibc
 import MemoryOverlay
 import MemoryOverlayTesting
-import OverlayTestData
+import SampleFiles
 import SystemPackage
 
 /// fork: an inherited mapping shows what the parent's shows; either side

@@ -4,7 +4,7 @@ import Glibc
 import GuestTestSupport
 import MemoryOverlay
 import MemoryOverlayTesting
-import OverlayTestData
+import SampleFiles
 import SystemPackage
 
 /// A layer file on FUSE, served by the test's own FUSE server, which

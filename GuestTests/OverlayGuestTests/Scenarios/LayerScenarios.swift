@@ -3,7 +3,7 @@ import CGuestTestSupport
 import Glibc
 import MemoryOverlay
 import MemoryOverlayTesting
-import OverlayTestData
+import SampleFiles
 import SystemPackage
 
 /// How the module reads and composes layers: shmem layers, writes to a

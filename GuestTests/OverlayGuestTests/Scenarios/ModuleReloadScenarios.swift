@@ -3,7 +3,7 @@ import CGuestTestSupport
 import Glibc
 import MemoryOverlay
 import MemoryOverlayTesting
-import OverlayTestData
+import SampleFiles
 import SystemPackage
 
 /// rmmod with a live overlay mapping is refused and the mapping keeps

@@ -3,7 +3,7 @@ import Glibc
 import GuestTestSupport
 import MemoryOverlay
 import MemoryOverlayTesting
-import OverlayTestData
+import SampleFiles
 
 /// The seed's page_fault example: base.bin mapped MAP_PRIVATE read-write,
 /// two more mappings of base.bin (private and shared, read-only), overlay.bin

@@ -2,7 +2,7 @@
 import Glibc
 import MemoryOverlay
 import MemoryOverlayTesting
-import OverlayTestData
+import SampleFiles
 
 /// Reads of overlay pages show overlay data whatever the page cache holds.
 enum PageFaultScenarios {

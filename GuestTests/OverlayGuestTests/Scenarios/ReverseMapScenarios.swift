@@ -3,7 +3,7 @@ import Glibc
 import GuestTestSupport
 import MemoryOverlay
 import MemoryOverlayTesting
-import OverlayTestData
+import SampleFiles
 import SystemPackage
 
 /// The reverse map stays right: truncating a layer, compaction and memory
@@ -110,7 +110,7 @@ enum ReverseMapScenarios {
             let baseImage = try FileImage.onDemand(DataFile.baseXL.name)
             let overlayImage = try FileImage.onDemand(DataFile.overlayXL.name)
             try require(baseImage.size >= 48 << 20 && overlayImage.size >= baseImage.size,
-                        "baseXL.bin and overlayXL.bin must hold at least 48 MiB (generate --xl-pages 16384)")
+                        "baseXL.bin and overlayXL.bin must hold at least 48 MiB (sample-files --xl-pages 16384)")
             let group = try Cgroup.create("overlay-tests-\(getpid())", memoryMax: "32M")
             defer { group.remove() }
             let child = ChildProcess.spawn("child in the 32M cgroup") {

@@ -3,7 +3,7 @@ import Glibc
 import GuestTestSupport
 import MemoryOverlay
 import MemoryOverlayTesting
-import OverlayTestData
+import SampleFiles
 
 /// How segments compose: merged, stacked after cleanup, past the overlay's end.
 enum SegmentScenarios {

@@ -4,7 +4,7 @@ import Glibc
 import GuestTestSupport
 import MemoryOverlay
 import MemoryOverlayTesting
-import OverlayTestData
+import SampleFiles
 import Synchronization
 import SystemPackage
 

@@ -3,7 +3,7 @@ import Glibc
 import GuestTestSupport
 import MemoryOverlay
 import MemoryOverlayTesting
-import OverlayTestData
+import SampleFiles
 import SystemPackage
 
 /// ABI v2 (IOCTL_MEM_OVERLAY_STACK_CMD): every error, with nothing changed

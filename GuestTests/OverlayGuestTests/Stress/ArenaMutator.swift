@@ -3,7 +3,7 @@ import CGuestTestSupport
 import Glibc
 import MemoryOverlay
 import MemoryOverlayTesting
-import OverlayTestData
+import SampleFiles
 import SystemPackage
 
 /// A thread that keeps changing the fuzz arena's slots under the requests

@@ -4,7 +4,7 @@ import Glibc
 import GuestTestSupport
 import MemoryOverlay
 import MemoryOverlayTesting
-import OverlayTestData
+import SampleFiles
 import SystemPackage
 
 /// Layers that change while mapped (docs/abi.md, "Layers that change while

@@ -3,7 +3,7 @@ import Glibc
 import GuestTestSupport
 import MemoryOverlay
 import MemoryOverlayTesting
-import OverlayTestData
+import SampleFiles
 import SystemPackage
 
 /// Rounds of identical create requests racing on one mapping, then

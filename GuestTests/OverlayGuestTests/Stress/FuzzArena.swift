@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import CGuestTestSupport
 import Glibc
-import OverlayTestData
+import SampleFiles
 
 /// The address range the fuzzer's mappings live in: slots of `slotPages`
 /// pages that mutator threads map files and anonymous memory into,

@@ -4,7 +4,7 @@ import CGuestTestSupport
 import Glibc
 import MemoryOverlay
 import MemoryOverlayTesting
-import OverlayTestData
+import SampleFiles
 import SystemPackage
 
 /// One fuzzing thread: draws requests from its own generator and sends

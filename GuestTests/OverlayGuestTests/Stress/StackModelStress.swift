@@ -2,7 +2,7 @@
 import Glibc
 import MemoryOverlay
 import MemoryOverlayTesting
-import OverlayTestData
+import SampleFiles
 import SystemPackage
 
 /// Random stacks checked page by page against the model (`ExpectedView`):

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
-import OverlayTestData
+import SampleFiles
 
 /// `overlay-tests stress`: the stress suite. Each part is a scenario of its
 /// own (own process, timeout, TAP line); everything random in it comes from

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
-import OverlayTestData
+import SampleFiles
 
 /// A generator seeded from the clock and pid, for data that must differ
 /// from everything on disk.

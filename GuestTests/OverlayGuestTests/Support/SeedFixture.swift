@@ -2,7 +2,7 @@
 import Glibc
 import MemoryOverlay
 import MemoryOverlayTesting
-import OverlayTestData
+import SampleFiles
 
 /// What most scenarios start from: the test data, a fresh private
 /// read-write mapping of base.bin and a mapping of overlay.bin.

@@ -2,7 +2,7 @@
 import Glibc
 import MemoryOverlay
 import MemoryOverlayTesting
-import OverlayTestData
+import SampleFiles
 
 /// A process of a scenario that runs step by step: at each
 /// `PeerLink.step()` it tells the scenario it got there and waits until the

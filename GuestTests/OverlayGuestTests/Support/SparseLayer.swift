@@ -2,7 +2,7 @@
 import Glibc
 import MemoryOverlay
 import MemoryOverlayTesting
-import OverlayTestData
+import SampleFiles
 import SystemPackage
 
 /// A layer file of a snapshot chain written by a scenario on the test disk

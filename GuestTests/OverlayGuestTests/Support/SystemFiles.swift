@@ -3,7 +3,7 @@ import Glibc
 import GuestTestSupport
 import MemoryOverlay
 import MemoryOverlayTesting
-import OverlayTestData
+import SampleFiles
 
 /// The page size of this kernel (4096 on x86-64), as the library has it.
 let pageSize = MemoryPage.size

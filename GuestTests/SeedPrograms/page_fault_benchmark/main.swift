@@ -45,7 +45,7 @@ struct PageFaultBenchmark {
             guard missing.isEmpty else {
                 let names = missing.map(\.name).joined(separator: " and ")
                 report.skip(dataset.name, because: "\(names) not found in \(run.data.directory) "
-                            + "(batch-syscalls generate --xl-pages N writes the XL files)")
+                            + "(batch-syscalls sample-files --xl-pages N writes the XL files)")
                 continue
             }
             for runLength in runLengths {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
 import MemoryOverlay
-import OverlayTestData
+import SampleFiles
 
 /// The chain case of `bench`: restoring a base and `diffs` sparse diffs
 /// (each `extents` one-page extents) with one v2 request, against one v1

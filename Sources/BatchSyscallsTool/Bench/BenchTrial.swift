@@ -2,7 +2,7 @@
 import CBatchSyscalls
 import Glibc
 import MemoryOverlay
-import OverlayTestData
+import SampleFiles
 
 /// One repetition of a case, run in a child process of its own so that its
 /// VMAs and resident memory start clean and nothing it leaves behind (a

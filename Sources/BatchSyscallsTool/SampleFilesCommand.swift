@@ -2,16 +2,16 @@
 import ArgumentParser
 import Glibc
 import MemoryOverlay
-import OverlayTestData
+import SampleFiles
 import SystemPackage
 
-/// `batch-syscalls generate`: writes the seed's test data files with
-/// `DataGenerator`, or a snapshot chain with `ChainGenerator`, reporting
-/// each file as it is written.
-struct GenerateCommand: ParsableCommand {
+/// `batch-syscalls sample-files`: writes the seed's sample data files with
+/// `DataGenerator`, or a sample snapshot chain with `ChainGenerator`,
+/// reporting each file as it is written.
+struct SampleFilesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "generate",
-        abstract: "Write the seed's test data files, or a snapshot chain (--chain N).",
+        commandName: "sample-files",
+        abstract: "Write sample files to overlay: the seed's test files, or a snapshot chain (--chain N).",
         discussion: """
             Writes base.bin, base2.bin and overlay.bin (pseudo-random pages from \
             the seed, each file its own stream) and overlay_zebra.bin (pages \
@@ -42,18 +42,18 @@ struct GenerateCommand: ParsableCommand {
 
             EXAMPLES:
               Small files for the guest tests (the harness's sizes):
-                batch-syscalls generate --dir test-data --pages 1024 \\
+                batch-syscalls sample-files --dir test-data --pages 1024 \\
                     --xl-pages 16384 --seed 1
 
               Only the four small files, in the current directory:
-                batch-syscalls generate --xl-pages 0
+                batch-syscalls sample-files --xl-pages 0
 
               A base and three overlapping sparse diffs of 1024 pages:
-                batch-syscalls generate --dir chain --chain 3
+                batch-syscalls sample-files --dir chain --chain 3
 
               The same seed gives the same bytes:
-                batch-syscalls generate --dir a --xl-pages 0 --seed 0x2a
-                batch-syscalls generate --dir b --xl-pages 0 --seed 42
+                batch-syscalls sample-files --dir a --xl-pages 0 --seed 0x2a
+                batch-syscalls sample-files --dir b --xl-pages 0 --seed 42
                 cmp a/base.bin b/base.bin
             """
     )
@@ -95,14 +95,14 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         do {
-            try generate()
+            try write()
         } catch {
             throw error.report(from: Self.self)
         }
     }
 
-    private func generate() throws(ToolFailure) {
-        if let chain { return try generateChain(chain) }
+    private func write() throws(ToolFailure) {
+        if let chain { return try writeChain(chain) }
         let directoryPath = FilePath(directory)
         let generator = DataGenerator(directory: directoryPath, pages: pages, extraLargePages: extraLargePages,
                                       seed: seed.value)
@@ -133,7 +133,7 @@ struct GenerateCommand: ParsableCommand {
     }
 
     /// `--chain N`: the base and N sparse diffs.
-    private func generateChain(_ diffs: Int) throws(ToolFailure) {
+    private func writeChain(_ diffs: Int) throws(ToolFailure) {
         let generator = ChainGenerator(directory: FilePath(directory), pages: pages, diffs: diffs, seed: seed.value)
         let dataPages = ChainGenerator.baseData(pages: pages).reduce(0) { $0 + $1.count }
             + (1...diffs).reduce(0) { total, k in

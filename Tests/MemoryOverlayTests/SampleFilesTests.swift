@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
 import MemoryOverlay
-import OverlayTestData
+import SampleFiles
 import SystemPackage
 import Testing
 
-@Suite("OverlayTestData: the seed's files and the page verifier")
-struct OverlayTestDataTests {
+@Suite("SampleFiles: the seed's files and the page verifier")
+struct SampleFilesTests {
     @Test func writesEveryFileWithItsPageCount() throws {
         let directory = TestDirectory.shared
         for file in [DataFile.base, .base2, .overlay, .zebra] {

@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .library(name: "MemoryOverlay", targets: ["MemoryOverlay"]),
         .executable(name: "batch-syscalls", targets: ["BatchSyscallsTool"]),
+        .executable(name: "batch-syscalls-bench", targets: ["BatchSyscallsBench"]),
         .executable(name: "overlay-tests", targets: ["OverlayGuestTests"]),
     ] + seedPrograms.map { .executable(name: $0, targets: [$0]) },
     dependencies: [
@@ -60,7 +61,19 @@ let package = Package(
         .executableTarget(
             name: "BatchSyscallsTool",
             dependencies: [
-                "CBatchSyscalls", "MemoryOverlay", "SampleFiles",
+                "MemoryOverlay", "SampleFiles",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        // `batch-syscalls-bench`: the module against map-fixed, userfaultfd
+        // and copying; its C shims (CPU affinity, malloc_trim) are its own,
+        // its child processes, clock and userfaultfd the guest kit's.
+        .target(name: "CBatchSyscallsBench"),
+        .executableTarget(
+            name: "BatchSyscallsBench",
+            dependencies: [
+                "CBatchSyscallsBench", "CGuestTestSupport", "GuestTestSupport", "MemoryOverlay", "SampleFiles",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
@@ -71,7 +84,7 @@ let package = Package(
         // output, wait statuses, the clock, small kernel text files.
         .target(
             name: "GuestTestSupport",
-            dependencies: ["MemoryOverlay", .product(name: "SystemPackage", package: "swift-system")],
+            dependencies: ["CGuestTestSupport", "MemoryOverlay", .product(name: "SystemPackage", package: "swift-system")],
             path: "GuestTests/GuestTestSupport"
         ),
         // The C the end-to-end tests need (variadic calls, the

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * What the end-to-end tests (overlay-tests) need from C and Swift cannot
- * express itself, because the C function is variadic (prctl, syscall) or
- * needs sigsetjmp/siglongjmp. Nothing here ships: the library and the tool
- * use CBatchSyscalls; the ABI's requests go through MemoryOverlay.
+ * What the programs run in the guest (the tests, the bench) need from C and
+ * Swift cannot express itself, because the C function is variadic (prctl,
+ * syscall, ioctl) or needs sigsetjmp/siglongjmp. Nothing here ships: the
+ * library and the tool use CBatchSyscalls; the ABI's requests go through
+ * MemoryOverlay.
  */
 #ifndef CGUEST_TEST_SUPPORT_H
 #define CGUEST_TEST_SUPPORT_H
@@ -77,6 +78,40 @@ int batch_syscalls_probe_copy(void *destination, const void *source, size_t leng
 static inline int batch_syscalls_mlock_on_fault(const void *address, size_t length)
 {
 	return (int)syscall(SYS_mlock2, address, length, 1U /* MLOCK_ONFAULT */);
+}
+
+/*
+ * userfaultfd (what a Firecracker-style restore serves faults with): the
+ * structs come from <linux/userfaultfd.h>; the system call, the ioctls
+ * and the constants (function-like or cast macros) need these wrappers.
+ */
+#include <sys/ioctl.h>
+#include <linux/userfaultfd.h>
+
+static const unsigned long long guest_uffd_api = UFFD_API;
+static const unsigned long long guest_uffdio_register_mode_missing = UFFDIO_REGISTER_MODE_MISSING;
+
+/* userfaultfd(flags): a new userfaultfd (glibc has no wrapper for it).
+ * UFFD_USER_MODE_ONLY in `flags` lets an unprivileged process handle its
+ * own user-mode faults. */
+static inline int guest_userfaultfd(int flags)
+{
+	return (int)syscall(SYS_userfaultfd, flags);
+}
+
+static inline int guest_uffdio_api(int fd, struct uffdio_api *api)
+{
+	return ioctl(fd, UFFDIO_API, api);
+}
+
+static inline int guest_uffdio_register(int fd, struct uffdio_register *range)
+{
+	return ioctl(fd, UFFDIO_REGISTER, range);
+}
+
+static inline int guest_uffdio_copy(int fd, struct uffdio_copy *copy)
+{
+	return ioctl(fd, UFFDIO_COPY, copy);
 }
 
 #endif

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import CBatchSyscalls
+import CGuestTestSupport
 import Glibc
 import GuestTestSupport
 import MemoryOverlay
@@ -254,56 +254,43 @@ extension SharingScenarios {
 /// One anonymous page registered with a userfaultfd for missing faults:
 /// a kernel access to it (the module's copy from user memory) waits until
 /// `serve` copies a page in.
-final class UserfaultPage: @unchecked Sendable {
+final class UserfaultPage: Sendable {
     let page: MappedFile
-    private let descriptor = Atomic<Int32>(-1)
+    private let userfaultfd: Userfaultfd
 
     init() throws {
         page = try MappedFile.anonymous(pages: 1)
-        // Without UFFD_USER_MODE_ONLY: the fault to catch is the kernel's.
-        let fd = batch_syscalls_userfaultfd(O_CLOEXEC)
-        if fd < 0 { throw SysError("userfaultfd") }
-        descriptor.store(fd, ordering: .relaxed)
-        var api = uffdio_api()
-        api.api = UInt64(batch_syscalls_uffd_api)
-        if batch_syscalls_ioctl(fd, batch_syscalls_uffdio_api_cmd, &api) != 0 { throw SysError("UFFDIO_API") }
-        var register = uffdio_register()
-        register.range.start = UInt64(UInt(bitPattern: page.address))
-        register.range.len = UInt64(pageSize)
-        register.mode = UInt64(batch_syscalls_uffdio_register_mode_missing)
-        if batch_syscalls_ioctl(fd, batch_syscalls_uffdio_register_cmd, &register) != 0 { throw SysError("UFFDIO_REGISTER") }
+        do {
+            // Not user mode only: the fault to catch is the kernel's.
+            userfaultfd = try Userfaultfd()
+            try userfaultfd.registerMissing(page.address, length: pageSize)
+        } catch {
+            throw SysError("userfaultfd, UFFDIO_API or UFFDIO_REGISTER", error)
+        }
         // Nothing may touch the page from userspace before the kernel does.
     }
 
-    deinit { close() }
-
     /// Waits for the page's fault event.
     func awaitFault(timeout: Double) throws {
-        let fd = descriptor.load(ordering: .relaxed)
-        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        var poller = pollfd(fd: userfaultfd.descriptor, events: Int16(POLLIN), revents: 0)
         let ready = poll(&poller, 1, Int32(timeout * 1000))
         if ready <= 0 { throw TestFailure("no fault on the userfaultfd page within \(Int(timeout)) s: the create did not wait on it") }
-        var message = uffd_msg()
-        let count = read(fd, &message, MemoryLayout<uffd_msg>.size)
-        if count != MemoryLayout<uffd_msg>.size { throw SysError("read userfaultfd") }
-        guard Int32(message.event) == UFFD_EVENT_PAGEFAULT else {
-            throw TestFailure("userfaultfd event 0x\(hex(message.event)), want a page fault")
+        var messages = [uffd_msg](repeating: uffd_msg(), count: 1)
+        switch userfaultfd.readFaults(into: &messages) {
+        case .failure(let error): throw SysError("read userfaultfd", error)
+        case .success(let faults) where faults.isEmpty: throw TestFailure("userfaultfd event, want a page fault")
+        case .success: break
         }
     }
 
     /// Copies the page at `source` in, waking the faulting access.
     func serve(from source: UnsafeRawPointer) throws {
-        var copy = uffdio_copy()
-        copy.dst = UInt64(UInt(bitPattern: page.address))
-        copy.src = UInt64(UInt(bitPattern: source))
-        copy.len = UInt64(pageSize)
-        if batch_syscalls_ioctl(descriptor.load(ordering: .relaxed), batch_syscalls_uffdio_copy_cmd, &copy) != 0 {
-            throw SysError("UFFDIO_COPY")
+        if let error = userfaultfd.copy(to: UInt(bitPattern: page.address), from: source) {
+            throw SysError("UFFDIO_COPY", error)
         }
     }
 
     func close() {
-        let fd = descriptor.exchange(-1, ordering: .relaxed)
-        if fd >= 0 { Glibc.close(fd) }
+        userfaultfd.close()
     }
 }

@@ -67,7 +67,7 @@ struct BenchRestoreTables {
     /// The largest process count measured (8 by default).
     var manyProcesses: Int? { results.map(\.benchCase.processes).filter { $0 > 1 }.max() }
 
-    /// The restore targets.
+    /// The project's restore targets.
     var targets: [BenchTarget] {
         guard let many = manyProcesses else { return [] }
         var memory = BenchTarget(goal: "restores, template, \(many) processes: overlay memory at most 1.10x one process's "

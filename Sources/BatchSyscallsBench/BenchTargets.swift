@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 
-/// The performance targets, checked against the results: each
+/// The project's performance targets, checked against the results: each
 /// holds, misses, or cannot be told (its measurements are missing).
 struct BenchTarget: Sendable {
     /// One comparison a target makes.

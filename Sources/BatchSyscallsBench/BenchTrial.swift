@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import CBatchSyscalls
+import CBatchSyscallsBench
 import Glibc
 import MemoryOverlay
 import SampleFiles
@@ -27,7 +27,7 @@ struct BenchTrial {
         var sample = BenchSample()
         // Hand the heap the input was built in back first: a later trim
         // would otherwise show as memory the setup freed.
-        _ = batch_syscalls_malloc_trim()
+        _ = bench_malloc_trim()
         // And keep the input to the end (below): Swift may free it after
         // its last use, inside setup, which would show as negative growth.
         defer { withExtendedLifetime(input) {} }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import CBatchSyscalls
+import CGuestTestSupport
 import Glibc
+import GuestTestSupport
 import MemoryOverlay
 import SystemPackage
 
@@ -12,7 +13,7 @@ final class BenchUserfaultHandler: @unchecked Sendable {
     // @unchecked Sendable: the thread reads only state that is immutable
     // while it runs.
 
-    private let descriptor: CInt
+    private let userfaultfd: Userfaultfd
     private let region: UnsafeMutableRawPointer
     private let layout: BenchLayout
     private let base: UnsafeRawPointer
@@ -22,11 +23,11 @@ final class BenchUserfaultHandler: @unchecked Sendable {
     private var thread = pthread_t()
     private var running = false
 
-    /// A handler for `region` (`layout.pages` pages), which `descriptor`
-    /// (a userfaultfd, non-blocking) has registered for missing faults.
-    init(descriptor: CInt, region: UnsafeMutableRawPointer, layout: BenchLayout, base: UnsafeRawPointer,
+    /// A handler for `region` (`layout.pages` pages), which `userfaultfd`
+    /// (non-blocking) has registered for missing faults.
+    init(userfaultfd: Userfaultfd, region: UnsafeMutableRawPointer, layout: BenchLayout, base: UnsafeRawPointer,
          overlay: UnsafeRawPointer) {
-        self.descriptor = descriptor
+        self.userfaultfd = userfaultfd
         self.region = region
         self.layout = layout
         self.base = base
@@ -35,7 +36,6 @@ final class BenchUserfaultHandler: @unchecked Sendable {
 
     deinit {
         stop()
-        close(descriptor)
     }
 
     /// Starts the thread.
@@ -72,10 +72,9 @@ final class BenchUserfaultHandler: @unchecked Sendable {
     private func serve() {
         let pageSize = MemoryPage.size
         let regionStart = UInt(bitPattern: region)
-        var fds = [pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0),
+        var fds = [pollfd(fd: userfaultfd.descriptor, events: Int16(POLLIN), revents: 0),
                    pollfd(fd: stopPipe.read, events: Int16(POLLIN), revents: 0)]
-        let batch = 16
-        var messages = [uffd_msg](repeating: uffd_msg(), count: batch)
+        var messages = [uffd_msg](repeating: uffd_msg(), count: 16)
         while true {
             if poll(&fds, 2, -1) < 0 {
                 if errno == EINTR { continue }
@@ -83,26 +82,20 @@ final class BenchUserfaultHandler: @unchecked Sendable {
                 return
             }
             if fds[1].revents != 0 { return }
-            let bytes = messages.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            if bytes < 0 {
-                if errno == EAGAIN || errno == EINTR { continue }
-                fail(.call("read of the userfaultfd", .benchCurrent))
+            let faults: [UInt]
+            switch userfaultfd.readFaults(into: &messages) {
+            case .success(let addresses): faults = addresses
+            case .failure(let error) where error == .resourceTemporarilyUnavailable || error == .interrupted: continue
+            case .failure(let error):
+                fail(.call("read of the userfaultfd", error))
                 return
             }
-            for index in 0..<(bytes / MemoryLayout<uffd_msg>.size) {
-                let message = messages[index]
-                guard message.event == UInt8(UFFD_EVENT_PAGEFAULT) else { continue }
-                let address = UInt(message.arg.pagefault.address) & ~UInt(pageSize - 1)
+            for address in faults {
                 let page = Int(address - regionStart) / pageSize
                 let source = layout.isOverlay(page) ? overlay : base
-                var copy = uffdio_copy()
-                copy.dst = UInt64(address)
-                copy.src = UInt64(UInt(bitPattern: source + page * pageSize))
-                copy.len = UInt64(pageSize)
-                copy.mode = 0
                 // EEXIST: another thread's fault on the same page was served first.
-                if batch_syscalls_ioctl(descriptor, batch_syscalls_uffdio_copy_cmd, &copy) != 0 && errno != EEXIST {
-                    fail(.call("UFFDIO_COPY of page \(page)", .benchCurrent))
+                if let error = userfaultfd.copy(to: address, from: source + page * pageSize), error != .fileExists {
+                    fail(.call("UFFDIO_COPY of page \(page)", error))
                     return
                 }
             }

@@ -39,7 +39,7 @@ struct BenchReport {
         let tables = BenchTables(results)
         let lookup = BenchLookup(results)
         var out = "# batch-syscalls benchmarks\n\n"
-        out += "Measured \(environment.summary), by `batch-syscalls bench` (`make bench` runs it in the guest).\n\n"
+        out += "Measured \(environment.summary), by `batch-syscalls-bench` (`make bench` runs it in the guest).\n\n"
         if environment.isGuest {
             out += """
                 > Guest timings come from QEMU's TCG emulation: each instruction, fault and copy costs many \
@@ -50,7 +50,7 @@ struct BenchReport {
                 """
         }
         out += parameters
-        out += "## Targets\n\n" + tables.targets.markdown + "\n"
+        out += "## The project's performance targets\n\n" + tables.targets.markdown + "\n"
 
         out += """
             ## Touch: every page read once, then written once

@@ -1,12 +1,13 @@
 // swift-tools-version:6.1
 // SPDX-License-Identifier: GPL-2.0-or-later
+import Foundation
 import PackageDescription
 
-/// The seed's test programs, each a small executable over MemoryOverlay.
-let seedPrograms = [
-    "page_fault", "page_fault_multithread", "page_fault_multithread_ioctl", "page_fault_multithread_own_overlays",
-    "page_fault_fork", "page_fault_ioctl_error", "page_fault_benchmark", "page_fault_userspace",
-]
+/// The seed's test programs, each a small executable over MemoryOverlay:
+/// one directory each under GuestTests/SeedPrograms/, the one list of them
+/// (the Makefile, vm/test and, through it, vm/guest-suite read it too).
+let seedPrograms = ((try? FileManager.default.contentsOfDirectory(
+    atPath: Context.packageDirectory + "/GuestTests/SeedPrograms")) ?? []).sorted()
 
 let package = Package(
     name: "batch-syscalls",
@@ -15,6 +16,7 @@ let package = Package(
         .executable(name: "batch-syscalls", targets: ["BatchSyscallsTool"]),
         .executable(name: "batch-syscalls-bench", targets: ["BatchSyscallsBench"]),
         .executable(name: "overlay-tests", targets: ["OverlayGuestTests"]),
+        .executable(name: "swift-testing-tap", targets: ["SwiftTestingTAP"]),
     ] + seedPrograms.map { .executable(name: $0, targets: [$0]) },
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
@@ -50,7 +52,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MemoryOverlayTests",
-            dependencies: ["GuestTestSupport", "MemoryOverlay", "MemoryOverlayTesting", "SampleFiles"]
+            dependencies: ["GuestTestKit", "MemoryOverlay", "MemoryOverlayTesting", "SampleFiles"]
         ),
         // The seed's data files: names, contents, generation, checking.
         .target(
@@ -73,7 +75,7 @@ let package = Package(
         .executableTarget(
             name: "BatchSyscallsBench",
             dependencies: [
-                "CBatchSyscallsBench", "CGuestTestSupport", "GuestTestSupport", "MemoryOverlay", "SampleFiles",
+                "CBatchSyscallsBench", "CGuestTestKit", "GuestTestKit", "MemoryOverlay", "SampleFiles",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
@@ -83,18 +85,20 @@ let package = Package(
         // What both test executables share: threads that race, whole-line
         // output, wait statuses, the clock, small kernel text files.
         .target(
-            name: "GuestTestSupport",
-            dependencies: ["CGuestTestSupport", "MemoryOverlay", .product(name: "SystemPackage", package: "swift-system")],
-            path: "GuestTests/GuestTestSupport"
+            name: "GuestTestKit",
+            dependencies: ["CGuestTestKit", "MemoryOverlay", .product(name: "SystemPackage", package: "swift-system")],
+            path: "GuestTests/GuestTestKit"
         ),
         // The C the end-to-end tests need (variadic calls, the
         // fault-tolerant copy, the FUSE protocol).
-        .target(name: "CGuestTestSupport", path: "GuestTests/CGuestTestSupport"),
-        // What the seed programs share: options, checks, reporting.
+        .target(name: "CGuestTestKit", path: "GuestTests/CGuestTestKit"),
+        // What the seed programs share: their command, options, sample
+        // files and checks.
         .target(
             name: "SeedProgramSupport",
             dependencies: [
-                "GuestTestSupport", "MemoryOverlay", "MemoryOverlayTesting", "SampleFiles",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "GuestTestKit", "MemoryOverlay", "MemoryOverlayTesting", "SampleFiles",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "GuestTests/SeedProgramSupport"
@@ -103,11 +107,23 @@ let package = Package(
         .executableTarget(
             name: "OverlayGuestTests",
             dependencies: [
-                "CBatchSyscalls", "CGuestTestSupport", "GuestTestSupport", "MemoryOverlay", "MemoryOverlayTesting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "CBatchSyscalls", "CGuestTestKit", "GuestTestKit", "MemoryOverlay", "MemoryOverlayTesting",
                 "SampleFiles",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "GuestTests/OverlayGuestTests"
+        ),
+        // The library's Swift Testing event stream as TAP (make test, host
+        // and guest).
+        .executableTarget(
+            name: "SwiftTestingTAP",
+            dependencies: [
+                "GuestTestKit", "MemoryOverlay",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            path: "GuestTests/SwiftTestingTAP"
         ),
     ] + seedPrograms.map {
         .executableTarget(name: $0, dependencies: ["SeedProgramSupport"], path: "GuestTests/SeedPrograms/\($0)")

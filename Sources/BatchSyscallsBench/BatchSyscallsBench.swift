@@ -2,6 +2,7 @@
 import ArgumentParser
 import CBatchSyscallsBench
 import Glibc
+import GuestTestKit
 import SystemPackage
 
 /// `batch-syscalls-bench`: this module against what users would do without
@@ -185,12 +186,12 @@ struct BatchSyscallsBench: ParsableCommand {
         configuration.chainRepetitions = chainRepetitions
 
         let quiet = self.quiet
-        let started = BenchClock.now()
+        let started = Stopwatch.now()
         let log: (String) -> Void = { line in
             guard !quiet else { return }
-            let seconds = Double(BenchClock.now() - started) / 1e9
+            let seconds = Double(Stopwatch.now() - started) / 1e9
             let stamp = BenchFormat.fixed(seconds, digits: 1)
-            benchPrintError("bench: [\(String(repeating: " ", count: max(0, 6 - stamp.count)))\(stamp) s] \(line)")
+            OutputLine.write("bench: [\(String(repeating: " ", count: max(0, 6 - stamp.count)))\(stamp) s] \(line)", to: OutputLine.standardError)
         }
         let runner = BenchRunner(configuration: configuration, log: log)
         if prepare {
@@ -206,14 +207,14 @@ struct BatchSyscallsBench: ParsableCommand {
 
         if let cpu {
             guard bench_pin_to_cpu(UInt32(cpu)) == 0 else {
-                throw BenchError.call("pinning to CPU \(cpu)", .benchCurrent)
+                throw BenchError.call("pinning to CPU \(cpu)", .current)
             }
         }
         let environment = BenchEnvironment.current()
         log("\(environment.summary)")
-        let start = BenchClock.now()
+        let start = Stopwatch.now()
         let results = try runner.run()
-        log("done in \(BenchFormat.duration(BenchClock.now() - start))")
+        log("done in \(BenchFormat.duration(Stopwatch.now() - start))")
 
         if json {
             for line in BenchJSON.lines(results) { print(line) }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
+import GuestTestKit
 import MemoryOverlay
 import SampleFiles
 
@@ -73,7 +74,7 @@ struct BenchChain {
                             continue
                         }
                     }
-                    let outcome = BenchChildProcess.run(timeout: timeout) { () throws(BenchError) in
+                    let outcome = BenchChildRun.run(timeout: timeout) { () throws(BenchError) in
                         try trial(method, cache: cache, expected: expected)
                     }
                     BenchSystem.settle()
@@ -109,11 +110,11 @@ struct BenchChain {
             do { try PageCache.drop() } catch { throw .skipped("cannot drop caches: \(error.name)") }
         }
         defer { withExtendedLifetime(input) {} }
-        let start = BenchClock.now()
+        let start = Stopwatch.now()
         let region = try input.setUp(method)
-        let setup = BenchClock.now() - start
+        let setup = Stopwatch.now() - start
         var sum: UInt64 = 0
-        let touch = BenchClock.measure { sum = BenchTouch.read(region.address, pages: region.pages) }
+        let touch = Stopwatch.nanoseconds { sum = BenchTouch.read(region.address, pages: region.pages) }
         let vmas = BenchProcessMemory.vmaCount(overlapping: region.address, length: region.length) ?? 0
         return "\(setup) \(touch) \(vmas) \(sum == expected ? 1 : 0)"
     }

@@ -134,7 +134,7 @@ struct BenchChainInput {
                                   PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, descriptor.rawValue,
                                   off_t(segment.lowerBound * pageSize))
                 guard let result, result != MAP_FAILED else {
-                    throw .call("mmap(MAP_FIXED) of extent \(index + 1) of diff \(k)", .benchCurrent)
+                    throw .call("mmap(MAP_FIXED) of extent \(index + 1) of diff \(k)", .current)
                 }
             }
         }
@@ -154,7 +154,7 @@ struct BenchChainInput {
     private func read(_ path: FilePath, ranges: [ClosedRange<Int>], into memory: UnsafeMutableRawPointer) throws(BenchError) {
         let pageSize = MemoryPage.size
         let descriptor = open(path.string, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw .call("open \(path)", .benchCurrent) }
+        guard descriptor >= 0 else { throw .call("open \(path)", .current) }
         defer { close(descriptor) }
         for range in ranges {
             var done = 0
@@ -163,7 +163,7 @@ struct BenchChainInput {
                 let count = pread(descriptor, memory + range.lowerBound * pageSize + done, length - done,
                                   off_t(range.lowerBound * pageSize + done))
                 if count < 0 && errno == EINTR { continue }
-                guard count > 0 else { throw .call("pread of \(path)", count < 0 ? .benchCurrent : Errno(rawValue: EIO)) }
+                guard count > 0 else { throw .call("pread of \(path)", count < 0 ? .current : Errno(rawValue: EIO)) }
                 done += count
             }
         }

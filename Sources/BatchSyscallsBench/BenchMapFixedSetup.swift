@@ -10,7 +10,7 @@ enum BenchMapFixedSetup {
     static func setUp(_ input: BenchInput) throws(BenchError) -> BenchRegion {
         let base = try BenchFloorSetup.mapBase(input)
         let descriptor = open(input.files.overlay.string, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw .call("open \(input.files.overlay)", .benchCurrent) }
+        guard descriptor >= 0 else { throw .call("open \(input.files.overlay)", .current) }
         defer { close(descriptor) }
         let pageSize = MemoryPage.size
         let protection = input.writable ? PROT_READ | PROT_WRITE : PROT_READ
@@ -19,7 +19,7 @@ enum BenchMapFixedSetup {
             let result = mmap(address, segment.count * pageSize, protection, MAP_PRIVATE | MAP_FIXED, descriptor,
                               off_t(segment.lowerBound * pageSize))
             guard let result, result != MAP_FAILED else {
-                let error = Errno.benchCurrent
+                let error = Errno.current
                 let limit = BenchSystem.maxMapCount.map { " (vm.max_map_count = \($0))" } ?? ""
                 throw .call("mmap(MAP_FIXED) of segment \(index + 1) of \(input.layout.segmentCount)\(limit)", error)
             }

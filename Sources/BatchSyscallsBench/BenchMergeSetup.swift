@@ -22,7 +22,7 @@ enum BenchMergeSetup {
 
     private static func openForReading(_ path: FilePath) throws(BenchError) -> CInt {
         let descriptor = open(path.string, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw .call("open \(path)", .benchCurrent) }
+        guard descriptor >= 0 else { throw .call("open \(path)", .current) }
         return descriptor
     }
 
@@ -42,7 +42,7 @@ enum BenchMergeSetup {
         while done < length {
             let count = pread(descriptor, destination + done, length - done, off_t(byteOffset + done))
             if count < 0 && errno == EINTR { continue }
-            guard count >= 0 else { throw .call("pread of \(name)", .benchCurrent) }
+            guard count >= 0 else { throw .call("pread of \(name)", .current) }
             if count == 0 { break }
             done += count
         }

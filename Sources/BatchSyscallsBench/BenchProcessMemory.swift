@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
+import MemoryOverlay
+import SystemPackage
 
 /// A process's memory as /proc/PID/smaps_rollup sums it over all its
 /// mappings, in KiB.
@@ -19,7 +21,7 @@ struct BenchProcessMemory: Sendable {
     ///   or a kernel before 4.14).
     static func of(_ pid: pid_t? = nil) -> BenchProcessMemory? {
         let path = pid.map { "/proc/\($0)/smaps_rollup" } ?? "/proc/self/smaps_rollup"
-        guard let text = try? BenchSystem.readText(path) else { return nil }
+        guard let text = try? TextFile.read(FilePath(path)) else { return nil }
         let values = BenchKeyValues.parse(text)
         guard let rss = values["Rss"] else { return nil }
         return BenchProcessMemory(rss: rss, pss: values["Pss"] ?? 0, anonymous: values["Anonymous"] ?? 0)

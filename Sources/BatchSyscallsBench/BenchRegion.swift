@@ -45,15 +45,9 @@ final class BenchAnonymousMemory {
     init(pages: Int) throws(BenchError) {
         length = pages * MemoryPage.size
         let result = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
-        guard let result, result != MAP_FAILED else { throw .call("mmap of \(pages) anonymous pages", .benchCurrent) }
+        guard let result, result != MAP_FAILED else { throw .call("mmap of \(pages) anonymous pages", .current) }
         address = result
     }
 
     deinit { munmap(address, length) }
-}
-
-extension Errno {
-    /// The calling thread's errno, as the last failed C call left it
-    /// (named for the bench: other commands of the tool may have their own).
-    static var benchCurrent: Errno { Errno(rawValue: errno) }
 }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
+import GuestTestKit
 import MemoryOverlay
 import SampleFiles
 import SystemPackage
@@ -37,29 +38,14 @@ struct BenchRestores {
             }
         }
         let before = BenchSystem.memoryInfo()
-        guard let resultPipe = benchPipe(), let releasePipe = benchPipe() else { throw .call("pipe", .benchCurrent) }
-        var workers: [pid_t] = []
-        defer {
-            close(releasePipe.write)
-            for pid in workers {
-                var status: CInt = 0
-                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-            }
-            close(resultPipe.read)
-        }
+        // Released, waited for and closed when it goes, on every path.
+        let workers = try BenchWorkers()
+        let results = workers.reports
         var sample = BenchRestoreSample()
         for index in 0..<benchCase.processes {
-            fflush(nil)
-            let pid = fork()
-            guard pid >= 0 else { throw .call("fork", .benchCurrent) }
-            if pid == 0 {
-                close(resultPipe.read)
-                close(releasePipe.write)
-                worker(index, results: resultPipe.write, release: releasePipe.read)
-            }
-            workers.append(pid)
+            try workers.start { worker(index, results: results.writeEnd, workers: workers) }
             // Wait for this restore before the next one starts.
-            let line = readLine(resultPipe.read)
+            let line = readLine(results.readEnd)
             let fields = line.split(separator: " ")
             guard fields.count == 6, fields[0] == "ok", let setup = UInt64(fields[1]), let touch = UInt64(fields[2]),
                   let faults = Int(fields[4]), let anonymous = Int(fields[5]) else {
@@ -72,7 +58,7 @@ struct BenchRestores {
             sample.viewAnonymousKiB += anonymous
             if fields[3] != "match" { sample.contentsMatch = false }
         }
-        close(resultPipe.write)
+        workers.allStarted()
 
         let after = BenchSystem.memoryInfo()
         if let cachedBefore = before["Cached"], let cachedAfter = after["Cached"] {
@@ -81,11 +67,11 @@ struct BenchRestores {
         if let anonBefore = before["AnonPages"], let anonAfter = after["AnonPages"] {
             sample.systemAnonymousKiB = anonAfter - anonBefore
         }
-        for pid in workers {
-            if let memory = BenchProcessMemory.of(pid) { sample.pssKiB += memory.pss }
+        for worker in workers.processes {
+            if let memory = BenchProcessMemory.of(worker.id) { sample.pssKiB += memory.pss }
         }
         if benchCase.method == .overlay, let listed = try? LiveOverlay.all() {
-            let mine = listed.filter { workers.contains(pid_t($0.processID)) }
+            let mine = listed.filter { workers.processes.contains(ChildProcess(id: pid_t($0.processID))) }
             sample.overlays = Set(mine.map(\.overlayNumber)).count
         }
         return sample
@@ -98,34 +84,30 @@ struct BenchRestores {
     /// to after the touch: the view's, not the memory of the bench process
     /// it was forked from (which copy-on-write charges to each child).
     /// then holds the view until the release pipe closes.
-    private func worker(_ index: Int, results: CInt, release: CInt) -> Never {
+    private func worker(_ index: Int, results: CInt, workers: BenchWorkers) -> Never {
         var line: String
         var region: BenchRegion?
         do throws(BenchError) {
             let anonymousBefore = BenchProcessMemory.of()?.anonymous ?? 0
             let input = try BenchInput(files: files.files(benchCase.kind, index: index), layout: layout,
                                        method: benchCase.method, writable: false)
-            let start = BenchClock.now()
+            let start = Stopwatch.now()
             region = try benchCase.method.setUp(input)
-            let setup = BenchClock.now() - start
+            let setup = Stopwatch.now() - start
             let expected = BenchDataFiles.expectedChecksum(layout: layout, composed: benchCase.method.composesLayers)
             var sum: UInt64 = 0
             let faultsBefore = Self.faults()
-            let touch = BenchClock.measure { sum = BenchTouch.read(region!.address, pages: region!.pages) }
+            let touch = Stopwatch.nanoseconds { sum = BenchTouch.read(region!.address, pages: region!.pages) }
             let faults = Self.faults() - faultsBefore
             let anonymous = (BenchProcessMemory.of()?.anonymous ?? 0) - anonymousBefore
             line = "ok \(setup) \(touch) \(sum == expected ? "match" : "mismatch") \(faults) \(anonymous)"
         } catch {
             line = "error \(error.reason)"
         }
-        let bytes = Array((line.replacingNewlines + "\n").utf8)
-        _ = bytes.withUnsafeBytes { write(results, $0.baseAddress!, $0.count) }
+        OutputLine.write(line.replacingNewlines, to: results)
         close(results)
         // Hold the view until the parent has counted the memory.
-        var byte: UInt8 = 0
-        while read(release, &byte, 1) < 0 && errno == EINTR {}
-        withExtendedLifetime(region) {}
-        _exit(0)
+        withExtendedLifetime(region) { workers.holdUntilReleased() }
     }
 
     /// Page faults of this process so far (minor and major).

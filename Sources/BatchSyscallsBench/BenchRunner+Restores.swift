@@ -36,7 +36,7 @@ extension BenchRunner {
                             continue
                         }
                         let restores = BenchRestores(benchCase: benchCase, files: restoreFiles, layout: layout)
-                        let outcome = BenchChildProcess.run(timeout: configuration.timeout) { () throws(BenchError) in
+                        let outcome = BenchChildRun.run(timeout: configuration.timeout) { () throws(BenchError) in
                             try restores.run().encoded
                         }
                         BenchSystem.settle()

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
+import GuestTestKit
 import MemoryOverlay
 
 /// Runs every measurement of a configuration, each repetition in a child
@@ -63,14 +64,14 @@ struct BenchRunner {
         let free = BenchSystem.memoryInfo()["MemFree"] ?? 0
         let pages = (free - 384 * 1024) * 1024 / MemoryPage.size
         guard pages > 0 else { return }
-        let start = BenchClock.now()
-        let outcome = BenchChildProcess.run(timeout: configuration.timeout) { () throws(BenchError) in
+        let start = Stopwatch.now()
+        let outcome = BenchChildRun.run(timeout: configuration.timeout) { () throws(BenchError) in
             let memory = try BenchAnonymousMemory(pages: pages)
             BenchTouch.write(memory.address, pages: pages)
             return ""
         }
         if case .failure(let error) = outcome { log("priming memory: \(error)") }
-        log("primed \((pages * MemoryPage.size) >> 20) MiB of free memory in \(BenchFormat.duration(BenchClock.now() - start))")
+        log("primed \((pages * MemoryPage.size) >> 20) MiB of free memory in \(BenchFormat.duration(Stopwatch.now() - start))")
     }
 
     /// map-fixed needs two VMAs a segment: when it needs more than
@@ -165,7 +166,7 @@ struct BenchRunner {
         for repetition in 1...max(1, repetitions) {
             for (index, benchCase) in cases.enumerated() where firstError[index] == nil {
                 let trial = BenchTrial(benchCase: benchCase, files: files)
-                let outcome = BenchChildProcess.run(timeout: configuration.timeout) { () throws(BenchError) in
+                let outcome = BenchChildRun.run(timeout: configuration.timeout) { () throws(BenchError) in
                     try trial.run().encoded
                 }
                 BenchSystem.settle()
@@ -203,7 +204,7 @@ struct BenchRunner {
                     for repetition in 1...max(1, configuration.sharingRepetitions) {
                         let sharing = BenchSharing(method: method, processes: processes, layout: layout, files: files,
                                                    dropCaches: dropCaches)
-                        let outcome = BenchChildProcess.run(timeout: configuration.timeout) { () throws(BenchError) in
+                        let outcome = BenchChildRun.run(timeout: configuration.timeout) { () throws(BenchError) in
                             try sharing.run().encoded
                         }
                         let label = "sharing \(method.rawValue) x\(processes) [\(repetition)/\(configuration.sharingRepetitions)]"

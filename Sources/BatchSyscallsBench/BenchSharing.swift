@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
+import GuestTestKit
 import MemoryOverlay
 import SampleFiles
 import SystemPackage
@@ -36,45 +37,25 @@ struct BenchSharing {
         let shared: BenchRegion? = method == .overlay ? try BenchOverlaySetup.setUp(input) : nil
         let expected = BenchDataFiles.expectedChecksum(layout: layout, composed: true)
 
-        guard let readyPipe = benchPipe(), let releasePipe = benchPipe() else { throw .call("pipe", .benchCurrent) }
-        let ready = [readyPipe.read, readyPipe.write]
-        let release = [releasePipe.read, releasePipe.write]
-        var workers: [pid_t] = []
+        // Released, waited for and closed when it goes, on every path.
+        let workers = try BenchWorkers()
+        let ready = workers.reports
         for _ in 0..<processes {
-            fflush(nil)
-            let pid = fork()
-            guard pid >= 0 else { throw .call("fork", .benchCurrent) }
-            if pid == 0 {
-                close(ready[0])
-                close(release[1])
-                var status: UInt8 = 1
-                if let region = shared ?? (try? BenchMergeSetup.setUp(input)) {
-                    status = BenchTouch.read(region.address, pages: region.pages) == expected ? 0 : 2
-                    _ = write(ready[1], &status, 1)
-                    // Hold the pages until the parent has counted them.
-                    var byte: UInt8 = 0
-                    while read(release[0], &byte, 1) < 0 && errno == EINTR {}
-                    _exit(0)
+            try workers.start {
+                guard let region = shared ?? (try? BenchMergeSetup.setUp(input)) else {
+                    ready.send(1)
+                    return 1
                 }
-                _ = write(ready[1], &status, 1)
-                _exit(1)
+                ready.send(BenchTouch.read(region.address, pages: region.pages) == expected ? 0 : 2)
+                // Hold the pages until the parent has counted them.
+                workers.holdUntilReleased()
             }
-            workers.append(pid)
         }
-        close(ready[1])
-        close(release[0])
-        defer {
-            close(release[1])
-            for pid in workers {
-                var status: CInt = 0
-                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-            }
-            close(ready[0])
-        }
+        workers.allStarted()
         var statuses: [UInt8] = []
         while statuses.count < processes {
             var byte: UInt8 = 0
-            let count = read(ready[0], &byte, 1)
+            let count = read(ready.readEnd, &byte, 1)
             if count < 0 && errno == EINTR { continue }
             guard count == 1 else { throw .failed("a worker exited before reading every page") }
             statuses.append(byte)
@@ -90,8 +71,8 @@ struct BenchSharing {
         if let anonBefore = before["AnonPages"], let anonAfter = after["AnonPages"] {
             sample.anonymousKiB = anonAfter - anonBefore
         }
-        for pid in workers {
-            guard let memory = BenchProcessMemory.of(pid) else { continue }
+        for worker in workers.processes {
+            guard let memory = BenchProcessMemory.of(worker.id) else { continue }
             sample.pssKiB += memory.pss
             sample.rssKiB += memory.rss
         }

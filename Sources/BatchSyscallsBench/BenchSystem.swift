@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
+import MemoryOverlay
+import GuestTestKit
 import SystemPackage
 
 /// What the bench reads and changes of the system: procfs files, caches,
@@ -24,9 +26,9 @@ enum BenchSystem {
     /// leaves their freeing to RCU callbacks, which run for seconds in an
     /// emulated guest and would slow whatever runs next on the same CPU.
     static func settle(limit: UInt64 = 3_000_000_000) {
-        let deadline = BenchClock.now() + limit
+        let deadline = Stopwatch.now() + limit
         var previous = memoryInfo()["SUnreclaim"] ?? 0
-        while BenchClock.now() < deadline {
+        while Stopwatch.now() < deadline {
             var pause = timespec(tv_sec: 0, tv_nsec: 20_000_000)
             nanosleep(&pause, nil)
             let current = memoryInfo()["SUnreclaim"] ?? 0
@@ -38,47 +40,18 @@ enum BenchSystem {
 
     /// `vm.max_map_count`: the most VMAs a process may have.
     static var maxMapCount: Int? {
-        (try? readText("/proc/sys/vm/max_map_count")).flatMap { Int($0.benchTrimmed) }
+        (try? TextFile.read("/proc/sys/vm/max_map_count")).flatMap { Int($0.benchTrimmed) }
     }
 
     /// Sets `vm.max_map_count` (root only).
     static func setMaxMapCount(_ count: Int) throws(Errno) {
-        try writeText("/proc/sys/vm/max_map_count", "\(count)")
+        try TextFile.write("/proc/sys/vm/max_map_count", "\(count)")
     }
 
     /// Fields of /proc/meminfo in KiB (`Cached`, `AnonPages`, `MemTotal`, ...).
     static func memoryInfo() -> [String: Int] {
-        guard let text = try? readText("/proc/meminfo") else { return [:] }
+        guard let text = try? TextFile.read("/proc/meminfo") else { return [:] }
         return BenchKeyValues.parse(text)
-    }
-
-    /// Reads a whole small file (procfs files report size 0: read until the
-    /// end).
-    static func readText(_ path: String) throws(Errno) -> String {
-        try Errno.rethrowing {
-            let descriptor = try FileDescriptor.open(FilePath(path), .readOnly, options: .closeOnExec)
-            return try descriptor.closeAfter {
-                var bytes: [UInt8] = []
-                let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 8)
-                defer { chunk.deallocate() }
-                while true {
-                    let count = try descriptor.read(into: chunk)
-                    if count == 0 { break }
-                    bytes += chunk[0..<count]
-                }
-                return String(decoding: bytes, as: UTF8.self)
-            }
-        }
-    }
-
-    /// Writes `value` with one write(2), as `echo value > path` does.
-    static func writeText(_ path: String, _ value: String) throws(Errno) {
-        try Errno.rethrowing {
-            let descriptor = try FileDescriptor.open(FilePath(path), .writeOnly, options: .closeOnExec)
-            try descriptor.closeAfter {
-                _ = try descriptor.writeAll(Array(value.utf8))
-            }
-        }
     }
 }
 
@@ -105,29 +78,5 @@ extension StringProtocol {
             return ""
         }
         return String(self[first...last])
-    }
-}
-
-/// A pipe whose ends close on exec (`pipe2(O_CLOEXEC)`, which glibc
-/// declares only with _GNU_SOURCE).
-///
-/// - Returns: the read and write ends, or nil with errno set.
-func benchPipe() -> (read: CInt, write: CInt)? {
-    var fds: [CInt] = [-1, -1]
-    guard pipe(&fds) == 0 else { return nil }
-    for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-    return (fds[0], fds[1])
-}
-
-/// Writes a line to standard error (unbuffered, so a forked child never
-/// repeats it).
-func benchPrintError(_ line: String) {
-    let bytes = Array((line + "\n").utf8)
-    var done = 0
-    while done < bytes.count {
-        let count = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress! + done, $0.count - done) }
-        if count < 0 && errno == EINTR { continue }
-        if count <= 0 { return }
-        done += count
     }
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import CBatchSyscallsBench
 import Glibc
+import GuestTestKit
 import MemoryOverlay
 import SampleFiles
 
@@ -33,9 +34,9 @@ struct BenchTrial {
         defer { withExtendedLifetime(input) {} }
         let memoryBefore = BenchProcessMemory.of()
         let cachedBefore = BenchSystem.memoryInfo()["Cached"]
-        let start = BenchClock.now()
+        let start = Stopwatch.now()
         let region = try benchCase.method.setUp(input)
-        sample.setupNanoseconds = BenchClock.now() - start
+        sample.setupNanoseconds = Stopwatch.now() - start
 
         if benchCase.kind == .touch {
             let expected = BenchDataFiles.expectedChecksum(layout: layout, composed: benchCase.method.composesLayers)
@@ -47,15 +48,15 @@ struct BenchTrial {
                 // page cache (for the overlay: its own, as a second
                 // process mapping the same overlay would), with the page
                 // tables themselves already allocated, as for the floor.
-                sample.warmupTouchNanoseconds = BenchClock.measure {
+                sample.warmupTouchNanoseconds = Stopwatch.nanoseconds {
                     warmupSum = BenchTouch.read(region.address, pages: region.pages)
                 }
                 guard madvise(region.address, region.length, MADV_DONTNEED) == 0 else {
-                    throw .call("madvise(MADV_DONTNEED)", .benchCurrent)
+                    throw .call("madvise(MADV_DONTNEED)", .current)
                 }
             }
             var sum: UInt64 = 0
-            sample.touchNanoseconds = BenchClock.measure { sum = BenchTouch.read(region.address, pages: region.pages) }
+            sample.touchNanoseconds = Stopwatch.nanoseconds { sum = BenchTouch.read(region.address, pages: region.pages) }
             sample.contentsMatch = sum == expected && (warmupSum ?? expected) == expected
         }
         let memoryAfter = BenchProcessMemory.of()
@@ -68,7 +69,7 @@ struct BenchTrial {
         }
         sample.vmas = BenchProcessMemory.vmaCount(overlapping: region.address, length: region.length)
         if benchCase.kind == .touch {
-            sample.writeTouchNanoseconds = BenchClock.measure { BenchTouch.write(region.address, pages: region.pages) }
+            sample.writeTouchNanoseconds = Stopwatch.nanoseconds { BenchTouch.write(region.address, pages: region.pages) }
         }
         return sample
     }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import CGuestTestSupport
+import CGuestTestKit
 import Glibc
-import GuestTestSupport
+import GuestTestKit
 import MemoryOverlay
 import SystemPackage
 
@@ -19,7 +19,7 @@ final class BenchUserfaultHandler: @unchecked Sendable {
     private let base: UnsafeRawPointer
     private let overlay: UnsafeRawPointer
     /// Written to stop the thread, which polls it with the userfaultfd.
-    private var stopPipe: (read: CInt, write: CInt) = (-1, -1)
+    private var stopPipe: EventPipe?
     private var thread = pthread_t()
     private var running = false
 
@@ -40,8 +40,11 @@ final class BenchUserfaultHandler: @unchecked Sendable {
 
     /// Starts the thread.
     func start() throws(BenchError) {
-        guard let pipe = benchPipe() else { throw .call("pipe", .benchCurrent) }
-        stopPipe = pipe
+        do {
+            stopPipe = try EventPipe()
+        } catch {
+            throw .call("pipe", error)
+        }
         let context = Unmanaged.passUnretained(self).toOpaque()
         let result = pthread_create(&thread, nil, { context in
             Unmanaged<BenchUserfaultHandler>.fromOpaque(context!).takeUnretainedValue().serve()
@@ -54,18 +57,16 @@ final class BenchUserfaultHandler: @unchecked Sendable {
     /// Stops the thread and waits for it.
     func stop() {
         guard running else { return }
-        var byte: UInt8 = 1
-        _ = write(stopPipe.write, &byte, 1)
+        stopPipe?.send()
         pthread_join(thread, nil)
-        close(stopPipe.read)
-        close(stopPipe.write)
+        stopPipe?.closeBoth()
         running = false
     }
 
     /// Says why the thread stops early: the faulting thread then waits
     /// until the bench's timeout kills the run, and this line tells why.
     private func fail(_ error: BenchError) {
-        benchPrintError("bench: userfaultfd handler: \(error)")
+        OutputLine.write("bench: userfaultfd handler: \(error)", to: OutputLine.standardError)
     }
 
     /// The thread: poll, read a batch of fault messages, serve each.
@@ -73,12 +74,12 @@ final class BenchUserfaultHandler: @unchecked Sendable {
         let pageSize = MemoryPage.size
         let regionStart = UInt(bitPattern: region)
         var fds = [pollfd(fd: userfaultfd.descriptor, events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: stopPipe.read, events: Int16(POLLIN), revents: 0)]
+                   pollfd(fd: stopPipe?.readEnd ?? -1, events: Int16(POLLIN), revents: 0)]
         var messages = [uffd_msg](repeating: uffd_msg(), count: 16)
         while true {
             if poll(&fds, 2, -1) < 0 {
                 if errno == EINTR { continue }
-                fail(.call("poll of the userfaultfd", .benchCurrent))
+                fail(.call("poll of the userfaultfd", .current))
                 return
             }
             if fds[1].revents != 0 { return }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
+import MemoryOverlay
 import SystemPackage
 
 /// The kernel's page cache, as far as a test can steer it.
@@ -19,10 +20,6 @@ public enum PageCache {
     ///   when not root).
     public static func drop() throws(Errno) {
         sync()
-        let descriptor = open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw Errno(rawValue: errno) }
-        defer { close(descriptor) }
-        let written = write(descriptor, "3\n", 2)
-        guard written == 2 else { throw Errno(rawValue: written < 0 ? errno : EIO) }
+        try TextFile.write("/proc/sys/vm/drop_caches", "3\n")
     }
 }

@@ -8,6 +8,16 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     /// A generator whose output is fixed by `seed`.
     public init(seed: UInt64) { state = seed }
 
+    /// A seed as people write it on a command line: `12345` or `0x3039`
+    /// (`0X` too); nil for anything else, negative numbers and values past
+    /// 64 bits included.
+    public static func seed(parsing text: String) -> UInt64? {
+        if text.hasPrefix("0x") || text.hasPrefix("0X") {
+            return UInt64(text.dropFirst(2), radix: 16)
+        }
+        return UInt64(text, radix: 10)
+    }
+
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state

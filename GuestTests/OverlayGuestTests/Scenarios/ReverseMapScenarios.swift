@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
-import GuestTestSupport
+import GuestTestKit
 import MemoryOverlay
 import MemoryOverlayTesting
 import SampleFiles
@@ -127,7 +127,7 @@ enum ReverseMapScenarios {
                 }
                 expectErrno(try device.cleanup(id), 0, "cleanup")
             }
-            ChildProcess.expectSuccess(child, "child in the 32M cgroup", timeout: 900)
+            child.expectSuccess("child in the 32M cgroup", timeout: 900)
             Log.note("memory.events: max \(group.event("max")), oom \(group.event("oom")), oom_kill \(group.event("oom_kill")); "
                      + "memory.stat: workingset_refault_file \(group.stat("workingset_refault_file")), pgmajfault \(group.stat("pgmajfault"))")
             expect(group.event("oom_kill") == 0, "the memory cgroup OOM-killed a task")

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
-import GuestTestSupport
+import GuestTestKit
 import MemoryOverlay
 import MemoryOverlayTesting
 import SampleFiles

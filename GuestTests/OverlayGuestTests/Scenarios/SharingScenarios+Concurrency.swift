@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import CGuestTestSupport
+import CGuestTestKit
 import Glibc
-import GuestTestSupport
+import GuestTestKit
 import MemoryOverlay
 import MemoryOverlayTesting
 import SampleFiles
@@ -163,7 +163,7 @@ extension SharingScenarios {
                 }
                 defer { a.finish() }
                 try a.awaitStep(timeout: 60)  // A's create waits on the page
-                let started = monotonicSeconds()
+                let started = Stopwatch.nowSeconds()
                 let b = ChildProcess.spawn("B") {
                     let device = try OverlayDevice.openForScenario()
                     let same = try SharingRequest.seed(device, data, label: "B, A's stack")
@@ -178,13 +178,13 @@ extension SharingScenarios {
                     expectErrno(try device.cleanup(other.id), 0, "B: cleanup of the other")
                     expectErrno(try device.cleanup(OverlayID.random()), ENOENT, "B: cleanup of an unknown id")
                 }
-                if let status = ChildProcess.wait(b, timeout: 60) {
+                if let status = b.wait(timeout: 60) {
                     expect(status.succeeded, "B: \(status)")
-                    Log.note("\(part.rawValue) stuck: B's creates and cleanups took \(formatSeconds(monotonicSeconds() - started)) s")
+                    Log.note("\(part.rawValue) stuck: B's creates and cleanups took \(formatSeconds(Stopwatch.nowSeconds() - started)) s")
                 } else {
                     Log.fail("\(part.rawValue) stuck: B's create did not complete within 60 s while A's waited on userfaultfd")
                     a.proceed()  // release A, then B may finish
-                    ChildProcess.expectSuccess(b, "B after A was released")
+                    b.expectSuccess("B after A was released")
                 }
                 a.finish()
             }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
-import GuestTestSupport
+import GuestTestKit
 import MemoryOverlay
 import MemoryOverlayTesting
 import SampleFiles
@@ -448,7 +448,7 @@ enum SharingScenarios {
                 }),
             ]
             for (what, change) in changes {
-                sleepSeconds(0.05)  // past the filesystem's timestamp granularity
+                Stopwatch.sleep(seconds: 0.05)  // past the filesystem's timestamp granularity
                 try change()
                 baseImage = try baseFile.image()
                 let changed = try request("after \(what)")

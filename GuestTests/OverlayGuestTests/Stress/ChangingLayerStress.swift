@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import CGuestTestSupport
+import CGuestTestKit
 import Glibc
-import GuestTestSupport
+import GuestTestKit
 import MemoryOverlay
 import MemoryOverlayTesting
 import SampleFiles

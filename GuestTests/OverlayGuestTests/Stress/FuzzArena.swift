@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import CGuestTestSupport
+import CGuestTestKit
 import Glibc
+import GuestTestKit
 import SampleFiles
 
 /// The address range the fuzzer's mappings live in: slots of `slotPages`

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import CBatchSyscalls
-import CGuestTestSupport
+import CGuestTestKit
 import Glibc
 import MemoryOverlay
 import MemoryOverlayTesting
@@ -59,13 +59,8 @@ final class FuzzThread {
         var neverReadable: Bool { [.null, .kernel, .nonCanonical, .low, .top, .arenaGuard].contains(self) }
     }
 
-    init(device: OverlayDevice, files: FuzzFiles, arena: FuzzArena, ids: IDLedger, tally: Tally, seed: UInt64,
-         label: String) throws {
-        self.device = device
-        self.files = files
-        self.arena = arena
-        self.ids = ids
-        self.tally = tally
+    init(_ targets: FuzzTargets, seed: UInt64, label: String) throws {
+        (device, files, arena, ids, tally) = (targets.device, targets.files, targets.arena, targets.ids, targets.tally)
         self.label = label
         generator = SplitMix64(seed: seed)
         guard let memory = mmap(nil, Self.scratchPages * pageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
+import GuestTestKit
 import MemoryOverlay
 import MemoryOverlayTesting
 import SystemPackage
@@ -87,7 +88,7 @@ struct Cgroup {
     func remove() {
         for _ in 0..<100 {
             if rmdir(path) == 0 || errno == ENOENT { return }
-            sleepSeconds(0.05)
+            Stopwatch.sleep(seconds: 0.05)
         }
         Log.note("could not remove \(path): \(Errno.current)")
     }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import GuestTestSupport
+import GuestTestKit
 import MemoryOverlay
 import MemoryOverlayTesting
 import Synchronization

@@ -3,7 +3,7 @@
  * What batch-syscalls-bench needs from C that Swift cannot call by itself:
  * functions glibc declares only with _GNU_SOURCE or in headers Swift's
  * Glibc module leaves out. (Its userfaultfd calls are the guest test kit's,
- * CGuestTestSupport: a scenario needs them too.)
+ * CGuestTestKit: a scenario needs them too.)
  */
 #ifndef CBATCH_SYSCALLS_BENCH_H
 #define CBATCH_SYSCALLS_BENCH_H

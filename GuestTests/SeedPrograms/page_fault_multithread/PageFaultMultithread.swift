@@ -12,7 +12,7 @@ struct PageFaultMultithread {
     let run: SeedRun
     let threads: Int
     let segments = SeedSegments.example
-    var report: CheckReport { run.report }
+    var report: TAPReporter { run.report }
 
     func main() -> Never {
         round("page cache as found", cold: false)
@@ -64,18 +64,24 @@ struct PageFaultMultithread {
     }
 }
 
-let program = SeedProgram(
-    name: "page_fault_multithread",
-    abstract: """
-        Lays the seed's example segments of overlay.bin over a private mapping
-        of base.bin, then starts N threads together; thread t touches pages
-        t, t+N, t+2N, ... (its first touch of each page is the page's first
-        fault), so neighbouring pages are faulted by different threads at the
-        same time. After the threads are joined, every page is compared with
-        the files. Runs with the page cache as found, then (root only) again
-        after `echo 3 > /proc/sys/vm/drop_caches`. Needs the module loaded
+/// `page_fault_multithread`: its options and help; the checks are ``PageFaultMultithread``'s.
+@main
+struct PageFaultMultithreadCommand: SeedProgram {
+    static let abstract = "First touches of one overlay from many threads."
+    static let details = """
+        Lays the seed's example segments of overlay.bin over a private mapping \
+        of base.bin, then starts N threads together; thread t touches pages \
+        t, t+N, t+2N, ... (its first touch of each page is the page's first \
+        fault), so neighbouring pages are faulted by different threads at the \
+        same time. After the threads are joined, every page is compared with \
+        the files. Runs with the page cache as found, then (root only) again \
+        after `echo 3 > /proc/sys/vm/drop_caches`. Needs the module loaded \
         and root.
-        """,
-    options: [SeedOption("threads", "N", kind: .count, default: "16", help: "threads touching pages")])
-let started = program.start(device: .required, files: [.base, .overlay])
-PageFaultMultithread(run: started, threads: started.options.count("threads") ?? 16).main()
+        """
+
+    @OptionGroup var common: SeedOptions
+    @Option(help: ArgumentHelp("Threads touching pages.", valueName: "n"), transform: SeedOptions.count)
+    var threads = 16
+
+    func check(_ run: SeedRun) -> Never { PageFaultMultithread(run: run, threads: threads).main() }
+}

@@ -38,7 +38,7 @@ final class Tally: Sendable {
 struct PageFaultMultithreadIoctl {
     let run: SeedRun
     let threads: Int
-    var report: CheckReport { run.report }
+    var report: TAPReporter { run.report }
     static let pages = 1024
 
     func main() -> Never {
@@ -117,23 +117,31 @@ struct PageFaultMultithreadIoctl {
             report.fail("starting \(threads) threads: pthread_create: \(error)")
             run.finish()
         }
-        report.note("\(what): \(tally.summary)")
+        report.diagnostic("\(what): \(tally.summary)")
         return tally
     }
 }
 
-let program = SeedProgram(
-    name: "page_fault_multithread_ioctl",
-    abstract: """
-        The seed's program: maps the first 1024 pages of base.bin (MAP_PRIVATE,
-        read-only) and of overlay.bin, writes one create request overlaying
-        every even page (512 one-page segments) into memory all threads share,
-        then starts N threads that each open /dev/batch_syscalls and send that
-        same request: exactly one must succeed, the others get EEXIST. Then N
-        threads each send one cleanup request for the id written back: exactly
-        one must succeed, the others get ENOENT. Also checks the mapping page
+/// `page_fault_multithread_ioctl`: its options and help; the checks are ``PageFaultMultithreadIoctl``'s.
+@main
+struct PageFaultMultithreadIoctlCommand: SeedProgram {
+    static let abstract = """
+        Many threads send one create request for one mapping, then one cleanup request for its id; exactly one of each succeeds.
+        """
+    static let details = """
+        The seed's program: maps the first 1024 pages of base.bin (MAP_PRIVATE, \
+        read-only) and of overlay.bin, writes one create request overlaying \
+        every even page (512 one-page segments) into memory all threads share, \
+        then starts N threads that each open /dev/batch_syscalls and send that \
+        same request: exactly one must succeed, the others get EEXIST. Then N \
+        threads each send one cleanup request for the id written back: exactly \
+        one must succeed, the others get ENOENT. Also checks the mapping page \
         by page and the debugfs listing. Needs the module loaded and root.
-        """,
-    options: [SeedOption("threads", "N", kind: .count, default: "2000", help: "threads sending the same request")])
-let started = program.start(device: .required, files: [.base, .overlay])
-PageFaultMultithreadIoctl(run: started, threads: started.options.count("threads") ?? 2000).main()
+        """
+
+    @OptionGroup var common: SeedOptions
+    @Option(help: ArgumentHelp("Threads sending the same request.", valueName: "n"), transform: SeedOptions.count)
+    var threads = 2000
+
+    func check(_ run: SeedRun) -> Never { PageFaultMultithreadIoctl(run: run, threads: threads).main() }
+}

@@ -31,7 +31,7 @@ struct PageFaultUserspace {
     let run: SeedRun
     let runLength: Int
     let repeats: Int
-    var report: CheckReport { run.report }
+    var report: TAPReporter { run.report }
 
     func main() -> Never {
         if let reason = run.deviceUnavailableReason {
@@ -62,7 +62,7 @@ struct PageFaultUserspace {
         }
         report.pass("userspace, \(label): \(userspace.calls) mmap(MAP_FIXED) calls over base.bin")
         report.verify(userspace.mapping, with: verifier, "userspace, \(label): every page shows the right file")
-        report.note("userspace, \(label): \(userspace.nanoseconds) ns for the mmap(MAP_FIXED) calls "
+        report.diagnostic("userspace, \(label): \(userspace.nanoseconds) ns for the mmap(MAP_FIXED) calls "
                     + "(best of \(repeats)), \(userspace.vmas) VMAs")
 
         guard let device = run.openDevice else { return }
@@ -77,7 +77,7 @@ struct PageFaultUserspace {
         report.verify(module.mapping, with: verifier, "module, \(label): every page shows the right file")
         let same = memcmp(module.mapping.address, userspace.mapping.address, module.mapping.length) == 0
         report.check(same, "\(label): the module's mapping and the userspace composition hold the same bytes")
-        report.note("module, \(label): \(module.nanoseconds) ns for the ioctl (best of \(repeats)), "
+        report.diagnostic("module, \(label): \(module.nanoseconds) ns for the ioctl (best of \(repeats)), "
                     + "\(module.vmas) VMA; the userspace composition took "
                     + "\(NumberFormat.ratio(userspace.nanoseconds, module.nanoseconds)) the module's time, "
                     + "with \(userspace.vmas) VMAs")
@@ -135,26 +135,35 @@ struct PageFaultUserspace {
     }
 }
 
-let program = SeedProgram(
-    name: "page_fault_userspace",
-    abstract: """
-        The composition the module replaces, done in userspace: maps base.bin
-        (MAP_PRIVATE), then maps overlay.bin over it with one
-        mmap(MAP_FIXED | MAP_PRIVATE) per segment, and checks every page
-        against the files; for the seed's example segments and for zebra
-        fragmentation over the whole file (runs of N pages). Prints the time
-        of the mmap calls and the VMA count (lines of /proc/self/maps in the
-        mapping's range). When /dev/batch_syscalls can be opened, also makes
-        each composition with the module's one ioctl and checks that it is
-        one VMA and shows the same bytes. Runs without the module (then only
+/// `page_fault_userspace`: its options and help; the checks are ``PageFaultUserspace``'s.
+@main
+struct PageFaultUserspaceCommand: SeedProgram {
+    static let abstract = "Composing in userspace, one mmap(MAP_FIXED) per segment, next to the module's one ioctl."
+    static let details = """
+        The composition the module replaces, done in userspace: maps base.bin \
+        (MAP_PRIVATE), then maps overlay.bin over it with one \
+        mmap(MAP_FIXED | MAP_PRIVATE) per segment, and checks every page \
+        against the files; for the seed's example segments and for zebra \
+        fragmentation over the whole file (runs of N pages). Prints the time \
+        of the mmap calls and the VMA count (lines of /proc/self/maps in the \
+        mapping's range). When /dev/batch_syscalls can be opened, also makes \
+        each composition with the module's one ioctl and checks that it is \
+        one VMA and shows the same bytes. Runs without the module (then only \
         the userspace half).
-        """,
-    options: [
-        SeedOption("run", "N", kind: .count, default: "1",
-                   help: "zebra composition: runs of N pages alternate between overlay and base"),
-        SeedOption("repeat", "R", kind: .count, default: "3",
-                   help: "builds of each composition; the best time counts"),
-    ])
-let started = program.start(device: .optional, files: [.base, .overlay])
-PageFaultUserspace(run: started, runLength: started.options.count("run") ?? 1,
-                   repeats: started.options.count("repeat") ?? 3).main()
+        """
+    static let deviceNeed: SeedRun.DeviceNeed = .optional
+
+    @OptionGroup var common: SeedOptions
+    @Option(name: .customLong("run"),
+            help: ArgumentHelp("Zebra composition: runs of N pages alternate between overlay and base.", valueName: "n"),
+            transform: SeedOptions.count)
+    var runLength = 1
+    @Option(name: .customLong("repeat"),
+            help: ArgumentHelp("Builds of each composition; the best time counts.", valueName: "r"),
+            transform: SeedOptions.count)
+    var repeats = 3
+
+    func check(_ run: SeedRun) -> Never {
+        PageFaultUserspace(run: run, runLength: runLength, repeats: repeats).main()
+    }
+}

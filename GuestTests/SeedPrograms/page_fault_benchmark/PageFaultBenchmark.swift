@@ -33,7 +33,7 @@ struct PageFaultBenchmark {
     let pageLimit: Int?
     let runLengths: [Int]
     let repeats: Int
-    var report: CheckReport { run.report }
+    var report: TAPReporter { run.report }
 
     func main() -> Never {
         if !run.canDropCaches {
@@ -154,40 +154,53 @@ struct PageFaultBenchmark {
     func printTimings(_ timings: Timings, label: String, pages: Int, segments: Int) {
         let caches = run.canDropCaches ? "cold caches" : "caches as found"
         let first = "first touch, \(caches) (best of \(repeats))"
-        report.note("\(label): setup (one ioctl, \(segments) segments, best of \(repeats)) \(timings.setup) ns, "
+        report.diagnostic("\(label): setup (one ioctl, \(segments) segments, best of \(repeats)) \(timings.setup) ns, "
                     + "\(NumberFormat.perItem(timings.setup, segments)) ns/segment")
-        report.note("\(label): \(first): floor \(NumberFormat.perItem(timings.floorFirstTouch, pages)) ns/page, "
+        report.diagnostic("\(label): \(first): floor \(NumberFormat.perItem(timings.floorFirstTouch, pages)) ns/page, "
                     + "overlay \(NumberFormat.perItem(timings.overlayFirstTouch, pages)) ns/page, "
                     + "ratio \(NumberFormat.ratio(timings.overlayFirstTouch, timings.floorFirstTouch))")
-        report.note("\(label): touch, pages cached (best of \(repeats)): "
+        report.diagnostic("\(label): touch, pages cached (best of \(repeats)): "
                     + "floor \(NumberFormat.perItem(timings.floorCachedTouch, pages)) ns/page, "
                     + "overlay \(NumberFormat.perItem(timings.overlayCachedTouch, pages)) ns/page, "
                     + "ratio \(NumberFormat.ratio(timings.overlayCachedTouch, timings.floorCachedTouch))")
     }
 }
 
-let program = SeedProgram(
-    name: "page_fault_benchmark",
-    abstract: """
-        Times laying every other run of N pages of the overlay file over a
-        private mapping of the base file (zebra fragmentation, one ioctl) and
-        touching every page of it, against the floor: touching every page of
-        a plain private mapping of the base file. Measures the first touch
-        after `echo 3 > /proc/sys/vm/drop_caches` (root; each round on fresh
-        mappings and a fresh overlay) and the touch of cached pages (page
-        tables dropped with MADV_DONTNEED), each the best of R rounds, and
-        prints ns/page and the ratio to the floor; timings are not judged.
-        A sample of pages of each overlaid mapping is compared with the files;
-        a wrong page fails the run. Uses base.bin/overlay.bin, then
-        baseXL.bin/overlayXL.bin when present (skipped otherwise). Needs the
+/// `page_fault_benchmark`: its options and help; the checks are ``PageFaultBenchmark``'s.
+@main
+struct PageFaultBenchmarkCommand: SeedProgram {
+    static let abstract = """
+        What setup and touching an overlaid mapping cost, against touching a plain mapping of the base file.
+        """
+    static let details = """
+        Times laying every other run of N pages of the overlay file over a \
+        private mapping of the base file (zebra fragmentation, one ioctl) and \
+        touching every page of it, against the floor: touching every page of \
+        a plain private mapping of the base file. Measures the first touch \
+        after `echo 3 > /proc/sys/vm/drop_caches` (root; each round on fresh \
+        mappings and a fresh overlay) and the touch of cached pages (page \
+        tables dropped with MADV_DONTNEED), each the best of R rounds, and \
+        prints ns/page and the ratio to the floor; timings are not judged. \
+        A sample of pages of each overlaid mapping is compared with the files; \
+        a wrong page fails the run. Uses base.bin/overlay.bin, then \
+        baseXL.bin/overlayXL.bin when present (skipped otherwise). Needs the \
         module loaded and root.
-        """,
-    options: [
-        SeedOption("pages", "N", kind: .count, help: "use only the first N pages of each file (default: all)"),
-        SeedOption("run", "N[,N...]", kind: .countList, default: "1,10",
-                   help: "fragmentation: runs of N pages alternate between overlay and base"),
-        SeedOption("repeat", "R", kind: .count, default: "3", help: "rounds of each measurement; the best counts"),
-    ])
-let started = program.start(device: .required, files: [.base, .overlay])
-PageFaultBenchmark(run: started, pageLimit: started.options.count("pages"), runLengths: started.options.counts("run"),
-                   repeats: started.options.count("repeat") ?? 3).main()
+        """
+
+    @OptionGroup var common: SeedOptions
+    @Option(help: ArgumentHelp("Use only the first N pages of each file (default: all).", valueName: "n"),
+            transform: SeedOptions.count)
+    var pages: Int?
+    @Option(name: .customLong("run"),
+            help: ArgumentHelp("Fragmentations: runs of N pages alternate between overlay and base (comma-separated).",
+                               valueName: "n,n,..."),
+            transform: SeedOptions.counts)
+    var runLengths = [1, 10]
+    @Option(name: .customLong("repeat"), help: ArgumentHelp("Rounds of each measurement; the best counts.", valueName: "r"),
+            transform: SeedOptions.count)
+    var repeats = 3
+
+    func check(_ run: SeedRun) -> Never {
+        PageFaultBenchmark(run: run, pageLimit: pages, runLengths: runLengths, repeats: repeats).main()
+    }
+}

@@ -15,17 +15,24 @@ public enum OutputLine {
 
     /// Writes `text` and a newline to `descriptor`.
     public static func write(_ text: String, to descriptor: CInt = standardOutput) {
-        var bytes = Array(text.utf8)
-        bytes.append(UInt8(ascii: "\n"))
-        bytes.withUnsafeBytes { buffer in
+        writeAll(text + "\n", to: descriptor)
+    }
+
+    /// Writes all of `text` to `descriptor` (a pipe, a file); whether it
+    /// all went.
+    @discardableResult
+    public static func writeAll(_ text: String, to descriptor: CInt) -> Bool {
+        let bytes = Array(text.utf8)
+        return bytes.withUnsafeBytes { buffer in
             var offset = 0
             while offset < buffer.count {
                 let written = Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
                 if written < 0 && errno == EINTR { continue }
                 // Nowhere left to report a failed write to: drop the rest.
-                guard written > 0 else { return }
+                guard written > 0 else { return false }
                 offset += written
             }
+            return true
         }
     }
 }

@@ -17,7 +17,7 @@ struct Fixture {
 struct PageFaultIoctlError {
     let run: SeedRun
     let segments = SeedSegments.example
-    var report: CheckReport { run.report }
+    var report: TAPReporter { run.report }
     var device: OverlayDevice { run.device }
 
     func main() -> Never {
@@ -293,18 +293,24 @@ struct PageFaultIoctlError {
     }
 }
 
-let program = SeedProgram(
-    name: "page_fault_ioctl_error",
-    abstract: """
-        Sends bad requests to /dev/batch_syscalls and checks that each gets its
-        errno and changes nothing: EINVAL (base address not mapped, in an
-        anonymous mapping, in a MAP_SHARED mapping; a segment ending before it
-        starts; no segments), EFAULT (segments pointer unreadable, request
-        pointer NULL), E2BIG (MEM_OVERLAY_MAX_SEGMENTS + 1 segments), EEXIST
-        (second request on an overlaid mapping), EBUSY (base mapping already
-        written privately), ENOENT (cleanup of an unknown id), ENOTTY (command
-        numbers the module does not define). After each refusal the base
-        mapping must still show base.bin, and a correct request on it must
+/// `page_fault_ioctl_error`: its options and help; the checks are ``PageFaultIoctlError``'s.
+@main
+struct PageFaultIoctlErrorCommand: SeedProgram {
+    static let abstract = "Bad requests get their errno and change nothing."
+    static let details = """
+        Sends bad requests to /dev/batch_syscalls and checks that each gets its \
+        errno and changes nothing: EINVAL (base address not mapped, in an \
+        anonymous mapping, in a MAP_SHARED mapping; a segment ending before it \
+        starts; no segments), EFAULT (segments pointer unreadable, request \
+        pointer NULL), E2BIG (MEM_OVERLAY_MAX_SEGMENTS + 1 segments), EEXIST \
+        (second request on an overlaid mapping), EBUSY (base mapping already \
+        written privately), ENOENT (cleanup of an unknown id), ENOTTY (command \
+        numbers the module does not define). After each refusal the base \
+        mapping must still show base.bin, and a correct request on it must \
         then work. Needs the module loaded and root.
-        """)
-PageFaultIoctlError(run: program.start(device: .required, files: [.base, .overlay])).main()
+        """
+
+    @OptionGroup var common: SeedOptions
+
+    func check(_ run: SeedRun) -> Never { PageFaultIoctlError(run: run).main() }
+}

@@ -10,7 +10,7 @@ struct PageFaultFork {
     let run: SeedRun
     let children: Int
     let segments = SeedSegments.example
-    var report: CheckReport { run.report }
+    var report: TAPReporter { run.report }
     var verifier: OverlayVerifier { run.data.verifier(segments: segments) }
 
     func main() -> Never {
@@ -25,19 +25,20 @@ struct PageFaultFork {
     func childrenFirst() {
         let label = "children first"
         guard let overlay = makeOverlay(label) else { return }
-        let gate: ForkGate
+        // The children wait at the gate until the parent closes its end.
+        let gate: EventPipe
         do {
-            gate = try ForkGate()
+            gate = try EventPipe()
         } catch {
             report.fail("\(label): pipe: \(error)")
             return
         }
-        var spawned: [(index: Int, child: ForkedChild)] = []
+        var spawned: [(index: Int, child: ChildProcess)] = []
         for index in 1...children {
             do {
                 let mapping = overlay.base
-                let child = try ForkedChild.spawn {
-                    gate.pass()
+                let child = try ChildProcess.fork(closing: [gate.writeEnd]) {
+                    _ = gate.receive(timeout: 600)
                     return verifyInChild(mapping, "child \(index)")
                 }
                 spawned.append((index, child))
@@ -45,11 +46,12 @@ struct PageFaultFork {
                 report.fail("\(label): fork of child \(index): \(error)")
             }
         }
-        gate.open()
+        gate.closeWrite()
         report.verify(overlay.base, with: verifier, "\(label): the parent's mapping shows the right file "
                       + "while \(spawned.count) children read theirs")
+        gate.closeRead()
         for (index, child) in spawned {
-            let status = child.wait()
+            let status = child.waitOrKill(timeout: 120)
             report.check(status.succeeded, "\(label): child \(index) saw the right file on every page of the "
                          + "inherited mapping and exited", why: "\(status)")
         }
@@ -62,6 +64,7 @@ struct PageFaultFork {
     func parentUnmapsFirst() {
         let label = "parent unmaps first"
         guard let (child, gate, addresses) = forkAndUnmap(label) else { return }
+        defer { gate.closeRead() }
         do {
             let left = try ProcessMaps.vmaCount(in: addresses)
             report.check(left == 0, "\(label): the parent's base mapping is gone",
@@ -69,24 +72,24 @@ struct PageFaultFork {
         } catch {
             report.fail("\(label): reading /proc/self/maps: \(error)")
         }
-        gate.open()
-        let status = child.wait()
+        gate.closeWrite()
+        let status = child.waitOrKill(timeout: 120)
         report.check(status.succeeded, "\(label): the child saw the right file on every page after the "
                      + "parent's munmap, and exited", why: "\(status)")
     }
 
     /// Makes an overlay, reads it, forks a child waiting at a gate, then
     /// cleans up and unmaps (the overlay is released on return).
-    func forkAndUnmap(_ label: String) -> (ForkedChild, ForkGate, Range<UInt>)? {
+    func forkAndUnmap(_ label: String) -> (ChildProcess, EventPipe, Range<UInt>)? {
         guard let overlay = makeOverlay(label) else { return nil }
         report.verify(overlay.base, with: verifier, "\(label): the parent's mapping shows the right file")
         let start = UInt(bitPattern: overlay.base.address)
         let addresses = start..<(start + UInt(overlay.base.length))
         do {
-            let gate = try ForkGate()
+            let gate = try EventPipe()
             let mapping = overlay.base
-            let child = try ForkedChild.spawn {
-                gate.pass()
+            let child = try ChildProcess.fork(closing: [gate.writeEnd]) {
+                _ = gate.receive(timeout: 600)
                 return verifyInChild(mapping, "child")
             }
             let id = overlay.id
@@ -104,11 +107,11 @@ struct PageFaultFork {
     func verifyInChild(_ mapping: MappedFile, _ name: String) -> CInt {
         do {
             let result = try verifier.verify(mapping)
-            for mismatch in result.mismatches { report.note("\(name) (pid \(getpid())): \(mismatch)") }
-            return result.passed && result.pagesChecked > 0 ? ExitStatus.passed : ExitStatus.failed
+            for mismatch in result.mismatches { report.diagnostic("\(name) (pid \(getpid())): \(mismatch)") }
+            return result.passed && result.pagesChecked > 0 ? 0 : 1
         } catch {
-            report.note("\(name) (pid \(getpid())): reading the data files: \(error)")
-            return ExitStatus.failed
+            report.diagnostic("\(name) (pid \(getpid())): reading the data files: \(error)")
+            return 1
         }
     }
 
@@ -126,17 +129,23 @@ struct PageFaultFork {
     }
 }
 
-let program = SeedProgram(
-    name: "page_fault_fork",
-    abstract: """
-        Lays the seed's example segments of overlay.bin over a private mapping
-        of base.bin, then forks N children before any page is touched: they
-        and the parent read every page at the same time and compare it with
-        the files; the children exit, then the parent cleans up. Then, on a
-        new overlay, the parent reads it, forks a child, cleans the id up and
-        unmaps; only then does the child check its inherited mapping and exit.
+/// `page_fault_fork`: its options and help; the checks are ``PageFaultFork``'s.
+@main
+struct PageFaultForkCommand: SeedProgram {
+    static let abstract = "An overlaid mapping inherited by child processes."
+    static let details = """
+        Lays the seed's example segments of overlay.bin over a private mapping \
+        of base.bin, then forks N children before any page is touched: they \
+        and the parent read every page at the same time and compare it with \
+        the files; the children exit, then the parent cleans up. Then, on a \
+        new overlay, the parent reads it, forks a child, cleans the id up and \
+        unmaps; only then does the child check its inherited mapping and exit. \
         Needs the module loaded and root.
-        """,
-    options: [SeedOption("children", "N", kind: .count, default: "4", help: "children forked at once")])
-let started = program.start(device: .required, files: [.base, .overlay])
-PageFaultFork(run: started, children: started.options.count("children") ?? 4).main()
+        """
+
+    @OptionGroup var common: SeedOptions
+    @Option(help: ArgumentHelp("Children forked at once.", valueName: "n"), transform: SeedOptions.count)
+    var children = 4
+
+    func check(_ run: SeedRun) -> Never { PageFaultFork(run: run, children: children).main() }
+}

@@ -1,6 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+import GuestTestKit
+import MemoryOverlay
+import SampleFiles
+import SystemPackage
 
-extension CheckReport {
+/// The checks the seed programs make, each one TAP line.
+extension TAPReporter {
     /// Records the check "every page of `mapping` shows the right file",
     /// verifying it now with `verifier`.
     @discardableResult
@@ -9,8 +14,8 @@ extension CheckReport {
     }
 
     /// Records a verification made elsewhere (by a thread, say): `ok`
-    /// with what was compared, or `FAIL` with the first wrong pages as
-    /// notes.
+    /// with what was compared, or `not ok` with the first wrong pages as
+    /// diagnostics.
     @discardableResult
     public func record(_ verification: Result<OverlayVerifier.Report, Errno>, of verifier: OverlayVerifier,
                        _ what: String) -> Bool {
@@ -32,9 +37,9 @@ extension CheckReport {
             return true
         case .success(let result):
             fail("\(what): \(result.mismatchCount) of \(result.pagesChecked) pages wrong")
-            for mismatch in result.mismatches { note("  \(mismatch)") }
+            for mismatch in result.mismatches { diagnostic("  \(mismatch)") }
             if result.mismatchCount > result.mismatches.count {
-                note("  ... and \(result.mismatchCount - result.mismatches.count) more")
+                diagnostic("  ... and \(result.mismatchCount - result.mismatches.count) more")
             }
             return false
         }

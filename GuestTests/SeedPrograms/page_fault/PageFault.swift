@@ -9,7 +9,7 @@ import SeedProgramSupport
 struct PageFault {
     let run: SeedRun
     let segments = SeedSegments.example
-    var report: CheckReport { run.report }
+    var report: TAPReporter { run.report }
     var verifier: OverlayVerifier { run.data.verifier(segments: segments) }
 
     func main() -> Never {
@@ -84,17 +84,23 @@ struct PageFault {
     }
 }
 
-let program = SeedProgram(
-    name: "page_fault",
-    abstract: """
-        Maps base.bin (MAP_PRIVATE) and overlay.bin, lays the seed's example
-        segments of overlay.bin ({0}, {4-6}, {20}, {21}, {30-70}, {80-140}) over
-        the base mapping with one ioctl on /dev/batch_syscalls, and checks that
-        every page shows the right file, compared with the files read by pread:
-        first with the page cache as found, then (root only) on a fresh
-        mapping whose pages are first touched after
-        `echo 3 > /proc/sys/vm/drop_caches`. Also checks that another mapping
-        of base.bin is unaffected and that cleanup works. Needs the module
+/// `page_fault`: its options and help; the checks are ``PageFault``'s.
+@main
+struct PageFaultCommand: SeedProgram {
+    static let abstract = "The seed's example request, checked page by page."
+    static let details = """
+        Maps base.bin (MAP_PRIVATE) and overlay.bin, lays the seed's example \
+        segments of overlay.bin ({0}, {4-6}, {20}, {21}, {30-70}, {80-140}) over \
+        the base mapping with one ioctl on /dev/batch_syscalls, and checks that \
+        every page shows the right file, compared with the files read by pread: \
+        first with the page cache as found, then (root only) on a fresh \
+        mapping whose pages are first touched after \
+        `echo 3 > /proc/sys/vm/drop_caches`. Also checks that another mapping \
+        of base.bin is unaffected and that cleanup works. Needs the module \
         loaded and root (the device is mode 0600).
-        """)
-PageFault(run: program.start(device: .required, files: [.base, .overlay])).main()
+        """
+
+    @OptionGroup var common: SeedOptions
+
+    func check(_ run: SeedRun) -> Never { PageFault(run: run).main() }
+}

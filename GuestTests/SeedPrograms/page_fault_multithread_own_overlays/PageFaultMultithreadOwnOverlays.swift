@@ -30,7 +30,7 @@ final class ThreadOutcomes: Sendable {
 struct PageFaultMultithreadOwnOverlays {
     let run: SeedRun
     let threads: Int
-    var report: CheckReport { run.report }
+    var report: TAPReporter { run.report }
 
     func main() -> Never {
         let pageCount: Int
@@ -134,17 +134,23 @@ struct PageFaultMultithreadOwnOverlays {
     }
 }
 
-let program = SeedProgram(
-    name: "page_fault_multithread_own_overlays",
-    abstract: """
-        Starts N threads together. Each maps base.bin (MAP_PRIVATE) and
-        overlay.bin, waits until all threads have, then makes its own create
-        request on the shared /dev/batch_syscalls descriptor (the seed's example
-        segments plus a few pages of its own), verifies every page of its own
-        mapping against the files, cleans its id up and unmaps. Checks each
-        thread's steps and that the ids are distinct. Needs the module loaded
+/// `page_fault_multithread_own_overlays`: its options and help; the checks are ``PageFaultMultithreadOwnOverlays``'s.
+@main
+struct PageFaultMultithreadOwnOverlaysCommand: SeedProgram {
+    static let abstract = "Many threads, each with its own overlay, requesting at the same moment."
+    static let details = """
+        Starts N threads together. Each maps base.bin (MAP_PRIVATE) and \
+        overlay.bin, waits until all threads have, then makes its own create \
+        request on the shared /dev/batch_syscalls descriptor (the seed's example \
+        segments plus a few pages of its own), verifies every page of its own \
+        mapping against the files, cleans its id up and unmaps. Checks each \
+        thread's steps and that the ids are distinct. Needs the module loaded \
         and root.
-        """,
-    options: [SeedOption("threads", "N", kind: .count, default: "16", help: "threads, each with its own overlay")])
-let started = program.start(device: .required, files: [.base, .overlay])
-PageFaultMultithreadOwnOverlays(run: started, threads: started.options.count("threads") ?? 16).main()
+        """
+
+    @OptionGroup var common: SeedOptions
+    @Option(help: ArgumentHelp("Threads, each with its own overlay.", valueName: "n"), transform: SeedOptions.count)
+    var threads = 16
+
+    func check(_ run: SeedRun) -> Never { PageFaultMultithreadOwnOverlays(run: run, threads: threads).main() }
+}

@@ -3,7 +3,7 @@
  * The fault-tolerant copy of the end-to-end tests, which needs thread-local
  * state and a signal handler; everything else is inline in the header.
  */
-#include "CGuestTestSupport.h"
+#include "CGuestTestKit.h"
 
 #include <setjmp.h>
 #include <signal.h>

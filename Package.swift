@@ -54,7 +54,8 @@ let package = Package(
             name: "MemoryOverlayTests",
             dependencies: ["GuestTestKit", "MemoryOverlay", "MemoryOverlayTesting", "SampleFiles"]
         ),
-        // The seed's data files: names, contents, generation, checking.
+        // The sample files overlays are tried on (the seed's files, snapshot
+        // chains): names, contents, writing them, checking a mapping.
         .target(
             name: "SampleFiles",
             dependencies: ["MemoryOverlay", .product(name: "SystemPackage", package: "swift-system")]
@@ -82,15 +83,16 @@ let package = Package(
         ),
 
         // The test programs, under GuestTests/: nothing there ships.
-        // What both test executables share: threads that race, whole-line
-        // output, wait statuses, the clock, small kernel text files.
+        // The kit the guest programs share (the tests and the bench): the
+        // TAP reporter, child processes with timeouts, the clock, racing
+        // threads, pipes as events, userfaultfd.
         .target(
             name: "GuestTestKit",
             dependencies: ["CGuestTestKit", "MemoryOverlay", .product(name: "SystemPackage", package: "swift-system")],
             path: "GuestTests/GuestTestKit"
         ),
-        // The C the end-to-end tests need (variadic calls, the
-        // fault-tolerant copy, the FUSE protocol).
+        // The C the guest programs need (variadic calls, the fault-tolerant
+        // copy, userfaultfd, the FUSE protocol).
         .target(name: "CGuestTestKit", path: "GuestTests/CGuestTestKit"),
         // What the seed programs share: their command, options, sample
         // files and checks.

@@ -27,14 +27,16 @@ unload:
 	for try in 1 2 3 4 5 6 7 8 9 10; do rmmod $(MODULE_NAME) 2>/dev/null && exit 0; sleep 0.2; done; \
 	rmmod $(MODULE_NAME)
 
-SEED_PROGRAMS := page_fault page_fault_multithread page_fault_multithread_ioctl page_fault_multithread_own_overlays page_fault_fork \
-	page_fault_ioctl_error page_fault_userspace page_fault_benchmark
+# The seed's test programs: one directory each (the one list; Package.swift
+# and vm/test read the same directory).
+SEED_PROGRAMS := $(notdir $(patsubst %/,%,$(wildcard GuestTests/SeedPrograms/*/)))
 XL_PAGES ?= 1048576
 RELEASE := $(CURDIR)/.build/release
 
 # Host flow of the seed: the test programs, run from the data directory
-# against the loaded module (sudo make load). A program that cannot run
-# (no device, not root) says SKIP and exits 77: counted as skipped.
+# against the loaded module (sudo make load), each printing TAP. A program
+# that cannot run (no device, not root) says SKIP and exits 77: counted as
+# skipped.
 tests: test-generate
 	$(SWIFT) build -c release
 	@cd $(TEST_DATA) && passed=0 failed=0 skipped=0; \
@@ -49,7 +51,7 @@ tests: test-generate
 # make test-generate XL_PAGES=16384 for small ones).
 test-generate:
 	$(SWIFT) build -c release --product batch-syscalls
-	$(RELEASE)/batch-syscalls generate --dir $(TEST_DATA) --pages 1024 --xl-pages $(XL_PAGES)
+	$(RELEASE)/batch-syscalls sample-files --dir $(TEST_DATA) --pages 1024 --xl-pages $(XL_PAGES)
 
 # Everything, in a QEMU guest running the default kernel (6.12), or
 # KERNEL=6.1|6.12|7.3 (vm/config.sh).

@@ -18,7 +18,7 @@ let package = Package(
         // internal (the kernel build has no use for `public`), and the
         // files are the kernel's own, through the symbolic links
         // Logic -> kmod/swift/Logic, Host -> kmod/swift/Host and
-        // SplitMix64.swift -> Sources/OverlayTestData (SwiftPM
+        // SplitMix64.swift -> Sources/SampleFiles (SwiftPM
         // takes no target path outside the package).
         .executableTarget(
             name: "SegmentTable",

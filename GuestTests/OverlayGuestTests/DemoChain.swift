@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
-import GuestTestSupport
+import GuestTestKit
 import MemoryOverlay
-import OverlayTestData
+import SampleFiles
 import SystemPackage
 
 /// The second part of `demo`: a snapshot chain (a base and three sparse
-/// diffs, as `batch-syscalls generate --chain 3` writes them) restored with
+/// diffs, as `batch-syscalls sample-files --chain 3` writes them) restored with
 /// one v2 request, and which layer serves which pages.
 enum DemoChain {
     static let pages = 128

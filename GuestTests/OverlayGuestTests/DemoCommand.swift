@@ -1,14 +1,32 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+import ArgumentParser
 import Glibc
-import GuestTestSupport
-@_spi(Testing) import MemoryOverlay
-import OverlayTestData
+import GuestTestKit
+import MemoryOverlay
+import MemoryOverlayTesting
+import SampleFiles
 import SystemPackage
 
 /// `demo`: the seed's page_fault example, shown as a table, then a snapshot
 /// chain of three diffs restored with one v2 request (``DemoChain``).
-enum DemoCommand {
-    static func run() -> Int32 {
+struct DemoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Show which pages of an overlaid mapping show what (make demo runs it in the guest).",
+        discussion: """
+            Runs the seed's page_fault example and shows which pages of the overlaid mapping \
+            show the overlay and which the base file, then what private writes do; then \
+            restores a chain of three sparse diffs with one v2 request and shows which layer \
+            serves which pages. Needs root, the module loaded and the sample files in the \
+            working directory. Exits 1 when a page does not show what it should.
+            """
+    )
+
+    func run() throws {
+        throw ExitCode(Self.show())
+    }
+
+    static func show() -> Int32 {
         do {
             let device = try OverlayDevice.openForScenario()
             let fixture = try SeedFixture()

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
-@_spi(Testing) import MemoryOverlay
+import MemoryOverlay
+import MemoryOverlayTesting
 
 /// One end-to-end test: one TAP line. The body runs in a process of its
 /// own; it records failures with `expect`/`Log.fail`, aborts by throwing,

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
 
-/// The directory holding the seed's data files (`batch-syscalls generate`),
+/// The directory holding the seed's data files (`batch-syscalls sample-files`),
 /// and what the programs make of them: mappings and verifiers.
 public struct SeedData: Sendable {
     public let directory: FilePath

@@ -2,7 +2,7 @@
 import ArgumentParser
 import Glibc
 import MemoryOverlay
-import OverlayTestData
+import SampleFiles
 import SystemPackage
 
 /// `batch-syscalls apply`: lays segments of an overlay file over a private
@@ -99,13 +99,14 @@ struct ApplyCommand: ParsableCommand {
         }
     }
 
-    /// Opens the module's device at `path`, with a hint on why it failed
-    /// (for apply, restore and flatten).
+    /// Opens the module's device at `path` (for apply, restore and
+    /// flatten); the failure says why (the module is not loaded, or root
+    /// only).
     static func openDevice(_ path: String) throws(ToolFailure) -> OverlayDevice {
         do {
             return try OverlayDevice(path: FilePath(path))
         } catch {
-            throw ToolFailure("open \(path)", error, hint: deviceHint(for: error))
+            throw ToolFailure("open \(path)", error)
         }
     }
 
@@ -134,7 +135,7 @@ struct ApplyCommand: ParsableCommand {
     }
 
     /// Prints what was created.
-    private func report(_ created: Overlay, ioctlTime: Duration) {
+    private func report(_ created: borrowing Overlay, ioctlTime: Duration) {
         let merged = segments.merged
         let basePages = created.base.filePages
         let layerPages = created.layer?.pageCount ?? 0
@@ -165,7 +166,7 @@ struct ApplyCommand: ParsableCommand {
     }
 
     /// `--verify`: every page against the files.
-    private func check(_ created: Overlay) throws(ToolFailure) {
+    private func check(_ created: borrowing Overlay) throws(ToolFailure) {
         let verifier = OverlayVerifier(basePath: FilePath(base), overlayPath: FilePath(overlay), segments: segments)
         let clock = ContinuousClock()
         let start = clock.now
@@ -217,24 +218,15 @@ struct ApplyCommand: ParsableCommand {
         }
     }
 
-    /// What an error of opening the device usually means.
-    static func deviceHint(for error: Errno) -> String? {
+    /// What a refusal of the create request means for these files (see
+    /// docs/abi.md).
+    private static func createHint(for error: OverlayError) -> String? {
         switch error {
-        case .noSuchFileOrDirectory: "is batch-syscalls.ko loaded?"
-        case .permissionDenied, .notPermitted: "the device is mode 0600: run as root"
-        default: nil
-        }
-    }
-
-    /// What the module means by an errno of the create request (see the
-    /// README's ABI section).
-    private static func createHint(for error: Errno) -> String? {
-        switch error {
-        case .invalidArgument: "the base is not a file-backed private mapping, or a segment is wrong"
-        case .argListTooLong: "too many segments (at most \(SegmentList.maximumCount)) or layers"
-        case .noMemory: "the segment table does not fit (memory cgroup limit?)"
-        case .tooManySymbolicLinkLevels: "overlay files nested more than three deep as layers"
-        case .inappropriateIOCTLForDevice: "the device is not /dev/batch_syscalls, or the caller is 32-bit"
+        case .invalidRequest: "the base is not a file-backed private mapping, or a segment is wrong"
+        case .tooLarge: "too many segments (at most \(SegmentList.maximumCount)) or layers"
+        case .outOfMemory: "the segment table does not fit (memory cgroup limit?)"
+        case .other(.tooManySymbolicLinkLevels): "overlay files nested more than three deep as layers"
+        case .unsupportedRequest: "the device is not /dev/batch_syscalls, or the caller is 32-bit"
         default: nil
         }
     }

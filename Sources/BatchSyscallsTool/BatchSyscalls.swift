@@ -2,7 +2,7 @@
 import ArgumentParser
 import Glibc
 
-/// `batch-syscalls`: generate test data, lay overlays on real files, list
+/// `batch-syscalls`: write sample files, lay overlays on real files, list
 /// live overlays, measure.
 @main
 struct BatchSyscalls: ParsableCommand {
@@ -12,11 +12,11 @@ struct BatchSyscalls: ParsableCommand {
         discussion: """
             The kernel module batch-syscalls.ko lets a process lay page ranges of \
             overlay files over a private file mapping with one ioctl. This tool \
-            writes test data, applies overlays and snapshot chains to real files, \
+            writes sample files, applies overlays and snapshot chains to real files, \
             flattens chains, lists live overlays \
             and measures the module against the alternatives.
             """,
-        subcommands: [GenerateCommand.self, ApplyCommand.self, RestoreCommand.self, FlattenCommand.self, InspectCommand.self,
+        subcommands: [SampleFilesCommand.self, ApplyCommand.self, RestoreCommand.self, FlattenCommand.self, InspectCommand.self,
                       BenchCommand.self]
     )
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
 import MemoryOverlay
-import OverlayTestData
+import SampleFiles
 import SystemPackage
 
 /// The files of a snapshot chain as `restore` and `flatten` read them: the

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import ArgumentParser
-import OverlayTestData
+import SampleFiles
 
-/// The `--seed` of `generate`: a 64-bit number, decimal or `0x` hex, that
+/// The `--seed` of `sample-files`: a 64-bit number, decimal or `0x` hex, that
 /// fixes the contents of every seeded page (same seed, same bytes).
 struct DataSeed: ExpressibleByArgument, Equatable {
     var value: UInt64
@@ -17,13 +17,7 @@ struct DataSeed: ExpressibleByArgument, Equatable {
     /// `12345` or `0x3039` (`0X` too); nil for anything else, negative
     /// numbers and values past 64 bits included.
     init?(argument: String) {
-        let parsed: UInt64?
-        if argument.hasPrefix("0x") || argument.hasPrefix("0X") {
-            parsed = UInt64(argument.dropFirst(2), radix: 16)
-        } else {
-            parsed = UInt64(argument, radix: 10)
-        }
-        guard let parsed else { return nil }
+        guard let parsed = SplitMix64.seed(parsing: argument) else { return nil }
         value = parsed
     }
 

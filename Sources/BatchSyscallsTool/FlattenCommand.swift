@@ -2,7 +2,7 @@
 import ArgumentParser
 import Glibc
 import MemoryOverlay
-import OverlayTestData
+import SampleFiles
 import SystemPackage
 
 /// `batch-syscalls flatten`: writes the composed view of a snapshot chain
@@ -34,7 +34,7 @@ struct FlattenCommand: ParsableCommand {
             difference, 64 for bad arguments.
 
             EXAMPLES:
-              Flatten a chain written by `generate --chain 3`:
+              Flatten a chain written by `sample-files --chain 3`:
                 batch-syscalls flatten --base chain/chain-base.bin \\
                     chain/chain-diff-1.bin chain/chain-diff-2.bin chain/chain-diff-3.bin \\
                     --output flat.bin
@@ -100,7 +100,7 @@ struct FlattenCommand: ParsableCommand {
                 throw ToolFailure("restore the chain", error, hint: RestoreCommand.stackHint(for: error))
             }
         }
-        let via = restored.map { "one v2 request (overlay \($0.id))" } ?? "plain reads"
+        let via = if let id = restored?.id { "one v2 request (overlay \(id))" } else { "plain reads" }
         Console.line("flattening \(diffs.count) diff\(diffs.count == 1 ? "" : "s") over \(base) via \(via)")
         chain.reportLayers()
 

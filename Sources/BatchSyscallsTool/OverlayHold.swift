@@ -7,7 +7,7 @@ import MemoryOverlay
 /// limit releases it, then cleans its id up.
 enum OverlayHold {
     /// `--hold`: keeps the overlay until something releases it.
-    static func keep(_ created: Overlay, for time: HoldTime) throws(ToolFailure) {
+    static func keep(_ created: consuming Overlay, for time: HoldTime) throws(ToolFailure) {
         let watcher: ReleaseWatcher
         do {
             watcher = try ReleaseWatcher()
@@ -26,12 +26,13 @@ enum OverlayHold {
         } catch {
             throw ToolFailure("hold: wait", error)
         }
+        let id = created.id
         do {
             try created.remove()
         } catch {
-            throw ToolFailure("clean up overlay \(created.id)", error)
+            throw ToolFailure("clean up overlay \(id)", error)
         }
-        Console.line("released overlay \(created.id): \(reason)")
+        Console.line("released overlay \(id): \(reason)")
     }
 
     /// "A, B or C"; "killed" when nothing else ends the hold.

@@ -2,7 +2,7 @@
 import ArgumentParser
 import Glibc
 import MemoryOverlay
-import OverlayTestData
+import SampleFiles
 import SystemPackage
 
 /// `batch-syscalls restore`: lays a snapshot chain (a base and diffs) over
@@ -39,8 +39,8 @@ struct RestoreCommand: ParsableCommand {
             mismatch, 64 for bad arguments.
 
             EXAMPLES:
-              A chain written by `generate --chain 3`, every page checked:
-                batch-syscalls generate --chain 3 --dir chain
+              A chain written by `sample-files --chain 3`, every page checked:
+                batch-syscalls sample-files --chain 3 --dir chain
                 batch-syscalls restore --base chain/chain-base.bin \\
                     chain/chain-diff-1.bin chain/chain-diff-2.bin chain/chain-diff-3.bin --verify
 
@@ -175,16 +175,16 @@ struct RestoreCommand: ParsableCommand {
         return " (it shows page \(origin.page) of stream \(origin.stream))"
     }
 
-    /// What the module means by an errno of the v2 request (see the README's
-    /// ABI section).
-    static func stackHint(for error: Errno) -> String? {
+    /// What a refusal of the v2 request means for these files (see
+    /// docs/abi.md).
+    static func stackHint(for error: OverlayError) -> String? {
         switch error {
-        case .invalidArgument: "the base is not a file-backed private mapping, a diff is not a regular file, or a segment is wrong"
-        case .argListTooLong: "too many layers (at most \(Layer.maximumCount)) or segments in one layer"
-        case .badFileDescriptor: "a diff's descriptor is not open"
-        case .permissionDenied: "a diff is not open for reading"
-        case .noMemory: "the segment tables do not fit (memory cgroup limit?)"
-        case .inappropriateIOCTLForDevice: "the module does not know ABI v2 (an older batch-syscalls.ko?)"
+        case .invalidRequest: "the base is not a file-backed private mapping, a diff is not a regular file, or a segment is wrong"
+        case .tooLarge: "too many layers (at most \(Layer.maximumCount)) or segments in one layer"
+        case .badLayerDescriptor: "a diff's descriptor is not open"
+        case .layerNotReadable: "a diff is not open for reading"
+        case .outOfMemory: "the segment tables do not fit (memory cgroup limit?)"
+        case .unsupportedRequest: "the module does not know ABI v2 (an older batch-syscalls.ko?)"
         default: nil
         }
     }

@@ -27,7 +27,7 @@ enum SegmentSpecification {
         let path = FilePath(String(argument.dropFirst()))
         let text: String
         do {
-            text = try readText(path)
+            text = try TextFile.read(path)
         } catch {
             throw Invalid(description: "read \(path): \(error.nameAndMessage)")
         }
@@ -56,23 +56,6 @@ enum SegmentSpecification {
                 throw Invalid(description: "\(name) line \(lineOfItem[index]): \(error)")
             default:
                 throw Invalid(description: "\(name): \(error)")
-            }
-        }
-    }
-
-    /// Reads a whole file (a segment list is small: one line per range).
-    private static func readText(_ path: FilePath) throws(Errno) -> String {
-        try Errno.rethrowing {
-            let descriptor = try FileDescriptor.open(path, .readOnly, options: .closeOnExec)
-            return try descriptor.closeAfter {
-                var bytes: [UInt8] = []
-                var chunk = [UInt8](repeating: 0, count: 1 << 16)
-                while true {
-                    let count = try chunk.withUnsafeMutableBytes { try descriptor.read(into: $0) }
-                    if count == 0 { break }
-                    bytes += chunk[0..<count]
-                }
-                return String(decoding: bytes, as: UTF8.self)
             }
         }
     }

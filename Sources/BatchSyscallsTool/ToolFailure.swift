@@ -21,6 +21,14 @@ struct ToolFailure: Error, CustomStringConvertible {
         self.exitCode = exitCode
     }
 
+    /// A request the module (or its device) refused: `what` ("create the
+    /// overlay"), the refusal in the ABI's words and its errno's name, and
+    /// an optional hint on what it means here.
+    init(_ what: String, _ error: OverlayError, hint: String? = nil, exitCode: ExitCode = .failure) {
+        description = "\(what): \(error)" + (hint.map { ": \($0)" } ?? "")
+        self.exitCode = exitCode
+    }
+
     /// A failure that no errno describes.
     init(_ message: String, exitCode: ExitCode = .failure) {
         description = message
@@ -33,10 +41,4 @@ struct ToolFailure: Error, CustomStringConvertible {
         Console.error("batch-syscalls \(command.configuration.commandName ?? "?"): \(description)")
         return exitCode
     }
-}
-
-extension Errno {
-    /// "ENOENT (No such file or directory)": the name to search for, the
-    /// message to read.
-    var nameAndMessage: String { "\(name) (\(description))" }
 }

@@ -47,10 +47,10 @@ public struct Layer: Sendable {
     }
 
     /// The layer as the ABI has it.
-    var raw: RawLayer {
+    var abiLayer: (fileDescriptor: Int32, flags: UInt32, segments: ABI.LayerSegments, countOverride: UInt64?) {
         switch pages {
-        case .segments(let list): RawLayer(fileDescriptor: file.rawValue, segments: RawSegments(list))
-        case .dataExtents: RawLayer.dataExtents(fileDescriptor: file.rawValue)
+        case .segments(let list): (file.rawValue, 0, .array(list.abiSegments), nil)
+        case .dataExtents: (file.rawValue, ABI.dataExtentsFlag, .address(nil, count: 0), nil)
         }
     }
 }

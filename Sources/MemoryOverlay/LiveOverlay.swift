@@ -59,25 +59,7 @@ public struct LiveOverlay: Sendable, Equatable {
     ///   is not mounted or the module is not loaded, `EACCES` for a user
     ///   other than root.
     public static func all(listingPath path: FilePath = LiveOverlay.listingPath) throws(Errno) -> [LiveOverlay] {
-        let text = try readText(path)
+        let text = try TextFile.read(path)
         return text.split(separator: "\n").compactMap { LiveOverlay(listingLine: $0) }
-    }
-
-    /// Reads a whole (small, virtual) file: debugfs files report size 0, so
-    /// read until end of file.
-    static func readText(_ path: FilePath) throws(Errno) -> String {
-        try Errno.rethrowing {
-            let descriptor = try FileDescriptor.open(path, .readOnly, options: .closeOnExec)
-            return try descriptor.closeAfter {
-                var bytes: [UInt8] = []
-                var chunk = [UInt8](repeating: 0, count: 65536)
-                while true {
-                    let count = try chunk.withUnsafeMutableBytes { try descriptor.read(into: $0) }
-                    if count == 0 { break }
-                    bytes += chunk[0..<count]
-                }
-                return String(decoding: bytes, as: UTF8.self)
-            }
-        }
     }
 }

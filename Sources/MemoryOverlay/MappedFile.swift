@@ -46,10 +46,20 @@ public final class MappedFile: @unchecked Sendable {
     public let firstFilePage: Int
     /// What is mapped, for messages: the file's path, or "anonymous".
     public let name: String
-    /// Who unmaps the memory (see `Lifetime`).
-    let lifetime: Lifetime
-    /// Set once ``unmap()`` has unmapped the memory.
-    let unmapped = Atomic(false)
+    /// Who unmaps a mapping.
+    package enum Lifetime: Sendable {
+        /// Unmapped when the last reference goes (every public initialiser's).
+        case untilReleased
+        /// Unmapped only by the owner, by hand (MemoryOverlayTesting's
+        /// `unmap()`), or by the process's exit: for tests that munmap,
+        /// mremap and split mappings behind the object's back.
+        case untilUnmapped
+    }
+
+    /// Who unmaps the memory.
+    package let lifetime: Lifetime
+    /// Set once the memory was unmapped by hand.
+    package let unmapped = Atomic(false)
 
     /// Maps the file at `path`.
     ///
@@ -74,7 +84,7 @@ public final class MappedFile: @unchecked Sendable {
 
     /// Opens the file at `path` (for writing only for a shared writable
     /// mapping) and maps it.
-    static func map(
+    package static func map(
         path: FilePath, protection: Protection, sharing: Sharing, firstFilePage: Int, pages: Int?,
         at fixedAddress: UnsafeMutableRawPointer?
     ) throws(Errno) -> (address: UnsafeMutableRawPointer, length: Int) {
@@ -110,7 +120,9 @@ public final class MappedFile: @unchecked Sendable {
                   lifetime: .untilReleased)
     }
 
-    init(address: UnsafeMutableRawPointer, length: Int, firstFilePage: Int, name: String, lifetime: Lifetime) {
+    /// Memory mapped already, unmapped as `lifetime` says.
+    package init(address: UnsafeMutableRawPointer, length: Int, firstFilePage: Int, name: String,
+                 lifetime: Lifetime) {
         self.address = address
         self.length = length
         self.firstFilePage = firstFilePage
@@ -126,7 +138,7 @@ public final class MappedFile: @unchecked Sendable {
 
     /// `mmap` of `pages` pages of the file (up to its end by default) from
     /// `firstFilePage`, at `fixedAddress` (`MAP_FIXED`) if given.
-    static func map(
+    package static func map(
         fileDescriptor: FileDescriptor, protection: Protection, sharing: Sharing, firstFilePage: Int, pages: Int?,
         at fixedAddress: UnsafeMutableRawPointer?
     ) throws(Errno) -> (address: UnsafeMutableRawPointer, length: Int) {
@@ -146,7 +158,7 @@ public final class MappedFile: @unchecked Sendable {
     }
 
     /// `mmap` of `pages` pages of anonymous private memory.
-    static func mapAnonymous(pages: Int, protection: Protection) throws(Errno) -> UnsafeMutableRawPointer {
+    package static func mapAnonymous(pages: Int, protection: Protection) throws(Errno) -> UnsafeMutableRawPointer {
         guard pages > 0 else { throw .invalidArgument }
         let address = mmap(nil, pages * MemoryPage.size, protection.rawValue, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
         guard let address, address != MAP_FAILED else { throw .current }

@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import Synchronization
 import SystemPackage
 
 /// An overlay laid over a base mapping by ``OverlayDevice/overlay(base:layer:segments:)``
 /// or, a whole chain of layers at once, by ``OverlayDevice/stack(base:layers:)``.
 ///
-/// It keeps the device and the mappings alive. ``remove()`` (or the last
-/// reference going away) cleans the id up; the base mapping keeps showing
-/// the overlay until it is unmapped, so read it through ``base`` while the
-/// overlay lives.
-public final class Overlay: Sendable {
-
+/// It owns the overlay's id: one value, never copied, so the id is
+/// cleaned up exactly once. ``remove()`` consumes the overlay and cleans
+/// the id up, reporting a refusal; letting the overlay go cleans it up
+/// too, silently. Either way the base mapping keeps showing the overlay
+/// until it is unmapped, so read it through ``base`` (which the overlay
+/// keeps alive) while you need it.
+public struct Overlay: ~Copyable, Sendable {
     /// The id the module gave the overlay.
     public let id: OverlayID
     /// The base mapping, which now shows the overlay.
@@ -19,8 +19,8 @@ public final class Overlay: Sendable {
     /// named by descriptor (the module holds its own references to them).
     public let layer: MappedFile?
     private let device: OverlayDevice
-    /// Whether the id was cleaned up.
-    private let removed = Mutex(false)
+    /// Set by ``remove()``, so that the deinitialiser leaves the id alone.
+    private var removed = false
 
     init(id: OverlayID, device: OverlayDevice, base: MappedFile, layer: MappedFile?) {
         self.id = id
@@ -30,20 +30,18 @@ public final class Overlay: Sendable {
     }
 
     deinit {
-        if !removed.withLock({ $0 }) { try? device.cleanup(id) }
+        if !removed { try? device.sendCleanup(id) }
     }
 
     /// Cleans the id up now: the module forgets it, and a new request on the
-    /// same base mapping then stacks on this one. Calling it again does
-    /// nothing.
+    /// same base mapping then stacks on this one. The overlay is gone
+    /// afterwards whether the cleanup succeeded or not.
     ///
-    /// - Throws: the cleanup request's `Errno` (`EPERM` from a child
-    ///   process that inherited the overlay).
-    public func remove() throws(Errno) {
-        try removed.withLock { (done: inout Bool) throws(Errno) in
-            guard !done else { return }
-            try device.cleanup(id)
-            done = true
-        }
+    /// - Throws: ``OverlayError/notPermitted`` from a child process that
+    ///   inherited the overlay, ``OverlayError/unknownID`` when the id was
+    ///   cleaned up already.
+    public consuming func remove() throws(OverlayError) {
+        removed = true
+        try device.sendCleanup(id)
     }
 }

@@ -15,10 +15,17 @@ public final class OverlayDevice: Sendable {
 
     /// Opens the device (read-write; it is mode 0600, so usually root only).
     ///
-    /// - Throws: `ENOENT` when the module is not loaded, `EACCES` without
-    ///   permission, or another `Errno` of `open`.
-    public init(path: FilePath = OverlayDevice.defaultPath) throws(Errno) {
-        fileDescriptor = try Errno.rethrowing { try FileDescriptor.open(path, .readWrite, options: .closeOnExec) }
+    /// - Throws: ``OverlayError/moduleNotLoaded`` when the module is not
+    ///   loaded, ``OverlayError/permissionDenied`` without permission, or
+    ///   ``OverlayError/other(_:)`` with another `Errno` of `open`.
+    public init(path: FilePath = OverlayDevice.defaultPath) throws(OverlayError) {
+        do {
+            fileDescriptor = try Errno.rethrowing {
+                try FileDescriptor.open(path, .readWrite, options: .closeOnExec)
+            }
+        } catch {
+            throw OverlayError(error, from: .open)
+        }
     }
 
     deinit {
@@ -42,14 +49,23 @@ public final class OverlayDevice: Sendable {
     ///   - base: a private mapping of the base file, not written yet.
     ///   - layer: any mapping of the overlay file; only its file counts.
     ///   - segments: the file page ranges `layer` serves.
-    /// - Throws: the module's `Errno`: `EINVAL` (base not a private file
-    ///   mapping), `EEXIST` (already overlaid), `EBUSY` (base holds private
-    ///   writes), `E2BIG`, `ENOMEM`, ...
-    public func overlay(base: MappedFile, layer: MappedFile, segments: SegmentList) throws(Errno) -> Overlay {
-        // Any address inside the base and overlay mappings identifies them.
-        let request = RawCreateRequest(baseAddress: base.address, overlayAddress: layer.address,
-                                       segments: RawSegments(segments))
-        let id = try create(request).get()
+    /// - Throws: the module's refusal: ``OverlayError/invalidRequest``
+    ///   (base not a private file mapping), ``OverlayError/alreadyOverlaid``,
+    ///   ``OverlayError/mappingHoldsPrivateWrites``, ``OverlayError/tooLarge``,
+    ///   ``OverlayError/outOfMemory``, ...
+    public func overlay(base: MappedFile, layer: MappedFile, segments: SegmentList) throws(OverlayError) -> Overlay {
+        var id = OverlayID.zero
+        let table = segments.abiSegments
+        let error: Errno? = table.withUnsafeBufferPointer { buffer in
+            // Any address inside the base and overlay mappings identifies them.
+            var request = ABI.createRequest(base: base.address, overlay: layer.address,
+                                            segments: UnsafeRawPointer(buffer.baseAddress),
+                                            count: UInt32(buffer.count))
+            let error = ABI.ioctl(fileDescriptor, ABI.createCommand, &request)
+            if error == nil { id = OverlayID(tuple: request.id) }
+            return error
+        }
+        if let error { throw OverlayError(error, from: .create) }
         return Overlay(id: id, device: self, base: base, layer: layer)
     }
 
@@ -66,15 +82,36 @@ public final class OverlayDevice: Sendable {
     /// - Parameters:
     ///   - base: a private mapping of the base file, not written yet.
     ///   - layers: the layers, lowest first (1 to 255).
-    /// - Throws: the module's `Errno`: `EINVAL` (base not a private file
-    ///   mapping, no layers, a layer not a regular file, a segment whose
-    ///   end is before its start), `EBADF` (a descriptor not open),
-    ///   `EACCES` (a layer not open for reading), `E2BIG` (more than 255
-    ///   layers, or too many segments or extents in one), `EEXIST`,
-    ///   `EBUSY`, `ENOMEM`, ...
-    public func stack(base: MappedFile, layers: [Layer]) throws(Errno) -> Overlay {
-        let request = RawStackRequest(baseAddress: base.address, layers: layers.map(\.raw))
-        let id = try stack(request).get()
+    /// - Throws: the module's refusal: ``OverlayError/invalidRequest``
+    ///   (base not a private file mapping, no layers, a layer not a
+    ///   regular file), ``OverlayError/badLayerDescriptor``,
+    ///   ``OverlayError/layerNotReadable``, ``OverlayError/tooLarge`` (more
+    ///   than 255 layers, or too many segments or extents in one),
+    ///   ``OverlayError/alreadyOverlaid``,
+    ///   ``OverlayError/mappingHoldsPrivateWrites``,
+    ///   ``OverlayError/outOfMemory``, ``OverlayError/unsupportedRequest``
+    ///   (a module without ABI v2), ...
+    public func stack(base: MappedFile, layers: [Layer]) throws(OverlayError) -> Overlay {
+        var id = OverlayID.zero
+        let error: Errno? = ABI.withLayers(layers.map(\.abiLayer)) { layersPointer in
+            var request = ABI.stackRequest(base: base.address, layers: layersPointer, count: UInt64(layers.count))
+            let error = ABI.ioctl(fileDescriptor, ABI.stackCommand, &request)
+            if error == nil { id = OverlayID(tuple: request.id) }
+            return error
+        }
+        if let error { throw OverlayError(error, from: .stack) }
         return Overlay(id: id, device: self, base: base, layer: nil)
+    }
+
+    /// The cleanup request (`IOCTL_MEM_OVERLAY_CLEANUP_CMD`): releases the
+    /// id. The mapping goes on showing the overlay until it is unmapped.
+    ///
+    /// - Throws: ``OverlayError/unknownID``, ``OverlayError/notPermitted``.
+    package func sendCleanup(_ id: OverlayID) throws(OverlayError) {
+        var request = mem_overlay_cleanup_req()
+        request.id = id.tuple
+        if let error = ABI.ioctl(fileDescriptor, ABI.cleanupCommand, &request) {
+            throw OverlayError(error, from: .cleanup)
+        }
     }
 }

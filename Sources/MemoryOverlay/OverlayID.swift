@@ -25,11 +25,17 @@ public struct OverlayID: Hashable, Sendable, CustomStringConvertible {
         self.bytes = bytes
     }
 
-    init(tuple: IDTuple) {
+    /// The all-zero id: what a request's `id` field holds until the module
+    /// writes one back (the module never gives it).
+    package static let zero = OverlayID(bytes: [UInt8](repeating: 0, count: 16))!
+
+    /// An id from the ABI's `id` field.
+    package init(tuple: IDTuple) {
         bytes = withUnsafeBytes(of: tuple) { Array($0) }
     }
 
-    var tuple: IDTuple {
+    /// The id as the ABI's `id` field holds it.
+    package var tuple: IDTuple {
         var value: IDTuple = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         withUnsafeMutableBytes(of: &value) { $0.copyBytes(from: bytes) }
         return value
@@ -54,5 +60,5 @@ public struct OverlayID: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// The ABI's `unsigned char id[16]` as Swift imports it.
-typealias IDTuple = (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+package typealias IDTuple = (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
                      UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)

@@ -25,7 +25,7 @@ extension SegmentList {
         guard saved >= 0 else { throw .current }
         defer { lseek(descriptor, saved, SEEK_SET) }
         let pageSize = off_t(MemoryPage.size)
-        var pairs: [(start: UInt, end: UInt)] = []
+        var ranges: [ClosedRange<Int>] = []
         var extents = 0
         var position: off_t = 0
         while true {
@@ -39,21 +39,16 @@ extension SegmentList {
             guard hole > data else { break }
             extents += 1
             guard extents <= Self.maximumCount else { throw .argListTooLong }
-            let first = UInt(data / pageSize)
-            let last = UInt((hole - 1) / pageSize)
-            if let previous = pairs.last, first <= previous.end + 1 {
-                pairs[pairs.count - 1].end = Swift.max(previous.end, last)
+            let first = Int(data / pageSize)
+            let last = Int((hole - 1) / pageSize)
+            if let previous = ranges.last, first <= previous.upperBound + 1 {
+                ranges[ranges.count - 1] = previous.lowerBound...Swift.max(previous.upperBound, last)
             } else {
-                pairs.append((first, last))
+                ranges.append(first...last)
             }
             position = hole
         }
-        self.init(unchecked: pairs)
-    }
-
-    /// Pages the list covers, counting a page covered twice once.
-    public var pageCount: Int {
-        merged.reduce(0) { $0 + $1.count }
+        self.init(trusted: ranges)
     }
 
     /// `SEEK_DATA` and `SEEK_HOLE` (Linux's values: Glibc defines them only

@@ -5,81 +5,58 @@ import CBatchSyscalls
 /// offsets whose pages the overlay file serves.
 ///
 /// Segments may be unsorted and may overlap or touch; the module merges
-/// them. A `SegmentList` made by the throwing initialisers holds at least one
-/// segment, no negative page and no more segments than the module accepts.
+/// them. A list made by ``init(_:)`` or ``init(parsing:)`` holds at least
+/// one segment, no negative page and no more segments than the module
+/// accepts; one made by ``init(dataExtentsOf:)`` may be empty (a file of
+/// holes).
 public struct SegmentList: Sendable, Equatable, RandomAccessCollection {
     /// The largest number of segments one request may carry
     /// (`MEM_OVERLAY_MAX_SEGMENTS`).
     public static let maximumCount = Int(BATCH_SYSCALLS_MAX_SEGMENTS)
 
-    /// The segments as (first page, last page) pairs, exactly as they go to
-    /// the kernel.
-    public private(set) var pairs: [(start: UInt, end: UInt)]
+    /// The segments, in the order they go to the kernel.
+    public let ranges: [ClosedRange<Int>]
 
     /// Checked segments from page ranges.
     ///
     /// - Throws: ``SegmentError/noSegments``, ``SegmentError/negativePage(index:page:)``
     ///   or ``SegmentError/tooManySegments(count:limit:)``.
     public init(_ ranges: some Sequence<ClosedRange<Int>>) throws(SegmentError) {
-        var pairs: [(start: UInt, end: UInt)] = []
-        for (index, range) in ranges.enumerated() {
-            guard range.lowerBound >= 0 else { throw .negativePage(index: index, page: range.lowerBound) }
-            pairs.append((UInt(range.lowerBound), UInt(range.upperBound)))
+        let ranges = Array(ranges)
+        guard !ranges.isEmpty else { throw .noSegments }
+        guard ranges.count <= Self.maximumCount else {
+            throw .tooManySegments(count: ranges.count, limit: Self.maximumCount)
         }
-        try self.init(checkedPairs: pairs)
+        if let index = ranges.firstIndex(where: { $0.lowerBound < 0 }) {
+            throw .negativePage(index: index, page: ranges[index].lowerBound)
+        }
+        self.ranges = ranges
     }
 
-    /// Checked segments from (first page, last page) pairs, such as a file or
-    /// another program supplies.
-    ///
-    /// - Throws: ``SegmentError/endBeforeStart(index:start:end:)`` for a pair
-    ///   whose end is below its start, and the errors of ``init(_:)``.
-    public init(pairs: some Sequence<(start: Int, end: Int)>) throws(SegmentError) {
-        var checked: [(start: UInt, end: UInt)] = []
-        for (index, pair) in pairs.enumerated() {
-            guard pair.start >= 0 else { throw .negativePage(index: index, page: pair.start) }
-            guard pair.end >= pair.start else { throw .endBeforeStart(index: index, start: pair.start, end: pair.end) }
-            checked.append((UInt(pair.start), UInt(pair.end)))
-        }
-        try self.init(checkedPairs: checked)
-    }
-
-    /// Segments sent to the kernel unchecked, whatever they hold (an end
-    /// below its start, an empty list): for testing the kernel's own checks.
-    public init(unchecked pairs: [(start: UInt, end: UInt)]) {
-        self.pairs = pairs
-    }
-
-    private init(checkedPairs pairs: [(start: UInt, end: UInt)]) throws(SegmentError) {
-        guard !pairs.isEmpty else { throw .noSegments }
-        guard pairs.count <= Self.maximumCount else {
-            throw .tooManySegments(count: pairs.count, limit: Self.maximumCount)
-        }
-        self.pairs = pairs
+    /// Segments the package made itself and knows to be valid (data
+    /// extents, generated layouts), unchecked.
+    package init(trusted ranges: [ClosedRange<Int>]) {
+        self.ranges = ranges
     }
 
     /// Parses a specification such as `0,4-6,20-21`: pages and inclusive
     /// ranges of pages separated by commas, newlines or spaces.
     ///
     /// - Throws: ``SegmentError/unreadable(index:text:)`` for an item that
-    ///   is neither `N` nor `N-M`, and the errors of ``init(pairs:)``.
+    ///   is neither `N` nor `N-M`, ``SegmentError/endBeforeStart(index:start:end:)``
+    ///   for `N-M` with `M` below `N`, and the errors of ``init(_:)``.
     public init(parsing specification: String) throws(SegmentError) {
         let items = specification.split(whereSeparator: { $0 == "," || $0 == "\n" || $0 == " " || $0 == "\t" })
-        var pairs: [(start: Int, end: Int)] = []
+        var ranges: [ClosedRange<Int>] = []
         for (index, item) in items.enumerated() {
             let parts = item.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
             guard let start = Int(parts[0]), let end = parts.count == 2 ? Int(parts[1]) : start else {
                 throw .unreadable(index: index, text: String(item))
             }
-            pairs.append((start, end))
+            guard end >= start else { throw .endBeforeStart(index: index, start: start, end: end) }
+            ranges.append(start...end)
         }
-        try self.init(pairs: pairs)
-    }
-
-    /// The segments as page ranges (for a list made unchecked, a pair whose
-    /// end is below its start becomes the single page at its start).
-    public var ranges: [ClosedRange<Int>] {
-        pairs.map { Int($0.start)...Int(Swift.max($0.start, $0.end)) }
+        try self.init(ranges)
     }
 
     /// The union of the segments, sorted and merged: the pages the overlay
@@ -96,18 +73,21 @@ public struct SegmentList: Sendable, Equatable, RandomAccessCollection {
         return result
     }
 
-    /// The position of the first segment (0).
-    public var startIndex: Int { pairs.startIndex }
-    /// The position past the last segment.
-    public var endIndex: Int { pairs.endIndex }
-    /// Segment `position` as a page range (see ``ranges`` for unchecked pairs).
-    public subscript(position: Int) -> ClosedRange<Int> {
-        Int(pairs[position].start)...Int(Swift.max(pairs[position].start, pairs[position].end))
+    /// Pages the list covers, counting a page covered twice once.
+    public var pageCount: Int {
+        merged.reduce(0) { $0 + $1.count }
     }
 
-    /// Whether both lists hold the same pairs in the same order.
-    public static func == (lhs: SegmentList, rhs: SegmentList) -> Bool {
-        lhs.pairs.elementsEqual(rhs.pairs) { $0.start == $1.start && $0.end == $1.end }
+    /// The position of the first segment (0).
+    public var startIndex: Int { ranges.startIndex }
+    /// The position past the last segment.
+    public var endIndex: Int { ranges.endIndex }
+    /// Segment `position`.
+    public subscript(position: Int) -> ClosedRange<Int> { ranges[position] }
+
+    /// The segments in the ABI's layout.
+    package var abiSegments: [mem_overlay_segment_req] {
+        ranges.map { ABI.segment(start: UInt($0.lowerBound), end: UInt($0.upperBound)) }
     }
 }
 

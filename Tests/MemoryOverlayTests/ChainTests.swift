@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-@_spi(Testing) import MemoryOverlay
-import OverlayTestData
+import MemoryOverlay
+import MemoryOverlayTesting
+import SampleFiles
 import Testing
 
 @Suite("Snapshot chains without the device: the v2 request's layout and the chain model")

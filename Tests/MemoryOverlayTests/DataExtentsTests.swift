@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
 import MemoryOverlay
-import OverlayTestData
+import SampleFiles
 import SystemPackage
 import Testing
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
-import GuestTestSupport
+import GuestTestKit
 import MemoryOverlay
-import OverlayTestData
+import SampleFiles
 import SystemPackage
 import Testing
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
-@_spi(Testing) import MemoryOverlay
-import OverlayTestData
+import MemoryOverlay
+import MemoryOverlayTesting
+import SampleFiles
 import SystemPackage
 import Testing
 
@@ -49,22 +50,27 @@ struct OverlayDeviceTests {
         #expect(report.passed, "\(report.mismatches)")
     }
 
+    /// remove() consumes the overlay, so a second remove does not compile:
+    /// the id is released exactly once, and the overlay's own cleanup on
+    /// release does not run after it.
     @Test func removeReleasesTheIDOnceAndTheMappingStillShowsTheOverlay() throws {
         let segments = try SegmentList([4...6])
         let overlay = try device.overlay(base: freshBase(), layer: MappedFile(path: directory[.overlay]),
                                          segments: segments)
+        let (id, base) = (overlay.id, overlay.base)
         try overlay.remove()
-        try overlay.remove()  // a second remove does nothing
-        #expect(throws: Errno.noSuchFileOrDirectory) { try device.cleanup(overlay.id) }
-        #expect(try verifier(segments).verify(overlay.base).passed)
+        #expect(throws: Errno.noSuchFileOrDirectory) { try device.cleanup(id) }
+        #expect(try verifier(segments).verify(base).passed)
     }
 
     @Test func releasingTheOverlayCleansItsIDUp() throws {
         let base = try freshBase()
-        var overlay: Overlay? = try device.overlay(base: base, layer: MappedFile(path: directory[.overlay]),
-                                                   segments: SegmentList([0...3]))
-        let id = overlay!.id
-        overlay = nil
+        let id: OverlayID
+        do {
+            let overlay = try device.overlay(base: base, layer: MappedFile(path: directory[.overlay]),
+                                             segments: SegmentList([0...3]))
+            id = overlay.id
+        }  // the overlay goes here
         #expect(throws: Errno.noSuchFileOrDirectory) { try device.cleanup(id) }
     }
 
@@ -73,7 +79,9 @@ struct OverlayDeviceTests {
         let layer = try MappedFile(path: directory[.overlay])
         let anonymous = try MappedFile(anonymousPages: 4)
         let segments = try SegmentList([4...6])
-        #expect(throws: Errno.invalidArgument) { try device.overlay(base: anonymous, layer: layer, segments: segments) }
+        #expect(throws: OverlayError.invalidRequest) {
+            _ = try device.overlay(base: anonymous, layer: layer, segments: segments)
+        }
         #expect(throws: Errno.invalidArgument) {
             try device.create(RawCreateRequest(baseAddress: base.address, overlayAddress: layer.address,
                                                segments: RawSegments(pairs: [(start: 9, end: 2)]))).get()
@@ -81,12 +89,16 @@ struct OverlayDeviceTests {
         #expect(try verifier(segments).verify(base).mismatchCount == 3, "base still shows base.bin everywhere")
 
         let overlay = try device.overlay(base: base, layer: layer, segments: segments)
-        #expect(throws: Errno.fileExists) { try device.overlay(base: base, layer: layer, segments: segments) }
+        #expect(throws: OverlayError.alreadyOverlaid) {
+            _ = try device.overlay(base: base, layer: layer, segments: segments)
+        }
         #expect(try verifier(segments).verify(overlay.base).passed)
 
         let written = try freshBase()
         written.bytes[0] = 1
-        #expect(throws: Errno.resourceBusy) { try device.overlay(base: written, layer: layer, segments: segments) }
+        #expect(throws: OverlayError.mappingHoldsPrivateWrites) {
+            _ = try device.overlay(base: written, layer: layer, segments: segments)
+        }
     }
 
     @Test func theListingShowsTheOverlayUntilItIsRemoved() throws {
@@ -100,8 +112,9 @@ struct OverlayDeviceTests {
         #expect(listed.layerCount == 2 && listed.attachedRequests == 1 && listed.overlayNumber > 0)
         #expect(listed.pagesServed.reduce(0, +) >= TestDirectory.pages)
         #expect(listed.pagesServed[1] >= 108, "the overlay file served its 108 pages")
+        let id = overlay.id
         try overlay.remove()
-        #expect(try LiveOverlay.all().contains { $0.id == overlay.id } == false)
+        #expect(try LiveOverlay.all().contains { $0.id == id } == false)
     }
 
     @Test func aRequestAfterRemoveStacksOnTheOverlay() throws {
@@ -137,8 +150,9 @@ struct OverlayDeviceTests {
             #expect(overlay.base.contents(ofFilePage: page) == (try directory.contents(of: file, page: page)),
                     "page \(page) shows \(file.name)")
         }
+        let id = overlay.id
         try overlay.remove()
-        #expect(throws: Errno.noSuchFileOrDirectory) { try device.cleanup(overlay.id) }
+        #expect(throws: Errno.noSuchFileOrDirectory) { try device.cleanup(id) }
     }
 
     @Test func chainRefusalsAreTypedAndChangeNothing() throws {
@@ -146,18 +160,20 @@ struct OverlayDeviceTests {
         let overlayFile = try FileDescriptor.open(directory[.overlay], .readOnly)
         defer { try? overlayFile.close() }
         let segments = try SegmentList([4...6])
-        #expect(throws: Errno.invalidArgument) { try device.stack(base: base, layers: []) }
-        #expect(throws: Errno.badFileDescriptor) {
-            try device.stack(base: base, layers: [Layer(file: overlayFile, segments: segments),
-                                                  .dataExtents(of: FileDescriptor(rawValue: -1))])
+        #expect(throws: OverlayError.invalidRequest) { _ = try device.stack(base: base, layers: []) }
+        #expect(throws: OverlayError.badLayerDescriptor) {
+            _ = try device.stack(base: base, layers: [Layer(file: overlayFile, segments: segments),
+                                                      .dataExtents(of: FileDescriptor(rawValue: -1))])
         }
-        #expect(throws: Errno.argListTooLong) {
-            try device.stack(base: base, layers: [Layer](repeating: Layer(file: overlayFile, segments: segments),
-                                                          count: Layer.maximumCount + 1))
+        #expect(throws: OverlayError.tooLarge) {
+            _ = try device.stack(base: base, layers: [Layer](repeating: Layer(file: overlayFile, segments: segments),
+                                                              count: Layer.maximumCount + 1))
         }
         #expect(try verifier(segments).verify(base).mismatchCount == 3, "base still shows base.bin everywhere")
         let overlay = try device.stack(base: base, layers: [Layer(file: overlayFile, segments: segments)])
         #expect(try verifier(segments).verify(overlay.base).passed)
-        #expect(throws: Errno.fileExists) { try device.stack(base: base, layers: [.dataExtents(of: overlayFile)]) }
+        #expect(throws: OverlayError.alreadyOverlaid) {
+            _ = try device.stack(base: base, layers: [.dataExtents(of: overlayFile)])
+        }
     }
 }

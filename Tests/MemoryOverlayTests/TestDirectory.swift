@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
 import MemoryOverlay
-import OverlayTestData
+import SampleFiles
 import SystemPackage
 
 /// A scratch directory holding freshly generated seed data (256 pages per

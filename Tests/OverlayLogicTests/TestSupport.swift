@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 @testable import OverlayLogic
-@_exported import struct OverlayTestData.SplitMix64
+@_exported import struct SampleFiles.SplitMix64
 
 /// Builds a table the way the create ioctl does: ranges copied into a
 /// platform buffer in request order, then normalised.

@@ -1,1 +1,1 @@
-../../../Sources/OverlayTestData/SplitMix64.swift
+../../../Sources/SampleFiles/SplitMix64.swift

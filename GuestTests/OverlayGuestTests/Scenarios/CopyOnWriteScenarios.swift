@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
-import GuestTestSupport
-@_spi(Testing) import MemoryOverlay
-import OverlayTestData
+import GuestTestKit
+import MemoryOverlay
+import MemoryOverlayTesting
+import SampleFiles
 
 /// A private write to an overlay page copies the overlay page, never the base page.
 enum CopyOnWriteScenarios {

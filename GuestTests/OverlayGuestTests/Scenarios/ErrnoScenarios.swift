@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
-import GuestTestSupport
-@_spi(Testing) import MemoryOverlay
-import OverlayTestData
+import GuestTestKit
+import MemoryOverlay
+import MemoryOverlayTesting
+import SampleFiles
 import SystemPackage
 
 /// Bad input gets a clear errno and changes nothing: after each failed
@@ -330,7 +331,7 @@ enum ErrnoScenarios {
                 let own = try OverlayDevice.openForScenario()
                 expectErrno(try own.cleanup(id), EPERM, "other process, own descriptor: cleanup")
             }
-            ChildProcess.expectSuccess(child, "other process")
+            child.expectSuccess("other process")
             verifyPages(fixture.base, view, label: "overlaid mapping after EPERM")
             // Another thread of the creating process may clean up.
             let result = Locked<Int32>(-1)
@@ -416,7 +417,7 @@ enum ErrnoScenarios {
                     Log.fail("the same request outside the cgroup: \(error)")
                 }
             }
-            let ok = ChildProcess.expectSuccess(child, "child in the 6M cgroup", timeout: 300)
+            let ok = child.expectSuccess("child in the 6M cgroup", timeout: 300)
             Log.note("memory.events: max \(group.event("max")), oom \(group.event("oom")), oom_kill \(group.event("oom_kill"))")
             if !ok && group.event("oom_kill") > 0 {
                 Log.fail("the request invoked the memory cgroup OOM killer instead of failing with ENOMEM")

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import CGuestTestSupport
+import CGuestTestKit
 import Glibc
-@_spi(Testing) import MemoryOverlay
-import OverlayTestData
+import GuestTestKit
+import MemoryOverlay
+import MemoryOverlayTesting
+import SampleFiles
 import SystemPackage
 
 /// Restores that share their lower layers and differ in their own (the
@@ -333,7 +335,7 @@ enum FleetScenarios {
                 verifyPages(base, view, label: "after MADV_PAGEOUT")
                 expectErrno(try device.cleanup(id), 0, "cleanup")
             }
-            ChildProcess.expectSuccess(child, "restore in a cgroup", timeout: 600)
+            child.expectSuccess("restore in a cgroup", timeout: 600)
         }
     }
 
@@ -344,7 +346,7 @@ enum FleetScenarios {
     /// whichever of the two exits first.
     static func forkAndExit() throws {
         try withDevice { device in
-            try becomeChildSubreaper()
+            try ChildProcess.becomeSubreaper()
             let data = try TestData.load()
             let diff = try ownDiff("fleet-forked-diff", pages: data.base.pageCount, runs: 16, stream: 950)
             defer { diff.close() }
@@ -359,20 +361,20 @@ enum FleetScenarios {
                     let parentPid = getpid()
                     let child = ChildProcess.spawn("child (\(label))") {
                         if parentLeavesFirst {
-                            let deadline = monotonicSeconds() + 60
-                            while getppid() == parentPid && monotonicSeconds() < deadline { sleepSeconds(0.01) }
+                            let deadline = Stopwatch.nowSeconds() + 60
+                            while getppid() == parentPid && Stopwatch.nowSeconds() < deadline { Stopwatch.sleep(seconds: 0.01) }
                         }
                         verifyPages(base, view, label: "child (\(label))")
                     }
                     if !parentLeavesFirst {
-                        ChildProcess.expectSuccess(child, "child (\(label))", timeout: 120)
+                        child.expectSuccess("child (\(label))", timeout: 120)
                         verifyPages(base, view, label: "parent after its child left")
                     }
                     expectErrno(try device.cleanup(id), 0, "parent's cleanup")
                 }
-                ChildProcess.expectSuccess(parent, "parent (\(label))", timeout: 240)
+                parent.expectSuccess("parent (\(label))", timeout: 240)
                 if parentLeavesFirst {
-                    guard let (_, status) = ChildProcess.reap(-1, timeout: 120) else {
+                    guard let (_, status) = ChildProcess.reap(nil, timeout: 120) else {
                         throw TestFailure("the child did not finish within 120 s after its parent left")
                     }
                     expect(status.succeeded, "child (\(label)): \(status)")

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
-@_spi(Testing) import MemoryOverlay
-import OverlayTestData
+import GuestTestKit
+import MemoryOverlay
+import MemoryOverlayTesting
+import SampleFiles
 import SystemPackage
 
 /// fork: an inherited mapping shows what the parent's shows; either side
@@ -24,7 +26,7 @@ enum ForkScenarios {
             let data = try TestData.load()  // before fork: shared by all children
             let ready = try EventPipe()
             let go = try EventPipe()
-            var children: [pid_t] = []
+            var children: [ChildProcess] = []
             for child in 0..<childCount {
                 let pid = ChildProcess.spawn("child \(child)") {
                     ready.closeRead()
@@ -45,7 +47,7 @@ enum ForkScenarios {
                     expectErrno(try device.cleanup(id), 0, "child \(child): cleanup")
                     verifyPages(base, view, label: "child \(child) after cleanup")
                 }
-                if pid < 0 { break }
+                if pid.id < 0 { break }
                 children.append(pid)
             }
             ready.closeWrite()
@@ -60,7 +62,7 @@ enum ForkScenarios {
             expect(alive == childCount, "only \(alive) of \(childCount) children created and verified their overlay")
             go.closeWrite()
             for (index, pid) in children.enumerated() {
-                ChildProcess.expectSuccess(pid, "child \(index)")
+                pid.expectSuccess("child \(index)")
             }
         }
     }
@@ -104,7 +106,7 @@ enum ForkScenarios {
             }
             toChild.closeRead()
             toParent.closeWrite()
-            defer { ChildProcess.expectSuccess(pid, "child") }
+            defer { pid.expectSuccess("child") }
             guard toParent.receive() != nil else {
                 base.unmap()
                 throw TestFailure("the child ended before its checks")
@@ -133,21 +135,21 @@ enum ForkScenarios {
                 _ = base.write(filePage: 31, bytes: [1, 2, 3])
                 base.unmap()
             }
-            ChildProcess.expectSuccess(unmapper, "child that unmaps")
+            unmapper.expectSuccess("child that unmaps")
             let exiter = ChildProcess.spawn("child that exits") {
                 verifyPages(base, view, label: "child that exits")
             }
-            ChildProcess.expectSuccess(exiter, "child that exits")
+            exiter.expectSuccess("child that exits")
             let ready = try EventPipe()
             let killed = ChildProcess.spawn("child killed with SIGKILL") {
                 _ = base.write(filePage: 4, bytes: [9])
                 ready.send()
-                sleepSeconds(100)
+                Stopwatch.sleep(seconds: 100)
             }
             ready.closeWrite()
             _ = ready.receive()
-            kill(killed, SIGKILL)
-            let status = ChildProcess.wait(killed)
+            killed.kill()
+            let status = killed.wait()
             expect(status.signaled && status.signal == SIGKILL, "child killed with SIGKILL: \(status)")
             ready.closeRead()
 
@@ -164,7 +166,7 @@ enum ForkScenarios {
     /// the scenario process, still sees the overlay.
     static func grandchildOutlivesCreator() throws {
         try withDevice { device in
-            try becomeChildSubreaper()
+            try ChildProcess.becomeSubreaper()
             let data = try TestData.load()
             let scenarioPid = getpid()
             let creator = ChildProcess.spawn("creator") {
@@ -181,8 +183,8 @@ enum ForkScenarios {
                     expectErrno(try device.cleanup(id), EPERM, "grandchild: cleanup of the creator's id")
                     checked.send()
                     checked.closeWrite()
-                    let deadline = monotonicSeconds() + 60
-                    while getppid() == creatorPid && monotonicSeconds() < deadline { sleepSeconds(0.01) }
+                    let deadline = Stopwatch.nowSeconds() + 60
+                    while getppid() == creatorPid && Stopwatch.nowSeconds() < deadline { Stopwatch.sleep(seconds: 0.01) }
                     expect(getppid() == scenarioPid, "grandchild: parent is \(getppid()) after the creator exited, expected the subreaper \(scenarioPid)")
                     verifyPages(base, view, label: "grandchild: after the creator exited")
                     try SystemFiles.dropCaches()
@@ -196,8 +198,8 @@ enum ForkScenarios {
                 _ = checked.receive()
                 // Exit without cleanup and without unmapping.
             }
-            ChildProcess.expectSuccess(creator, "creator")
-            guard let (_, status) = ChildProcess.reap(-1, timeout: 120) else {
+            creator.expectSuccess("creator")
+            guard let (_, status) = ChildProcess.reap(nil, timeout: 120) else {
                 throw TestFailure("the grandchild did not finish within 120 s")
             }
             expect(status.succeeded, "grandchild: \(status)")

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import CGuestTestSupport
+import CGuestTestKit
 import Glibc
-import GuestTestSupport
-@_spi(Testing) import MemoryOverlay
-import OverlayTestData
+import GuestTestKit
+import MemoryOverlay
+import MemoryOverlayTesting
+import SampleFiles
 import SystemPackage
 
 /// A layer file on FUSE, served by the test's own FUSE server, which
@@ -253,7 +254,7 @@ enum FuseScenarios {
                             residentAfterChange.withLock { $0 = residentPages(base) }
                             verifyPages(fuse, ExpectedView(base: new), label: "the FUSE file's own mapping after the first invalidation")
                         }
-                        sleepSeconds(0.02)
+                        Stopwatch.sleep(seconds: 0.02)
                     } catch {
                         Log.fail("round \(round): \(error)")
                         return
@@ -353,13 +354,13 @@ enum FuseScenarios {
         var info = stat()
         if stat(server.path(name), &info) != 0 { throw SysError("stat \(server.path(name))") }
         let target = server.requests(FUSE_READ) + reads
-        let deadline = monotonicSeconds() + 1
+        let deadline = Stopwatch.nowSeconds() + 1
         var sent = 0
         repeat {
-            if sent > 0 { sleepSeconds(0.002) }
+            if sent > 0 { Stopwatch.sleep(seconds: 0.002) }
             sent += 1
             if !expectErrno(server.invalidateInode(name), 0, "round \(round): FUSE_NOTIFY_INVAL_INODE \(sent) for \(name)") { break }
-        } while server.requests(FUSE_READ) < target && monotonicSeconds() < deadline
+        } while server.requests(FUSE_READ) < target && Stopwatch.nowSeconds() < deadline
         expectErrno(server.invalidateEntry(name), 0, "round \(round): FUSE_NOTIFY_INVAL_ENTRY for \(name)")
         return sent
     }

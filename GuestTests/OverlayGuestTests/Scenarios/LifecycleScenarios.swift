@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import CGuestTestSupport
+import CGuestTestKit
 import Glibc
-import GuestTestSupport
-@_spi(Testing) import MemoryOverlay
-import OverlayTestData
+import GuestTestKit
+import MemoryOverlay
+import MemoryOverlayTesting
+import SampleFiles
 import SystemPackage
 
 /// munmap, partial munmap, mprotect splits, mremap and exit release the
@@ -181,7 +182,7 @@ enum LifecycleScenarios {
                 verifyPages(own, ExpectedView(base: data.base2).overlaid(data.zebra, [0...500]), label: "child's own overlay")
                 verifyPages(overlaid.base, overlaid.view, label: "child: inherited mapping")
             }
-            ChildProcess.expectSuccess(exiting, "child that exits")
+            exiting.expectSuccess("child that exits")
             // The same, killed by SIGKILL while its overlay is alive.
             let ready = try EventPipe()
             let killed = ChildProcess.spawn("child killed with SIGKILL") {
@@ -190,13 +191,13 @@ enum LifecycleScenarios {
                 _ = try device.overlay(base: own, overlay: overlay, segments: seedSegments)
                 own.touch(0..<50)
                 ready.send()
-                sleepSeconds(100)
+                Stopwatch.sleep(seconds: 100)
             }
             ready.closeWrite()
             expect(ready.receive() != nil, "the child to be killed did not create its overlay")
             ready.closeRead()
-            kill(killed, SIGKILL)
-            _ = ChildProcess.wait(killed)
+            killed.kill()
+            _ = killed.wait()
             try SystemFiles.dropCaches()
             verifyPages(overlaid.base, overlaid.view, label: "parent's mapping after its children exited")
             expectErrno(try device.cleanup(overlaid.id), 0, "parent: cleanup")

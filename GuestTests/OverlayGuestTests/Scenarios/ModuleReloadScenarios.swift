@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import CGuestTestSupport
+import CGuestTestKit
 import Glibc
-@_spi(Testing) import MemoryOverlay
-import OverlayTestData
+import GuestTestKit
+import MemoryOverlay
+import MemoryOverlayTesting
+import SampleFiles
 import SystemPackage
 
 /// rmmod with a live overlay mapping is refused and the mapping keeps
@@ -66,13 +68,13 @@ enum ModuleReloadScenarios {
 
         // Nothing is mapped: rmmod succeeds (released references may take a moment).
         var attempts = 0
-        let deadline = monotonicSeconds() + 5
+        let deadline = Stopwatch.nowSeconds() + 5
         repeat {
             attempts += 1
             result = deleteModule(name)
             if result == 0 || !busy.contains(result) { break }
-            sleepSeconds(0.1)
-        } while monotonicSeconds() < deadline
+            Stopwatch.sleep(seconds: 0.1)
+        } while Stopwatch.nowSeconds() < deadline
         guard result == 0 else {
             let refcount = SystemFiles.read("/sys/module/\(name)/refcnt")?.split(separator: "\n").first.map(String.init) ?? "?"
             throw TestFailure("delete_module(\(name)) after the last overlay was unmapped: \(Errno.describe(result)) (refcnt \(refcount)): an overlay leaked")
@@ -94,8 +96,8 @@ enum ModuleReloadScenarios {
         if fd < 0 { throw SysError("open \(ko)") }
         defer { close(fd) }
         if batch_syscalls_finit_module(fd, "", 0) != 0 { throw SysError("finit_module(\(ko))") }
-        let deadline = monotonicSeconds() + 5
-        while !OverlayDevice.exists() && monotonicSeconds() < deadline { sleepSeconds(0.05) }
+        let deadline = Stopwatch.nowSeconds() + 5
+        while !OverlayDevice.exists() && Stopwatch.nowSeconds() < deadline { Stopwatch.sleep(seconds: 0.05) }
         try require(OverlayDevice.exists(), "\(OverlayDevice.defaultPath) did not come back after loading \(ko)")
     }
 }

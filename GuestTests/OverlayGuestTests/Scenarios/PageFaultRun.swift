@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
-import GuestTestSupport
-@_spi(Testing) import MemoryOverlay
-import OverlayTestData
+import GuestTestKit
+import MemoryOverlay
+import MemoryOverlayTesting
+import SampleFiles
 
 /// The seed's page_fault example: base.bin mapped MAP_PRIVATE read-write,
 /// two more mappings of base.bin (private and shared, read-only), overlay.bin

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
-import GuestTestSupport
-@_spi(Testing) import MemoryOverlay
-import OverlayTestData
+import GuestTestKit
+import MemoryOverlay
+import MemoryOverlayTesting
+import SampleFiles
 import SystemPackage
 
 /// The reverse map stays right: truncating a layer, compaction and memory
@@ -109,7 +110,7 @@ enum ReverseMapScenarios {
             let baseImage = try FileImage.onDemand(DataFile.baseXL.name)
             let overlayImage = try FileImage.onDemand(DataFile.overlayXL.name)
             try require(baseImage.size >= 48 << 20 && overlayImage.size >= baseImage.size,
-                        "baseXL.bin and overlayXL.bin must hold at least 48 MiB (generate --xl-pages 16384)")
+                        "baseXL.bin and overlayXL.bin must hold at least 48 MiB (sample-files --xl-pages 16384)")
             let group = try Cgroup.create("overlay-tests-\(getpid())", memoryMax: "32M")
             defer { group.remove() }
             let child = ChildProcess.spawn("child in the 32M cgroup") {
@@ -126,7 +127,7 @@ enum ReverseMapScenarios {
                 }
                 expectErrno(try device.cleanup(id), 0, "cleanup")
             }
-            ChildProcess.expectSuccess(child, "child in the 32M cgroup", timeout: 900)
+            child.expectSuccess("child in the 32M cgroup", timeout: 900)
             Log.note("memory.events: max \(group.event("max")), oom \(group.event("oom")), oom_kill \(group.event("oom_kill")); "
                      + "memory.stat: workingset_refault_file \(group.stat("workingset_refault_file")), pgmajfault \(group.stat("pgmajfault"))")
             expect(group.event("oom_kill") == 0, "the memory cgroup OOM-killed a task")

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import CBatchSyscalls
+import CGuestTestKit
 import Glibc
-import GuestTestSupport
-@_spi(Testing) import MemoryOverlay
-import OverlayTestData
+import GuestTestKit
+import MemoryOverlay
+import MemoryOverlayTesting
+import SampleFiles
 import Synchronization
 import SystemPackage
 
-/// What README "Under concurrency" promises beside sharing: a private
+/// What docs/abi.md, "Under concurrency", promises beside sharing: a private
 /// write racing a create, and no lock shared between processes while a
 /// request waits on user memory.
 extension SharingScenarios {
@@ -20,7 +21,7 @@ extension SharingScenarios {
     /// 100 rounds on a fresh 192-page mapping: one thread sends the seed's
     /// create request while another writes an 8-byte stamp into page after
     /// page, starting after a delay that varies by round, until 48 writes
-    /// after the request returned. Then, as README "Under concurrency"
+    /// after the request returned. Then, as docs/abi.md, "Under concurrency",
     /// promises:
     /// - EBUSY: nothing was replaced, every write stays (each page shows
     ///   base.bin with the last stamp written to it), no id was written;
@@ -162,7 +163,7 @@ extension SharingScenarios {
                 }
                 defer { a.finish() }
                 try a.awaitStep(timeout: 60)  // A's create waits on the page
-                let started = monotonicSeconds()
+                let started = Stopwatch.nowSeconds()
                 let b = ChildProcess.spawn("B") {
                     let device = try OverlayDevice.openForScenario()
                     let same = try SharingRequest.seed(device, data, label: "B, A's stack")
@@ -177,13 +178,13 @@ extension SharingScenarios {
                     expectErrno(try device.cleanup(other.id), 0, "B: cleanup of the other")
                     expectErrno(try device.cleanup(OverlayID.random()), ENOENT, "B: cleanup of an unknown id")
                 }
-                if let status = ChildProcess.wait(b, timeout: 60) {
+                if let status = b.wait(timeout: 60) {
                     expect(status.succeeded, "B: \(status)")
-                    Log.note("\(part.rawValue) stuck: B's creates and cleanups took \(formatSeconds(monotonicSeconds() - started)) s")
+                    Log.note("\(part.rawValue) stuck: B's creates and cleanups took \(formatSeconds(Stopwatch.nowSeconds() - started)) s")
                 } else {
                     Log.fail("\(part.rawValue) stuck: B's create did not complete within 60 s while A's waited on userfaultfd")
                     a.proceed()  // release A, then B may finish
-                    ChildProcess.expectSuccess(b, "B after A was released")
+                    b.expectSuccess("B after A was released")
                 }
                 a.finish()
             }
@@ -253,56 +254,43 @@ extension SharingScenarios {
 /// One anonymous page registered with a userfaultfd for missing faults:
 /// a kernel access to it (the module's copy from user memory) waits until
 /// `serve` copies a page in.
-final class UserfaultPage: @unchecked Sendable {
+final class UserfaultPage: Sendable {
     let page: MappedFile
-    private let descriptor = Atomic<Int32>(-1)
+    private let userfaultfd: Userfaultfd
 
     init() throws {
         page = try MappedFile.anonymous(pages: 1)
-        // Without UFFD_USER_MODE_ONLY: the fault to catch is the kernel's.
-        let fd = batch_syscalls_userfaultfd(O_CLOEXEC)
-        if fd < 0 { throw SysError("userfaultfd") }
-        descriptor.store(fd, ordering: .relaxed)
-        var api = uffdio_api()
-        api.api = UInt64(batch_syscalls_uffd_api)
-        if batch_syscalls_ioctl(fd, batch_syscalls_uffdio_api_cmd, &api) != 0 { throw SysError("UFFDIO_API") }
-        var register = uffdio_register()
-        register.range.start = UInt64(UInt(bitPattern: page.address))
-        register.range.len = UInt64(pageSize)
-        register.mode = UInt64(batch_syscalls_uffdio_register_mode_missing)
-        if batch_syscalls_ioctl(fd, batch_syscalls_uffdio_register_cmd, &register) != 0 { throw SysError("UFFDIO_REGISTER") }
+        do {
+            // Not user mode only: the fault to catch is the kernel's.
+            userfaultfd = try Userfaultfd()
+            try userfaultfd.registerMissing(page.address, length: pageSize)
+        } catch {
+            throw SysError("userfaultfd, UFFDIO_API or UFFDIO_REGISTER", error)
+        }
         // Nothing may touch the page from userspace before the kernel does.
     }
 
-    deinit { close() }
-
     /// Waits for the page's fault event.
     func awaitFault(timeout: Double) throws {
-        let fd = descriptor.load(ordering: .relaxed)
-        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        var poller = pollfd(fd: userfaultfd.descriptor, events: Int16(POLLIN), revents: 0)
         let ready = poll(&poller, 1, Int32(timeout * 1000))
         if ready <= 0 { throw TestFailure("no fault on the userfaultfd page within \(Int(timeout)) s: the create did not wait on it") }
-        var message = uffd_msg()
-        let count = read(fd, &message, MemoryLayout<uffd_msg>.size)
-        if count != MemoryLayout<uffd_msg>.size { throw SysError("read userfaultfd") }
-        guard Int32(message.event) == UFFD_EVENT_PAGEFAULT else {
-            throw TestFailure("userfaultfd event 0x\(hex(message.event)), want a page fault")
+        var messages = [uffd_msg](repeating: uffd_msg(), count: 1)
+        switch userfaultfd.readFaults(into: &messages) {
+        case .failure(let error): throw SysError("read userfaultfd", error)
+        case .success(let faults) where faults.isEmpty: throw TestFailure("userfaultfd event, want a page fault")
+        case .success: break
         }
     }
 
     /// Copies the page at `source` in, waking the faulting access.
     func serve(from source: UnsafeRawPointer) throws {
-        var copy = uffdio_copy()
-        copy.dst = UInt64(UInt(bitPattern: page.address))
-        copy.src = UInt64(UInt(bitPattern: source))
-        copy.len = UInt64(pageSize)
-        if batch_syscalls_ioctl(descriptor.load(ordering: .relaxed), batch_syscalls_uffdio_copy_cmd, &copy) != 0 {
-            throw SysError("UFFDIO_COPY")
+        if let error = userfaultfd.copy(to: UInt(bitPattern: page.address), from: source) {
+            throw SysError("UFFDIO_COPY", error)
         }
     }
 
     func close() {
-        let fd = descriptor.exchange(-1, ordering: .relaxed)
-        if fd >= 0 { Glibc.close(fd) }
+        userfaultfd.close()
     }
 }

@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
-import GuestTestSupport
-@_spi(Testing) import MemoryOverlay
-import OverlayTestData
+import GuestTestKit
+import MemoryOverlay
+import MemoryOverlayTesting
+import SampleFiles
 import SystemPackage
 
 /// Identical stacks share one overlay inode, whichever processes make the
 /// requests, and nothing else changes: each request its own id, EEXIST,
 /// EBUSY, cleanup and stacking per mapping, private writes private, a
-/// changed layer never shared (README, "Sharing").
+/// changed layer never shared (docs/abi.md, "Sharing").
 enum SharingScenarios {
     static var all: [Scenario] { [
         Scenario("Sharing: 3 processes making the same request map one overlay (one number, attached=3, page cache not tripled)",
@@ -25,7 +26,7 @@ enum SharingScenarios {
                  differentStacks),
         Scenario("Sharing: fork of a sharer (child keeps the parent's overlay attached after the parent leaves)",
                  forkOfSharer),
-        Scenario("Sharing: a private write racing a create (README contract): EBUSY keeps it, else no page mixes base and overlay",
+        Scenario("Sharing: a private write racing a create (the ABI's contract): EBUSY keeps it, else no page mixes base and overlay",
                  writeRacingCreate),
         Scenario("Sharing: a create stuck on userfaultfd-served request or segments holds up no other process's create",
                  stuckCreateBlocksNobody),
@@ -447,7 +448,7 @@ enum SharingScenarios {
                 }),
             ]
             for (what, change) in changes {
-                sleepSeconds(0.05)  // past the filesystem's timestamp granularity
+                Stopwatch.sleep(seconds: 0.05)  // past the filesystem's timestamp granularity
                 try change()
                 baseImage = try baseFile.image()
                 let changed = try request("after \(what)")

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
-import GuestTestSupport
-@_spi(Testing) import MemoryOverlay
-import OverlayTestData
+import GuestTestKit
+import MemoryOverlay
+import MemoryOverlayTesting
+import SampleFiles
 import SystemPackage
 
 /// ABI v2 (IOCTL_MEM_OVERLAY_STACK_CMD): every error, with nothing changed
@@ -601,7 +602,7 @@ enum StackRequestScenarios {
                 verifyPages(base, view, label: "child's inherited chain (cold)")
                 expectErrno(try device.cleanup(id), EPERM, "cleanup from the child")
             }
-            ChildProcess.expectSuccess(first, "child reading the chain")
+            first.expectSuccess("child reading the chain")
             verifyPages(base, view, label: "parent's chain after the child exited")
 
             // The parent unmaps first; the child's mapping keeps the id.
@@ -616,7 +617,7 @@ enum StackRequestScenarios {
             expect(LiveOverlay.entry(for: id) != nil, "the id went with the parent's mapping while the child maps it")
             try SystemFiles.dropCaches()
             go.send()
-            ChildProcess.expectSuccess(second, "child outliving the parent's mapping")
+            second.expectSuccess("child outliving the parent's mapping")
             go.closeWrite()
             expect(LiveOverlay.entry(for: id) == nil, "the id is still listed after the last mapping went")
             expectErrno(try device.cleanup(id), ENOENT, "cleanup after the last mapping went")
@@ -650,7 +651,7 @@ enum StackRequestScenarios {
             var bytes = [UInt8](repeating: 0, count: 16)
             let count = bytes.withUnsafeMutableBytes { read(ends[0], $0.baseAddress!, 16) }
             close(ends[0])
-            ChildProcess.expectSuccess(third, "child exiting with its chain")
+            third.expectSuccess("child exiting with its chain")
             if count == 16, let childID = OverlayID(bytes: bytes) {
                 expect(LiveOverlay.entry(for: childID) == nil, "the child's id \(childID) is still listed after it exited")
             } else {

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import CGuestTestSupport
+import CGuestTestKit
 import Glibc
-@_spi(Testing) import MemoryOverlay
-import OverlayTestData
+import GuestTestKit
+import MemoryOverlay
+import MemoryOverlayTesting
+import SampleFiles
 import SystemPackage
 
 /// A thread that keeps changing the fuzz arena's slots under the requests
@@ -26,12 +28,8 @@ final class ArenaMutator {
     static let mremapMayMove: Int32 = 1
     static let mremapFixed: Int32 = 2
 
-    init(device: OverlayDevice, files: FuzzFiles, arena: FuzzArena, ids: IDLedger, tally: Tally, seed: UInt64) {
-        self.device = device
-        self.files = files
-        self.arena = arena
-        self.ids = ids
-        self.tally = tally
+    init(_ targets: FuzzTargets, seed: UInt64) {
+        (device, files, arena, ids, tally) = (targets.device, targets.files, targets.arena, targets.ids, targets.tally)
         generator = SplitMix64(seed: seed)
         generator.fill(UnsafeMutableRawBufferPointer(start: noise, count: pageSize))
     }
@@ -141,24 +139,25 @@ final class ArenaMutator {
                          segmentsAt: create + RawCreateRequest.size, segmentsSize: 1).store(at: create)
         let device = self.device
         let allowed = FuzzThread.allowed["create"]!
-        let pid = Glibc.fork()
-        if pid == 0 {
-            for target in targets { _ = batch_syscalls_probe_copy(scratch, target, 64) }
-            // The parent's id is not the child's to clean up.
-            let cleaned = device.ioctl(OverlayDevice.cleanupCommand, cleanup)?.rawValue ?? 0
-            if cleaned != EPERM && cleaned != ENOENT { _exit(3) }
-            let created = device.ioctl(OverlayDevice.createCommand, create)?.rawValue ?? 0
-            if created != 0 && !allowed.contains(created) { _exit(4) }
-            _exit(0)  // with its overlay, if it made one, not cleaned up
-        }
-        if pid < 0 {
+        let child: ChildProcess
+        do {
+            child = try ChildProcess.fork {
+                for target in targets { _ = batch_syscalls_probe_copy(scratch, target, 64) }
+                // The parent's id is not the child's to clean up.
+                let cleaned = device.ioctl(OverlayDevice.cleanupCommand, cleanup)?.rawValue ?? 0
+                if cleaned != EPERM && cleaned != ENOENT { return 3 }
+                let created = device.ioctl(OverlayDevice.createCommand, create)?.rawValue ?? 0
+                if created != 0 && !allowed.contains(created) { return 4 }
+                return 0  // with its overlay, if it made one, not cleaned up
+            }
+        } catch {
             count("fork (failed)")
             return
         }
         count("fork")
-        guard let status = ChildProcess.wait(pid, timeout: 60) else {
-            kill(pid, SIGKILL)
-            _ = ChildProcess.wait(pid)
+        guard let status = child.wait(timeout: 60) else {
+            child.kill()
+            _ = child.wait()
             Log.fail("mutator: a forked child did not exit within 60 s")
             return
         }

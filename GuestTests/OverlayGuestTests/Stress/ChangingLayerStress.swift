@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import CGuestTestSupport
+import CGuestTestKit
 import Glibc
-import GuestTestSupport
-@_spi(Testing) import MemoryOverlay
-import OverlayTestData
+import GuestTestKit
+import MemoryOverlay
+import MemoryOverlayTesting
+import SampleFiles
 import SystemPackage
 
-/// Layers that change while mapped (README, "Layers that change while
+/// Layers that change while mapped (docs/abi.md, "Layers that change while
 /// mapped"). The overlay has a page cache of its own: a page of it keeps
 /// what it was filled with for as long as it stays cached; a page filled
 /// after a change reads the layer as it is then (new data, zeros in a

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import CGuestTestSupport
+import CGuestTestKit
 import Glibc
-import OverlayTestData
+import GuestTestKit
+import SampleFiles
 
 /// The address range the fuzzer's mappings live in: slots of `slotPages`
 /// pages that mutator threads map files and anonymous memory into,
@@ -10,7 +11,7 @@ import OverlayTestData
 ///
 /// Mapping over a range with MAP_FIXED is only safe where nothing else of
 /// the process lives, and a create request replaces its base mapping with
-/// MAP_FIXED too (possibly after a mutator unmapped it: see the README,
+/// MAP_FIXED too (possibly after a mutator unmapped it: see docs/abi.md,
 /// "Under concurrency"). So the arena sits far below where the kernel
 /// places mmap()s and the heap (at 64 GiB), and every slot is kept covered
 /// by mappings of the arena's own: a hole a mutator makes is filled again

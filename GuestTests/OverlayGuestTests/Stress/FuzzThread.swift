@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import CBatchSyscalls
-import CGuestTestSupport
+import CGuestTestKit
 import Glibc
-@_spi(Testing) import MemoryOverlay
-import OverlayTestData
+import MemoryOverlay
+import MemoryOverlayTesting
+import SampleFiles
 import SystemPackage
 
 /// One fuzzing thread: draws requests from its own generator and sends
@@ -21,7 +22,7 @@ final class FuzzThread {
     static let kernelAddress = UInt(0xffff_8880_0000_0000)
     static let nonCanonical = UInt(0x8000_0000_0000_0000)
     static let maxSegments = Int(BATCH_SYSCALLS_MAX_SEGMENTS)
-    /// The errnos each request may fail with (README, ABI).
+    /// The errnos each request may fail with (docs/abi.md).
     static let allowed: [String: Set<Int32>] = [
         "create": [EINVAL, EFAULT, E2BIG, EEXIST, EBUSY, ENOMEM],
         "stack": [EINVAL, EFAULT, E2BIG, EEXIST, EBUSY, ENOMEM, EBADF, EACCES],
@@ -58,13 +59,8 @@ final class FuzzThread {
         var neverReadable: Bool { [.null, .kernel, .nonCanonical, .low, .top, .arenaGuard].contains(self) }
     }
 
-    init(device: OverlayDevice, files: FuzzFiles, arena: FuzzArena, ids: IDLedger, tally: Tally, seed: UInt64,
-         label: String) throws {
-        self.device = device
-        self.files = files
-        self.arena = arena
-        self.ids = ids
-        self.tally = tally
+    init(_ targets: FuzzTargets, seed: UInt64, label: String) throws {
+        (device, files, arena, ids, tally) = (targets.device, targets.files, targets.arena, targets.ids, targets.tally)
         self.label = label
         generator = SplitMix64(seed: seed)
         guard let memory = mmap(nil, Self.scratchPages * pageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
+import GuestTestKit
 
 /// What must return to where it started after a stress part: the module's
 /// live objects (debugfs `stats`), unreclaimable slab and vmalloc memory
@@ -109,11 +110,11 @@ struct KernelFigures: Equatable, CustomStringConvertible {
     static func settle(until target: [String: Int]? = nil, timeout: Double = 10) -> KernelFigures {
         sync()
         try? SystemFiles.write("/proc/sys/vm/drop_caches", "3")
-        let deadline = monotonicSeconds() + timeout
-        while let target, moduleStats() != target, monotonicSeconds() < deadline {
-            sleepSeconds(0.05)
+        let deadline = Stopwatch.nowSeconds() + timeout
+        while let target, moduleStats() != target, Stopwatch.nowSeconds() < deadline {
+            Stopwatch.sleep(seconds: 0.05)
         }
-        sleepSeconds(0.2)
+        Stopwatch.sleep(seconds: 0.2)
         // Slab shrink (drop_caches 2) frees empty slabs of the caches.
         try? SystemFiles.write("/proc/sys/vm/drop_caches", "3")
         return read()

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import CGuestTestSupport
+import CGuestTestKit
 import Glibc
-import GuestTestSupport
-@_spi(Testing) import MemoryOverlay
-import OverlayTestData
+import GuestTestKit
+import MemoryOverlay
+import MemoryOverlayTesting
+import SampleFiles
 import Synchronization
 import SystemPackage
 
@@ -36,11 +37,12 @@ struct RequestFuzzer {
         let arena = try FuzzArena(slotCount: Self.slotCount, slotPages: Self.slotPages)
         let ids = IDLedger()
         let tally = Tally()
+        let targets = FuzzTargets(device: device, files: files, arena: arena, ids: ids, tally: tally)
         let stop = StopFlag()
         let fuzzers = configuration.threads
         let mutators = 2
         let perThread = (configuration.requests + fuzzers - 1) / fuzzers
-        let started = monotonicSeconds()
+        let started = Stopwatch.nowSeconds()
         let mutatorStats = Locked<[String: Int]>([:])
         let finishedFuzzers = Locked(0)
 
@@ -48,13 +50,11 @@ struct RequestFuzzer {
             let threadSeed = seed &+ UInt64(member.index) &* 0x9E37_79B9_7F4A_7C15
             do {
                 if member.index < fuzzers {
-                    let thread = try FuzzThread(device: device, files: files, arena: arena, ids: ids, tally: tally,
-                                                seed: threadSeed, label: "fuzzer \(member.index)")
+                    let thread = try FuzzThread(targets, seed: threadSeed, label: "fuzzer \(member.index)")
                     defer { thread.release() }
                     for _ in 0..<perThread where Log.failures < 20 { thread.step() }
                 } else if member.index < fuzzers + mutators {
-                    let mutator = ArenaMutator(device: device, files: files, arena: arena, ids: ids, tally: tally,
-                                               seed: threadSeed)
+                    let mutator = ArenaMutator(targets, seed: threadSeed)
                     while !stop.isSet { mutator.step() }
                     mutatorStats.withLock { total in
                         for (name, count) in mutator.operations { total[name, default: 0] += count }
@@ -70,7 +70,7 @@ struct RequestFuzzer {
                 if finishedFuzzers.withLock({ $0 += 1; return $0 }) == fuzzers { stop.set() }
             }
         }
-        let seconds = monotonicSeconds() - started
+        let seconds = Stopwatch.nowSeconds() - started
         arena.release()
         files.close()
         // Ids still registered: each may still clean up once (0), or its

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
-@_spi(Testing) import MemoryOverlay
-import OverlayTestData
+import GuestTestKit
+import MemoryOverlay
+import MemoryOverlayTesting
+import SampleFiles
 import SystemPackage
 
 /// Rounds of the whole life of an overlay, each ending a different way:
@@ -46,12 +48,12 @@ struct SoakStress {
             try round(device, data, layerFiles, layerDescriptors, &generator, ending: ending, number: -1)
         }
         let before = KernelFigures.settle()
-        let started = monotonicSeconds()
+        let started = Stopwatch.nowSeconds()
         for number in 0..<configuration.soakRounds where Log.failures < 10 {
             try round(device, data, layerFiles, layerDescriptors, &generator, ending: generator.below(Self.endings),
                       number: number)
         }
-        let seconds = monotonicSeconds() - started
+        let seconds = Stopwatch.nowSeconds() - started
         let after = KernelFigures.settle(until: before.module)
         Log.note("\(configuration.soakRounds) rounds in \(formatSeconds(seconds)) s")
         Log.note("before: \(before)")
@@ -137,15 +139,15 @@ struct SoakStress {
                 // file, so the id is still registered.
                 expectErrno(try device.cleanup(id), 0, "\(label): cleanup after munmap (the child still maps it)")
                 go.send()
-                ChildProcess.expectSuccess(child, "\(label): child")
+                child.expectSuccess("\(label): child")
             } else if generator.chance(50) {
                 go.send()
-                ChildProcess.expectSuccess(child, "\(label): child")
+                child.expectSuccess("\(label): child")
                 expectErrno(try device.cleanup(id), 0, "\(label): cleanup after the child exited")
                 base.unmap()
             } else {
-                kill(child, SIGKILL)
-                _ = ChildProcess.wait(child)
+                child.kill()
+                _ = child.wait()
                 expectErrno(try device.cleanup(id), 0, "\(label): cleanup after the child was killed")
                 base.unmap()
             }
@@ -159,7 +161,7 @@ struct SoakStress {
                 own.touch(0..<64)
                 _exit(0)
             }
-            ChildProcess.expectSuccess(child, "\(label): child with its own overlay")
+            child.expectSuccess("\(label): child with its own overlay")
             expectErrno(try device.cleanup(id), 0, "\(label): cleanup")
             base.unmap()
         }

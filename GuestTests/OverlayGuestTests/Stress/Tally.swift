@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
-@_spi(Testing) import MemoryOverlay
+import GuestTestKit
+import MemoryOverlay
+import MemoryOverlayTesting
 import SystemPackage
 
 /// Results of many requests by kind ("create", "cleanup", "stack"): how

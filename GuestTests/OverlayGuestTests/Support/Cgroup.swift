@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
-@_spi(Testing) import MemoryOverlay
+import GuestTestKit
+import MemoryOverlay
+import MemoryOverlayTesting
 import SystemPackage
 
 /// A cgroup v2 group with the memory controller, for the tests that need a
@@ -86,7 +88,7 @@ struct Cgroup {
     func remove() {
         for _ in 0..<100 {
             if rmdir(path) == 0 || errno == ENOENT { return }
-            sleepSeconds(0.05)
+            Stopwatch.sleep(seconds: 0.05)
         }
         Log.note("could not remove \(path): \(Errno.current)")
     }

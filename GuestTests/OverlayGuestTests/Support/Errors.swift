@@ -1,24 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
-@_spi(Testing) import MemoryOverlay
+import MemoryOverlay
+import MemoryOverlayTesting
 import SystemPackage
 
 extension Errno {
-    /// "ENOENT (No such file or directory)": the name from the library's
-    /// table and the system's message.
-    var described: String { "\(name) (\(String(cString: strerror(rawValue))))" }
-
-    /// `described` for a result that is 0 for success or an errno.
+    /// ``nameAndMessage`` for a result that is 0 for success or an errno.
     static func describe(_ code: Int32) -> String {
-        code == 0 ? "success" : Errno(rawValue: code).described
-    }
-}
-
-extension DefaultStringInterpolation {
-    /// An errno in a scenario's message names itself: "ENOENT (No such file
-    /// or directory)" rather than swift-system's message alone.
-    mutating func appendInterpolation(_ error: Errno) {
-        appendLiteral(error.described)
+        code == 0 ? "success" : Errno(rawValue: code).nameAndMessage
     }
 }
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import OverlayTestData
+import SampleFiles
 
 /// What one page of a mapping must show.
 enum Expectation {

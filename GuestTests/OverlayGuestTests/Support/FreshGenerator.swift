@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
-import OverlayTestData
+import GuestTestKit
+import SampleFiles
 
 /// A generator seeded from the clock and pid, for data that must differ
 /// from everything on disk.
 func freshGenerator() -> SplitMix64 {
-    SplitMix64(seed: UInt64(bitPattern: Int64(monotonicSeconds() * 1e9)) ^ (UInt64(getpid()) << 32))
+    SplitMix64(seed: UInt64(bitPattern: Int64(Stopwatch.nowSeconds() * 1e9)) ^ (UInt64(getpid()) << 32))
 }
 
 extension SplitMix64 {

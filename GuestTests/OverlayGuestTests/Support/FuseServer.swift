@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import CGuestTestSupport
+import CGuestTestKit
 import Glibc
-@_spi(Testing) import MemoryOverlay
+import GuestTestKit
+import MemoryOverlay
+import MemoryOverlayTesting
 import Synchronization
 import SystemPackage
 
@@ -36,7 +38,7 @@ final class FuseServer: @unchecked Sendable {
     let mountPoint: String
     let files: [FuseFile]
     private let device: Int32
-    private let server: pid_t
+    private let server: ChildProcess
     private let shared: SharedCounters
     private var stopped = false
 
@@ -96,14 +98,14 @@ final class FuseServer: @unchecked Sendable {
             FuseServer.serve(device: device, files: files, shared: shared)
         }
         let fuse = FuseServer(mountPoint: mountPoint, files: files, device: device, server: server, shared: shared)
-        if server < 0 {
+        if server.id < 0 {
             fuse.stop()
             throw TestFailure("could not start the FUSE server")
         }
         return fuse
     }
 
-    private init(mountPoint: String, files: [FuseFile], device: Int32, server: pid_t, shared: SharedCounters) {
+    private init(mountPoint: String, files: [FuseFile], device: Int32, server: ChildProcess, shared: SharedCounters) {
         self.mountPoint = mountPoint
         self.files = files
         self.device = device
@@ -203,13 +205,13 @@ final class FuseServer: @unchecked Sendable {
             if umount2(mountPoint, Int32(MNT_DETACH)) != 0 { Log.fail("umount2(\(mountPoint), MNT_DETACH): \(Errno.current)") }
         }
         close(device)
-        if server > 0 {
-            if let status = ChildProcess.wait(server, timeout: 10) {
+        if server.id > 0 {
+            if let status = server.wait(timeout: 10) {
                 expect(status.succeeded, "FUSE server: \(status)")
             } else {
                 Log.fail("the FUSE server is still running 10 s after the unmount (something still holds a file of the filesystem): killed")
-                kill(server, SIGKILL)
-                _ = ChildProcess.wait(server)
+                server.kill()
+                _ = server.wait()
             }
         }
         if rmdir(mountPoint) != 0 { Log.fail("rmdir \(mountPoint): \(Errno.current)") }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import GuestTestSupport
-@_spi(Testing) import MemoryOverlay
+import GuestTestKit
+import MemoryOverlay
+import MemoryOverlayTesting
 import Synchronization
 import SystemPackage
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import CGuestTestSupport
+import CGuestTestKit
 import Glibc
-@_spi(Testing) import MemoryOverlay
+import MemoryOverlay
+import MemoryOverlayTesting
 import SystemPackage
 
 /// The library's mappings as the scenarios use them: made with `PROT_*` and
@@ -16,9 +17,9 @@ extension MappedFile {
         protection: Int32 = PROT_READ, flags: Int32 = MAP_PRIVATE, at fixedAddress: UnsafeMutableRawPointer? = nil
     ) throws -> MappedFile {
         do {
-            return try MappedFile(path: FilePath(path), name: name, protection: Protection(rawValue: protection),
-                                  sharing: sharing(flags), firstFilePage: firstFilePage, pages: pages,
-                                  at: fixedAddress, lifetime: .untilUnmapped)
+            return try MappedFile.untilUnmapped(path: FilePath(path), name: name,
+                                                protection: Protection(rawValue: protection), sharing: sharing(flags),
+                                                firstFilePage: firstFilePage, pages: pages, at: fixedAddress)
         } catch {
             throw SysError("map \(name ?? path)", error)
         }
@@ -30,10 +31,9 @@ extension MappedFile {
         protection: Int32 = PROT_READ, flags: Int32 = MAP_PRIVATE, at fixedAddress: UnsafeMutableRawPointer? = nil
     ) throws -> MappedFile {
         do {
-            return try MappedFile(fileDescriptor: FileDescriptor(rawValue: fd), name: name,
-                                  protection: Protection(rawValue: protection), sharing: sharing(flags),
-                                  firstFilePage: firstFilePage, pages: pages, at: fixedAddress,
-                                  lifetime: .untilUnmapped)
+            return try MappedFile.untilUnmapped(fileDescriptor: FileDescriptor(rawValue: fd), name: name,
+                                                protection: Protection(rawValue: protection), sharing: sharing(flags),
+                                                firstFilePage: firstFilePage, pages: pages, at: fixedAddress)
         } catch {
             throw SysError("map \(name)", error)
         }
@@ -47,8 +47,7 @@ extension MappedFile {
     static func anonymous(pages: Int, protection: Int32 = PROT_READ | PROT_WRITE, fill: UInt8? = nil) throws -> MappedFile {
         let mapping: MappedFile
         do {
-            mapping = try MappedFile(anonymousPages: pages, protection: Protection(rawValue: protection),
-                                     lifetime: .untilUnmapped)
+            mapping = try MappedFile.untilUnmapped(anonymousPages: pages, protection: Protection(rawValue: protection))
         } catch {
             throw SysError("mmap anonymous (\(pages) pages)", error)
         }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
-@_spi(Testing) import MemoryOverlay
-import OverlayTestData
+import MemoryOverlay
+import MemoryOverlayTesting
+import SampleFiles
 import SystemPackage
 
 /// What the tap runner found before the first scenario.
@@ -23,16 +24,16 @@ extension OverlayDevice {
         do {
             return try OverlayDevice(path: path)
         } catch {
-            if [ENOENT, ENODEV, ENXIO].contains(error.rawValue) {
+            if [ENOENT, ENODEV, ENXIO].contains(error.errno.rawValue) {
                 if TestEnvironment.deviceWasPresent {
                     throw TestFailure("\(path) disappeared during the run (open: \(error))")
                 }
                 throw SkipScenario("no \(path) (module not loaded)")
             }
-            if (error.rawValue == EACCES || error.rawValue == EPERM) && geteuid() != 0 {
+            if (error.errno.rawValue == EACCES || error.errno.rawValue == EPERM) && geteuid() != 0 {
                 throw SkipScenario("not root: cannot open \(path)")
             }
-            throw SysError("open \(path)", error)
+            throw SysError("open \(path)", error.errno)
         }
     }
 
@@ -65,9 +66,6 @@ extension OverlayID {
         var generator = freshGenerator()
         return OverlayID(bytes: (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) })!
     }
-
-    /// The all-zero id.
-    static let zero = OverlayID(bytes: [UInt8](repeating: 0, count: 16))!
 
     /// This id with the bits of `mask` flipped in byte `index`.
     func flipping(_ mask: UInt8, inByte index: Int) -> OverlayID {

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
-import GuestTestSupport
-@_spi(Testing) import MemoryOverlay
+import GuestTestKit
+import MemoryOverlay
+import MemoryOverlayTesting
 
 /// Compares pages of a mapping with an `ExpectedView` and reports each
 /// differing page with what it showed and what it should have shown.

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
-@_spi(Testing) import MemoryOverlay
-import OverlayTestData
+import MemoryOverlay
+import MemoryOverlayTesting
+import SampleFiles
 
 /// What most scenarios start from: the test data, a fresh private
 /// read-write mapping of base.bin and a mapping of overlay.bin.

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
-@_spi(Testing) import MemoryOverlay
-import OverlayTestData
+import GuestTestKit
+import MemoryOverlay
+import MemoryOverlayTesting
+import SampleFiles
 
 /// A process of a scenario that runs step by step: at each
 /// `PeerLink.step()` it tells the scenario it got there and waits until the
@@ -9,15 +11,17 @@ import OverlayTestData
 /// the stats and the page cache while every peer holds its mappings.
 final class Peer {
     let label: String
-    let pid: pid_t
+    let process: ChildProcess
+    /// The peer's process id (what the listing shows as its creator).
+    var pid: pid_t { process.id }
     private let reports: EventPipe  // peer -> scenario
     private let turns: EventPipe  // scenario -> peer
     /// Finished or killed: its pipes are closed (a `defer` may finish it again).
     private var ended = false
 
-    private init(label: String, pid: pid_t, reports: EventPipe, turns: EventPipe) {
+    private init(label: String, process: ChildProcess, reports: EventPipe, turns: EventPipe) {
         self.label = label
-        self.pid = pid
+        self.process = process
         self.reports = reports
         self.turns = turns
     }
@@ -26,15 +30,15 @@ final class Peer {
     static func spawn(_ label: String, _ body: (PeerLink) throws -> Void) throws -> Peer {
         let reports = try EventPipe()
         let turns = try EventPipe()
-        let pid = ChildProcess.spawn(label) {
+        let process = ChildProcess.spawn(label) {
             reports.closeRead()
             turns.closeWrite()
             try body(PeerLink(label: label, reports: reports, turns: turns))
         }
         reports.closeWrite()
         turns.closeRead()
-        if pid < 0 { throw TestFailure("\(label): fork failed") }
-        return Peer(label: label, pid: pid, reports: reports, turns: turns)
+        if process.id < 0 { throw TestFailure("\(label): fork failed") }
+        return Peer(label: label, process: process, reports: reports, turns: turns)
     }
 
     /// Waits until the peer has reached its next step.
@@ -57,15 +61,15 @@ final class Peer {
         proceed()
         ended = true
         defer { reports.closeRead(); turns.closeWrite() }
-        return ChildProcess.expectSuccess(pid, label, timeout: timeout)
+        return process.expectSuccess(label, timeout: timeout)
     }
 
     /// Kills the peer with SIGKILL and reaps it.
     func kill() {
         guard !ended else { return }
         ended = true
-        _ = Glibc.kill(pid, SIGKILL)
-        let status = ChildProcess.wait(pid)
+        process.kill()
+        let status = process.wait()
         expect(status.signaled && status.signal == SIGKILL, "\(label) killed with SIGKILL: \(status)")
         reports.closeRead()
         turns.closeWrite()
@@ -160,11 +164,11 @@ struct ModuleStats: Equatable, CustomStringConvertible {
     /// `timeout` seconds (a file's release and an inode's eviction may
     /// trail the exit of the process that held it).
     static func await(_ expected: ModuleStats, timeout: Double = 5) throws -> ModuleStats {
-        let deadline = monotonicSeconds() + timeout
+        let deadline = Stopwatch.nowSeconds() + timeout
         while true {
             let now = try read()
-            if now == expected || monotonicSeconds() > deadline { return now }
-            sleepSeconds(0.02)
+            if now == expected || Stopwatch.nowSeconds() > deadline { return now }
+            Stopwatch.sleep(seconds: 0.02)
         }
     }
 
@@ -189,11 +193,11 @@ func pageCacheKiB() throws -> Int {
 /// The listing's attached count for overlay `number` (from any line that
 /// names it), once it is `expected` or after `timeout` seconds.
 func attachedCount(ofOverlay number: Int, awaiting expected: Int, timeout: Double = 5) -> Int? {
-    let deadline = monotonicSeconds() + timeout
+    let deadline = Stopwatch.nowSeconds() + timeout
     while true {
         let listed = (try? LiveOverlay.all())?.first { $0.overlayNumber == number }?.attachedRequests
-        if listed == expected || monotonicSeconds() > deadline { return listed }
-        sleepSeconds(0.02)
+        if listed == expected || Stopwatch.nowSeconds() > deadline { return listed }
+        Stopwatch.sleep(seconds: 0.02)
     }
 }
 

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
-import GuestTestSupport
-@_spi(Testing) import MemoryOverlay
-import OverlayTestData
+import GuestTestKit
+import MemoryOverlay
+import MemoryOverlayTesting
+import SampleFiles
+import SystemPackage
 
 /// The page size of this kernel (4096 on x86-64), as the library has it.
 let pageSize = MemoryPage.size
@@ -15,17 +17,16 @@ enum SystemFiles {
 
     /// The whole file, or nil when it cannot be read.
     static func read(_ path: String) -> String? {
-        try? TextFile.read(path)
+        try? TextFile.read(FilePath(path))
     }
 
     /// Writes `value` with one write(2), as `echo value > path` does.
     static func write(_ path: String, _ value: String) throws {
-        let fd = open(path, O_WRONLY | O_CLOEXEC)
-        if fd < 0 { throw SysError("open \(path)") }
-        defer { close(fd) }
-        let bytes = Array(value.utf8)
-        let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress!, $0.count) }
-        if n != bytes.count { throw SysError("write '\(value)' to \(path)") }
+        do {
+            try TextFile.write(FilePath(path), value)
+        } catch {
+            throw SysError("write '\(value)' to \(path)", error)
+        }
     }
 
     /// `sync; echo 3 > /proc/sys/vm/drop_caches`: clean page cache is freed,
@@ -72,17 +73,6 @@ enum SystemFiles {
         mkdir(mountPoint, 0o755)
         return mount(type, mountPoint, type, 0, nil) == 0
     }
-}
-
-/// Seconds on the monotonic clock.
-func monotonicSeconds() -> Double {
-    Double(Stopwatch.now()) / 1e9
-}
-
-func sleepSeconds(_ seconds: Double) {
-    var request = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - Double(Int(seconds))) * 1e9))
-    var remaining = timespec()
-    while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
 }
 
 /// Lowercase hexadecimal without a prefix (as /proc/self/map_files names ranges).

@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import Glibc
-@_spi(Testing) import MemoryOverlay
-import OverlayTestData
+import MemoryOverlay
+import MemoryOverlayTesting
+import SampleFiles
 import SystemPackage
 
 extension DataFile {
     /// Fails the scenario when a data file is missing.
     static func require(_ name: String) throws {
         if !SystemFiles.exists(name) {
-            throw TestFailure("missing \(name) in the working directory (run `batch-syscalls generate --dir .` first)")
+            throw TestFailure("missing \(name) in the working directory (run `batch-syscalls sample-files --dir .` first)")
         }
     }
 }
@@ -27,7 +28,7 @@ struct TestData {
         let data = TestData(base: try FileImage.load(DataFile.base.name), base2: try FileImage.load(DataFile.base2.name),
                             overlay: try FileImage.load(DataFile.overlay.name), zebra: try FileImage.load(DataFile.zebra.name))
         try require(data.base.pageCount >= 160 && data.base.size % pageSize == 0,
-                    "base.bin must have at least 160 whole pages (generate --pages)")
+                    "base.bin must have at least 160 whole pages (sample-files --pages)")
         return data
     }
 

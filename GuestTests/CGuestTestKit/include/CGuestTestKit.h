@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * What the programs run in the guest (the tests, the bench) need from C and
+ * Swift cannot express itself, because the C function is variadic (prctl,
+ * syscall, ioctl) or needs sigsetjmp/siglongjmp. Nothing here ships: the
+ * library and the tool use CBatchSyscalls; the ABI's requests go through
+ * MemoryOverlay.
+ */
+#ifndef CGUEST_TEST_SUPPORT_H
+#define CGUEST_TEST_SUPPORT_H
+
+#include <stddef.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
+/* prctl(PR_SET_CHILD_SUBREAPER, 1): orphaned descendants are reparented here. */
+static inline int batch_syscalls_set_child_subreaper(void)
+{
+	return prctl(PR_SET_CHILD_SUBREAPER, 1UL, 0UL, 0UL, 0UL);
+}
+
+/* mremap(2) with the optional new address always passed (the system call:
+ * glibc declares mremap only with _GNU_SOURCE). MAP_FAILED on error. */
+static inline void *batch_syscalls_mremap(void *old_address, size_t old_size,
+					  size_t new_size, int flags, void *new_address)
+{
+	return (void *)syscall(SYS_mremap, old_address, old_size, new_size, flags, new_address);
+}
+
+static inline int batch_syscalls_delete_module(const char *name, unsigned int flags)
+{
+	return (int)syscall(SYS_delete_module, name, flags);
+}
+
+static inline int batch_syscalls_finit_module(int fd, const char *params, int flags)
+{
+	return (int)syscall(SYS_finit_module, fd, params, flags);
+}
+
+/* memfd_create(name, MFD_CLOEXEC): a shmem file (glibc declares it only
+ * with _GNU_SOURCE). */
+static inline int batch_syscalls_memfd_create(const char *name)
+{
+	return (int)syscall(SYS_memfd_create, name, 1U /* MFD_CLOEXEC */);
+}
+
+/* fallocate(2) (glibc declares it only with _GNU_SOURCE): the stress
+ * suite punches holes in layer files while they are mapped. */
+static inline int batch_syscalls_fallocate(int fd, int mode, long offset, long length)
+{
+	return (int)syscall(SYS_fallocate, fd, mode, offset, length);
+}
+
+/*
+ * Copying from or to memory that may fault (a page past the end of a layer
+ * file raises SIGBUS): the fault returns to the copy through siglongjmp
+ * instead of killing the test process (probe.c).
+ */
+
+/* Installs the handler for SIGBUS and SIGSEGV; a fault outside a copy still
+ * gets the default action. Once per process (fork inherits it). */
+int batch_syscalls_probe_install(void);
+
+/* Copies `length` bytes; returns 0, or the signal (SIGBUS, SIGSEGV) raised
+ * by reading `source` or writing `destination`. */
+int batch_syscalls_probe_copy(void *destination, const void *source, size_t length);
+
+/*
+ * The FUSE protocol (<linux/fuse.h>: message structs, opcodes, flags) for
+ * the tests' own FUSE server: the guest has no libfuse.
+ */
+#include <linux/fuse.h>
+
+/* mlock2(address, length, MLOCK_ONFAULT): pages are locked in memory as
+ * they are faulted in (glibc declares mlock2 only with _GNU_SOURCE). */
+static inline int batch_syscalls_mlock_on_fault(const void *address, size_t length)
+{
+	return (int)syscall(SYS_mlock2, address, length, 1U /* MLOCK_ONFAULT */);
+}
+
+/*
+ * userfaultfd (what a Firecracker-style restore serves faults with): the
+ * structs come from <linux/userfaultfd.h>; the system call, the ioctls
+ * and the constants (function-like or cast macros) need these wrappers.
+ */
+#include <sys/ioctl.h>
+#include <linux/userfaultfd.h>
+
+static const unsigned long long guest_uffd_api = UFFD_API;
+static const unsigned long long guest_uffdio_register_mode_missing = UFFDIO_REGISTER_MODE_MISSING;
+
+/* userfaultfd(flags): a new userfaultfd (glibc has no wrapper for it).
+ * UFFD_USER_MODE_ONLY in `flags` lets an unprivileged process handle its
+ * own user-mode faults. */
+static inline int guest_userfaultfd(int flags)
+{
+	return (int)syscall(SYS_userfaultfd, flags);
+}
+
+static inline int guest_uffdio_api(int fd, struct uffdio_api *api)
+{
+	return ioctl(fd, UFFDIO_API, api);
+}
+
+static inline int guest_uffdio_register(int fd, struct uffdio_register *range)
+{
+	return ioctl(fd, UFFDIO_REGISTER, range);
+}
+
+static inline int guest_uffdio_copy(int fd, struct uffdio_copy *copy)
+{
+	return ioctl(fd, UFFDIO_COPY, copy);
+}
+
+#endif

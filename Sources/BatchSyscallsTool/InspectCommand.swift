@@ -26,9 +26,13 @@ struct InspectCommand: ParsableCommand {
             When the listing cannot be read it says why (debugfs not mounted, \
             module not loaded, not root) and exits with status 1.
 
+            The TARGET column is the process whose mapping shows the overlay: the \
+            creator's own, or the one a request named by pidfd (`restore --pid`). \
+            --pid PID lists only the overlays in process PID's mappings.
+
             --json prints an array with one object per overlay: "pid", \
             "command" (null when unknown), "id", "overlay", "attached", "segments", "layers", \
-            "cached_pages" and "pages_served" (an array, base first).
+            "cached_pages", "pages_served" (an array, base first) and "target".
 
             EXAMPLES:
               List the overlays while one is held:
@@ -47,6 +51,9 @@ struct InspectCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The module's listing of live overlays.", valueName: "path"))
     var listing: String = LiveOverlay.listingPath.string
 
+    @Option(help: ArgumentHelp("List only the overlays in this process's mappings.", valueName: "pid"))
+    var pid: Int?
+
     func run() throws {
         let overlays: [LiveOverlay]
         do {
@@ -55,11 +62,12 @@ struct InspectCommand: ParsableCommand {
             throw ToolFailure("read \(listing)", error, hint: Self.diagnose(error, listing: listing))
                 .report(from: Self.self)
         }
-        let rows = overlays.map { Row(overlay: $0, command: Self.commandName(of: $0.processID)) }
+        let rows = overlays.filter { pid == nil || $0.targetProcessID == pid }
+            .map { Row(overlay: $0, command: Self.commandName(of: $0.processID)) }
         if json {
             Console.line(try Self.json(rows))
         } else if rows.isEmpty {
-            Console.line("no live overlays (\(listing) lists none)")
+            Console.line(pid.map { "no live overlays in process \($0)" } ?? "no live overlays (\(listing) lists none)")
         } else {
             Console.line(Self.table(rows))
         }
@@ -73,13 +81,13 @@ struct InspectCommand: ParsableCommand {
 
     /// Columns padded to their widest cell; numbers right-aligned.
     static func table(_ rows: [Row]) -> String {
-        let header = ["PID", "COMMAND", "ID", "OVERLAY", "ATTACHED", "SEGMENTS", "LAYERS", "CACHED",
+        let header = ["PID", "COMMAND", "ID", "TARGET", "OVERLAY", "ATTACHED", "SEGMENTS", "LAYERS", "CACHED",
                       "SERVED (BASE FIRST)"]
-        let numeric = [true, false, false, true, true, true, true, true, false]
+        let numeric = [true, false, false, true, true, true, true, true, true, false]
         let cells = rows.map { row in
             let overlay = row.overlay
             return [String(overlay.processID), row.command ?? "-", overlay.id.description,
-                    String(overlay.overlayNumber), String(overlay.attachedRequests),
+                    String(overlay.targetProcessID), String(overlay.overlayNumber), String(overlay.attachedRequests),
                     String(overlay.segmentCount), String(overlay.layerCount),
                     String(overlay.cachedPages), overlay.pagesServed.map(String.init).joined(separator: ",")]
         }
@@ -110,6 +118,7 @@ struct InspectCommand: ParsableCommand {
         var layers: Int
         var cachedPages: Int
         var pagesServed: [Int]
+        var target: Int
 
         init(_ row: Row) {
             pid = row.overlay.processID
@@ -118,6 +127,7 @@ struct InspectCommand: ParsableCommand {
             segments = row.overlay.segmentCount
             overlay = row.overlay.overlayNumber
             attached = row.overlay.attachedRequests
+            target = row.overlay.targetProcessID
             layers = row.overlay.layerCount
             cachedPages = row.overlay.cachedPages
             pagesServed = row.overlay.pagesServed

@@ -8,6 +8,20 @@ import MemoryOverlay
 enum OverlayHold {
     /// `--hold`: keeps the overlay until something releases it.
     static func keep(_ created: consuming Overlay, for time: HoldTime) throws(ToolFailure) {
+        let id = created.id
+        var held: Overlay? = created
+        try hold(id, for: time) { () throws(OverlayError) in try held.take()?.remove() }
+    }
+
+    /// `--hold` of an overlay in another process.
+    static func keep(_ created: consuming ProcessOverlay, for time: HoldTime) throws(ToolFailure) {
+        let id = created.id
+        var held: ProcessOverlay? = created
+        try hold(id, for: time) { () throws(OverlayError) in try held.take()?.remove() }
+    }
+
+    private static func hold(_ id: OverlayID, for time: HoldTime,
+                             remove: () throws(OverlayError) -> Void) throws(ToolFailure) {
         let watcher: ReleaseWatcher
         do {
             watcher = try ReleaseWatcher()
@@ -19,16 +33,15 @@ enum OverlayHold {
         var releases = watcher.signals.map { ReleaseWatcher.Reason.signal($0).description }
         if watcher.watchesInput { releases.append("end of standard input") }
         if let limit = time.limit { releases.append("\(Units.duration(limit)) passed") }
-        Console.line("holding overlay \(created.id) in pid \(getpid()) until " + either(releases))
+        Console.line("holding overlay \(id) in pid \(getpid()) until " + either(releases))
         let reason: ReleaseWatcher.Reason
         do {
             reason = try watcher.wait(limit: time.limit)
         } catch {
             throw ToolFailure("hold: wait", error)
         }
-        let id = created.id
         do {
-            try created.remove()
+            try remove()
         } catch {
             throw ToolFailure("clean up overlay \(id)", error)
         }

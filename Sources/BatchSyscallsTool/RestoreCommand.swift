@@ -48,6 +48,20 @@ struct RestoreCommand: ParsableCommand {
                 batch-syscalls restore --base base.bin diff1.bin diff2.bin \\
                     --segments-for diff2.bin=@dirty2.txt --hold 60 &
                 batch-syscalls inspect
+
+            INTO ANOTHER PROCESS:
+              --pid PID lays the chain over a mapping of process PID instead (a VMM \
+            whose guest memory is a private mapping of the base snapshot, paused or \
+            running; it need not know the module): the mapping of the base file that \
+            /proc/PID/maps lists (--mapping PATH when PID maps it under another \
+            name), or the one at --address ADDR. The request needs CAP_SYS_PTRACE, \
+            and the kernel's ptrace check of PID must allow writing its memory. The \
+            id is this process's; the overlay lives until PID unmaps the range or \
+            exits. --verify reads PID's pages through /proc/PID/mem.
+
+                qemu-system-x86_64 -S -object memory-backend-file,id=ram,size=1G,\\
+                    mem-path=snap/base.mem,share=off -machine q35,memory-backend=ram ... &
+                batch-syscalls restore --pid $! --base snap/base.mem snap/diff-*.mem --verify
             """
     )
 
@@ -64,6 +78,25 @@ struct RestoreCommand: ParsableCommand {
             transform: { try LayerSegments.parse($0) })
     var segmentsFor: [LayerSegments] = []
 
+    @Option(help: ArgumentHelp(
+        "Lay the chain over a mapping of this process instead (its mapping of the base file, or --address, --mapping).",
+        valueName: "pid"))
+    var pid: Int32?
+
+    @Option(help: ArgumentHelp("With --pid: an address inside the mapping to overlay (0x... or decimal).",
+                               valueName: "address"),
+            transform: { text in
+                guard let value = text.hasPrefix("0x") ? UInt(text.dropFirst(2), radix: 16) : UInt(text) else {
+                    throw ValidationError("--address \(text): not an address")
+                }
+                return value
+            })
+    var address: UInt?
+
+    @Option(help: ArgumentHelp("With --pid: the path under which the process maps the base file (default: --base).",
+                               valueName: "path"))
+    var mapping: String?
+
     @Flag(help: "Touch and check every page of the mapping against the files; exit status 1 on a mismatch.")
     var verify = false
 
@@ -77,6 +110,12 @@ struct RestoreCommand: ParsableCommand {
 
     func validate() throws {
         try Self.validate(diffs: diffs, segmentsFor: segmentsFor)
+        if pid == nil && (address != nil || mapping != nil) {
+            throw ValidationError("--address and --mapping name a mapping of another process: give --pid too")
+        }
+        if address != nil && mapping != nil {
+            throw ValidationError("give --address or --mapping, not both")
+        }
         if let limit = hold?.limit, limit <= .zero {
             throw ValidationError("--hold SECONDS must be more than 0: give --hold alone to hold until released")
         }
@@ -110,6 +149,10 @@ struct RestoreCommand: ParsableCommand {
 
     private func restore() throws(ToolFailure) {
         let chain = try ChainInput(basePath: base, diffPaths: diffs, segmentsFor: segmentsFor)
+        if let pid {
+            try restore(into: pid, chain)
+            return
+        }
         let baseMapping = try ApplyCommand.map(base, protection: [.read, .write])
         let overlayDevice = try ApplyCommand.openDevice(device)
         let clock = ContinuousClock()
@@ -132,8 +175,81 @@ struct RestoreCommand: ParsableCommand {
         }
     }
 
+    /// `--pid`: the chain over a mapping of process `pid`.
+    private func restore(into pid: Int32, _ chain: ChainInput) throws(ToolFailure) {
+        let target: TargetProcess
+        do {
+            target = try TargetProcess(processID: pid)
+        } catch {
+            throw ToolFailure("open process \(pid) (pidfd_open)", error)
+        }
+        let found: TargetProcess.Mapping?
+        do {
+            if let address {
+                found = try target.mapping(containing: address)
+            } else {
+                let path = FilePath(mapping ?? base)
+                found = try target.mapping(of: path.isAbsolute ? path : FilePath(currentDirectory()).pushing(path))
+            }
+        } catch {
+            throw ToolFailure("read /proc/\(pid)/maps", error)
+        }
+        guard let found else {
+            throw ToolFailure("process \(pid) has no mapping " + (address.map { "at 0x\(String($0, radix: 16))" }
+                                                                   ?? "of \(mapping ?? base)"))
+        }
+        let overlayDevice = try ApplyCommand.openDevice(device)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let created: ProcessOverlay
+        do {
+            created = try overlayDevice.stack(in: target, at: address ?? found.start, layers: chain.layers)
+        } catch {
+            throw ToolFailure("restore the chain into process \(pid)", error, hint: Self.stackHint(for: error))
+        }
+        let requestTime = clock.now - start
+        Console.line("restored a chain of \(diffs.count) diff\(diffs.count == 1 ? "" : "s") into process \(pid) "
+                     + "at 0x\(String(found.start, radix: 16)) as overlay \(created.id)")
+        chain.reportLayers()
+        Console.line("  request   \(Units.duration(requestTime)) (one IOCTL_MEM_OVERLAY_STACK_CMD, MEM_OVERLAY_STACK_PIDFD)")
+        if verify {
+            let memory: FileDescriptor
+            do {
+                memory = try Errno.rethrowing {
+                    try FileDescriptor.open(FilePath("/proc/\(pid)/mem"), .readOnly, options: .closeOnExec)
+                }
+            } catch {
+                throw ToolFailure("verify: open /proc/\(pid)/mem", error)
+            }
+            defer { try? memory.close() }
+            let page = UnsafeMutableRawBufferPointer.allocate(byteCount: MemoryPage.size, alignment: MemoryPage.size)
+            defer { page.deallocate() }
+            try Self.check(against: chain) { filePage in
+                guard let at = found.address(ofFileOffset: UInt(filePage * MemoryPage.size)),
+                      (try? memory.read(fromAbsoluteOffset: Int64(at), into: page)) == page.count
+                else { return nil }
+                return UnsafeRawBufferPointer(page)
+            }
+        }
+        if let hold {
+            try OverlayHold.keep(created, for: hold)
+        }
+    }
+
+    private func currentDirectory() -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX))
+        return getcwd(&buffer, buffer.count).map { String(cString: $0) } ?? "/"
+    }
+
     /// `--verify`: every page of `mapping` against the file that serves it.
     static func check(_ mapping: MappedFile, against chain: ChainInput) throws(ToolFailure) {
+        try check(against: chain) { page in UnsafeRawBufferPointer(mapping.page(atFilePage: page)) }
+    }
+
+    /// `--verify`: every page `shown` gives (nil: cannot be read) against
+    /// the file that serves it.
+    static func check(against chain: ChainInput,
+                      _ shown: (Int) -> UnsafeRawBufferPointer?) throws(ToolFailure) {
         let pageSize = MemoryPage.size
         let expected = UnsafeMutableRawPointer.allocate(byteCount: pageSize, alignment: pageSize)
         defer { expected.deallocate() }
@@ -149,12 +265,16 @@ struct RestoreCommand: ParsableCommand {
                 continue
             }
             checked += 1
-            let shown = mapping.page(atFilePage: page)
-            if memcmp(shown.baseAddress!, expected, pageSize) != 0 {
+            guard let page = shown(page).map({ ($0, page) }) else {
+                mismatchCount += 1
+                if mismatches.count < 8 { mismatches.append("page \(page) could not be read") }
+                continue
+            }
+            if memcmp(page.0.baseAddress!, expected, pageSize) != 0 {
                 mismatchCount += 1
                 if mismatches.count < 8 {
-                    mismatches.append("page \(page) differs from \(chain.file(ofLayer: layer).name) page \(page)"
-                                      + Self.origin(of: UnsafeRawBufferPointer(shown)))
+                    mismatches.append("page \(page.1) differs from \(chain.file(ofLayer: layer).name) page \(page.1)"
+                                      + Self.origin(of: page.0))
                 }
             }
         }
@@ -185,6 +305,8 @@ struct RestoreCommand: ParsableCommand {
         case .layerNotReadable: "a diff is not open for reading"
         case .outOfMemory: "the segment tables do not fit (memory cgroup limit?)"
         case .unsupportedRequest: "the module does not know ABI v2 (an older batch-syscalls.ko?)"
+        case .processNotWritable: "needs CAP_SYS_PTRACE, and the kernel's ptrace check (Yama's ptrace_scope) must allow it"
+        case .processGone: "the process exited"
         default: nil
         }
     }

@@ -24,6 +24,9 @@ public struct LiveOverlay: Sendable, Equatable {
     public var cachedPages: Int
     /// Pages read from each layer so far, in layer order.
     public var pagesServed: [Int]
+    /// The process whose mapping shows it: the creator's own, or another
+    /// that a request named by pidfd.
+    public var targetProcessID: Int
 
     /// Parses one listing line (`id=... pid=... overlay=... attached=...
     /// segments=... layers=... cached_pages=... served=a,b,...`); nil for
@@ -51,6 +54,8 @@ public struct LiveOverlay: Sendable, Equatable {
         self.attachedRequests = attachedRequests
         self.cachedPages = cachedPages
         self.pagesServed = pagesServed
+        // A module older than requests into other processes lists none.
+        targetProcessID = number("target") ?? processID
     }
 
     /// The overlays the module lists now.

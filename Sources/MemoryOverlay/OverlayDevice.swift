@@ -103,6 +103,39 @@ public final class OverlayDevice: Sendable {
         return Overlay(id: id, device: self, base: base, layer: nil)
     }
 
+    /// Lays a whole snapshot chain over the mapping of another process that
+    /// contains `address`, in one request, as ``stack(base:layers:)`` does
+    /// over a mapping of this one.
+    ///
+    /// The process need not know the module: an orchestrator restores a
+    /// VMM's guest memory this way (its RAM a private mapping of the base
+    /// snapshot file) while the VMM is paused, or running: its threads see
+    /// each page before or after, never a mix. The id is the caller's; the
+    /// overlay lives until the process unmaps the range or exits.
+    ///
+    /// - Parameters:
+    ///   - process: the target.
+    ///   - address: an address inside the target's private mapping of the
+    ///     base file.
+    ///   - layers: the layers, lowest first (1 to 255), open in this process.
+    /// - Throws: ``OverlayError/processNotWritable`` without `CAP_SYS_PTRACE`
+    ///   or when the kernel's ptrace check refuses (Yama's `ptrace_scope`
+    ///   3, say), ``OverlayError/processGone``, and the refusals of
+    ///   ``stack(base:layers:)``.
+    public func stack(in process: TargetProcess, at address: UInt, layers: [Layer]) throws(OverlayError) -> ProcessOverlay {
+        var id = OverlayID.zero
+        let error: Errno? = ABI.withLayers(layers.map(\.abiLayer)) { layersPointer in
+            var request = ABI.stackRequest(flags: ABI.pidfdFlag, base: UnsafeRawPointer(bitPattern: address),
+                                           layers: layersPointer, count: UInt64(layers.count))
+            request.pidfd = process.pidfd.rawValue
+            let error = ABI.ioctl(fileDescriptor, ABI.stackCommand, &request)
+            if error == nil { id = OverlayID(tuple: request.id) }
+            return error
+        }
+        if let error { throw OverlayError(error, from: .stackInProcess) }
+        return ProcessOverlay(id: id, device: self, process: process, address: address)
+    }
+
     /// The cleanup request (`IOCTL_MEM_OVERLAY_CLEANUP_CMD`): releases the
     /// id. The mapping goes on showing the overlay until it is unmapped.
     ///

@@ -45,7 +45,15 @@ public enum OverlayError: Error, Hashable, Sendable, CustomStringConvertible {
     case unknownID
     /// `EPERM` from a cleanup: another process created the overlay.
     case notPermitted
-    /// `EBADF`: a layer's descriptor is not open (or is an `O_PATH` one).
+    /// `EPERM` from a request into another process: the caller may not
+    /// write its memory (no `CAP_SYS_PTRACE`, or the kernel's ptrace check,
+    /// Yama's `ptrace_scope` among it, refused).
+    case processNotWritable
+    /// `ESRCH` from a request into another process: it has exited, or has
+    /// no address space.
+    case processGone
+    /// `EBADF`: a layer's descriptor is not open (or is an `O_PATH` one),
+    /// or, in a request into another process, its pidfd is no pidfd.
     case badLayerDescriptor
     /// `EACCES` from a v2 request: a layer is not open for reading.
     case layerNotReadable
@@ -64,6 +72,8 @@ public enum OverlayError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The requests, for telling what an errno means.
     package enum Request {
         case open, create, stack, cleanup
+        /// A v2 request into another process (`MEM_OVERLAY_STACK_PIDFD`).
+        case stackInProcess
     }
 
     /// The meaning of `errno` returned by `request`.
@@ -74,14 +84,17 @@ public enum OverlayError: Error, Hashable, Sendable, CustomStringConvertible {
         case (_, .open): self = .other(errno)
         case (.noSuchFileOrDirectory, .cleanup): self = .unknownID
         case (.notPermitted, .cleanup): self = .notPermitted
-        case (.badFileDescriptor, .stack): self = .badLayerDescriptor
-        case (.permissionDenied, .stack): self = .layerNotReadable
+        case (.badFileDescriptor, .stack), (.badFileDescriptor, .stackInProcess): self = .badLayerDescriptor
+        case (.permissionDenied, .stack), (.permissionDenied, .stackInProcess): self = .layerNotReadable
+        case (.notPermitted, .stackInProcess): self = .processNotWritable
+        case (.noSuchProcess, .stackInProcess): self = .processGone
         case (.invalidArgument, _): self = .invalidRequest
         case (.badAddress, _): self = .badAddress
         case (.argListTooLong, _): self = .tooLarge
-        case (.fileExists, .create), (.fileExists, .stack): self = .alreadyOverlaid
-        case (.resourceBusy, .create), (.resourceBusy, .stack): self = .mappingHoldsPrivateWrites
-        case (.noMemory, .create), (.noMemory, .stack): self = .outOfMemory
+        case (.fileExists, .create), (.fileExists, .stack), (.fileExists, .stackInProcess): self = .alreadyOverlaid
+        case (.resourceBusy, .create), (.resourceBusy, .stack), (.resourceBusy, .stackInProcess):
+            self = .mappingHoldsPrivateWrites
+        case (.noMemory, .create), (.noMemory, .stack), (.noMemory, .stackInProcess): self = .outOfMemory
         case (.interrupted, _): self = .interrupted
         case (.inappropriateIOCTLForDevice, _): self = .unsupportedRequest
         default: self = .other(errno)
@@ -98,7 +111,8 @@ public enum OverlayError: Error, Hashable, Sendable, CustomStringConvertible {
         case .tooLarge: .argListTooLong
         case .alreadyOverlaid: .fileExists
         case .mappingHoldsPrivateWrites: .resourceBusy
-        case .notPermitted: .notPermitted
+        case .notPermitted, .processNotWritable: .notPermitted
+        case .processGone: .noSuchProcess
         case .badLayerDescriptor: .badFileDescriptor
         case .outOfMemory: .noMemory
         case .interrupted: .interrupted
@@ -120,6 +134,8 @@ public enum OverlayError: Error, Hashable, Sendable, CustomStringConvertible {
         case .mappingHoldsPrivateWrites: "mapping holds private writes"
         case .unknownID: "unknown id"
         case .notPermitted: "not permitted: another process created the overlay"
+        case .processNotWritable: "not permitted to write that process's memory"
+        case .processGone: "the process has exited or has no address space"
         case .badLayerDescriptor: "a layer's descriptor is not open"
         case .layerNotReadable: "a layer is not open for reading"
         case .outOfMemory: "out of memory"

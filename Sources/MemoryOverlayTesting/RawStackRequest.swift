@@ -19,7 +19,7 @@ public struct RawStackRequest {
     }
 
     /// The size of `struct mem_overlay_stack_req` as this library was built
-    /// (48 bytes: the first version).
+    /// (56 bytes: version 1, with `pidfd` and `reserved`).
     public static let size = MemoryLayout<mem_overlay_stack_req>.size
     /// `MEM_OVERLAY_STACK_REQ_SIZE_VER0`: below it the module says EINVAL.
     public static let firstVersionSize = Int(BATCH_SYSCALLS_STACK_REQ_SIZE_VER0)
@@ -30,8 +30,13 @@ public struct RawStackRequest {
 
     /// `size`: the struct's size as the caller claims it was built.
     public var size: UInt32 = UInt32(RawStackRequest.size)
-    /// `flags` (none is defined: the module wants 0).
+    /// `flags` (`MEM_OVERLAY_STACK_PIDFD` is the only one defined).
     public var flags: UInt32 = 0
+    /// `pidfd`: the target process when `flags` has
+    /// `MEM_OVERLAY_STACK_PIDFD`, else the module wants 0.
+    public var pidfd: Int32 = 0
+    /// `reserved`: the module wants 0.
+    public var reserved: UInt32 = 0
     /// `base_addr`.
     public var baseAddress: UnsafeRawPointer?
     /// What `layers` points at.
@@ -71,6 +76,8 @@ public struct RawStackRequest {
         func send(layersPointer: UnsafeRawPointer?, count: Int) -> Result {
             var request = ABI.stackRequest(size: size, flags: flags, base: baseAddress, layers: layersPointer,
                                            count: layersSize ?? UInt64(count))
+            request.pidfd = pidfd
+            request.reserved = reserved
             let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: byteCount, alignment: 16)
             defer { bytes.deallocate() }
             bytes.initializeMemory(as: UInt8.self, repeating: 0)

@@ -2,13 +2,17 @@
 /*
  * The ABI header as a Clang module for userspace Swift, plus what Swift
  * cannot import from it by itself: the ioctl numbers (function-like macros)
- * and a non-variadic ioctl (Swift does not call C variadic functions).
+ * and non-variadic ioctl and pidfd_open (Swift does not call C variadic
+ * functions).
  * Nothing else: the bench's and the tests' C shims are their own.
  */
 #ifndef CBATCH_SYSCALLS_H
 #define CBATCH_SYSCALLS_H
 
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <unistd.h>
 #include "../../../include/uapi/batch_syscalls.h"
 
 enum {
@@ -23,6 +27,13 @@ static const unsigned long batch_syscalls_stack_cmd = IOCTL_MEM_OVERLAY_STACK_CM
 static const unsigned int batch_syscalls_layer_data_extents = MEM_OVERLAY_LAYER_DATA_EXTENTS;
 static const unsigned int batch_syscalls_layer_own = MEM_OVERLAY_LAYER_OWN;
 static const unsigned int batch_syscalls_layer_shared = MEM_OVERLAY_LAYER_SHARED;
+static const unsigned int batch_syscalls_stack_pidfd = MEM_OVERLAY_STACK_PIDFD;
+
+/* pidfd_open(2) (a system call Swift cannot make: syscall is variadic). */
+static inline int batch_syscalls_pidfd_open(pid_t pid)
+{
+	return (int)syscall(__NR_pidfd_open, pid, 0);
+}
 
 /* ioctl(2) with one pointer argument. */
 static inline int batch_syscalls_ioctl(int fd, unsigned long request, void *argument)

@@ -54,8 +54,9 @@ struct RestoreCommand: ParsableCommand {
             whose guest memory is a private mapping of the base snapshot, paused or \
             running; it need not know the module): the mapping of the base file that \
             /proc/PID/maps lists (--mapping PATH when PID maps it under another \
-            name), or the one at --address ADDR. The request needs CAP_SYS_PTRACE, \
-            and the kernel's ptrace check of PID must allow writing its memory. The \
+            name), or the one at --address ADDR. The request needs what \
+            process_vm_writev(2) needs: the kernel's ptrace check of PID must allow \
+            writing its memory (same user, or CAP_SYS_PTRACE; Yama may refuse). The \
             id is this process's; the overlay lives until PID unmaps the range or \
             exits. --verify reads PID's pages through /proc/PID/mem.
 
@@ -305,7 +306,7 @@ struct RestoreCommand: ParsableCommand {
         case .layerNotReadable: "a diff is not open for reading"
         case .outOfMemory: "the segment tables do not fit (memory cgroup limit?)"
         case .unsupportedRequest: "the module does not know ABI v2 (an older batch-syscalls.ko?)"
-        case .processNotWritable: "needs CAP_SYS_PTRACE, and the kernel's ptrace check (Yama's ptrace_scope) must allow it"
+        case .processNotWritable: "the kernel's ptrace check refuses it (another user's process needs CAP_SYS_PTRACE; Yama's ptrace_scope may refuse even that)"
         case .processGone: "the process exited"
         default: nil
         }

@@ -118,9 +118,10 @@ public final class OverlayDevice: Sendable {
     ///   - address: an address inside the target's private mapping of the
     ///     base file.
     ///   - layers: the layers, lowest first (1 to 255), open in this process.
-    /// - Throws: ``OverlayError/processNotWritable`` without `CAP_SYS_PTRACE`
-    ///   or when the kernel's ptrace check refuses (Yama's `ptrace_scope`
-    ///   3, say), ``OverlayError/processGone``, and the refusals of
+    /// - Throws: ``OverlayError/processNotWritable`` when the caller may not
+    ///   write the process's memory as `process_vm_writev` may (another
+    ///   user's process without `CAP_SYS_PTRACE`, Yama's `ptrace_scope`),
+    ///   ``OverlayError/processGone``, and the refusals of
     ///   ``stack(base:layers:)``.
     public func stack(in process: TargetProcess, at address: UInt, layers: [Layer]) throws(OverlayError) -> ProcessOverlay {
         var id = OverlayID.zero

@@ -46,8 +46,9 @@ public enum OverlayError: Error, Hashable, Sendable, CustomStringConvertible {
     /// `EPERM` from a cleanup: another process created the overlay.
     case notPermitted
     /// `EPERM` from a request into another process: the caller may not
-    /// write its memory (no `CAP_SYS_PTRACE`, or the kernel's ptrace check,
-    /// Yama's `ptrace_scope` among it, refused).
+    /// write its memory: the kernel's ptrace-attach check refused (another
+    /// user's process without `CAP_SYS_PTRACE`, Yama's `ptrace_scope`), as
+    /// `process_vm_writev` would be refused.
     case processNotWritable
     /// `ESRCH` from a request into another process: it has exited, or has
     /// no address space.

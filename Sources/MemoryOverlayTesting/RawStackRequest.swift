@@ -23,6 +23,8 @@ public struct RawStackRequest {
     public static let size = MemoryLayout<mem_overlay_stack_req>.size
     /// `MEM_OVERLAY_STACK_REQ_SIZE_VER0`: below it the module says EINVAL.
     public static let firstVersionSize = Int(BATCH_SYSCALLS_STACK_REQ_SIZE_VER0)
+    /// `MEM_OVERLAY_STACK_PIDFD`: `baseAddress` is in the process `pidfd` names.
+    public static let pidfdFlag = ABI.pidfdFlag
     /// `MEM_OVERLAY_MAX_LAYERS`: above it the module says E2BIG.
     public static let maximumLayers = Int(BATCH_SYSCALLS_MAX_LAYERS)
     /// Where `id` lies in the struct.

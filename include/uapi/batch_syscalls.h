@@ -123,10 +123,12 @@ struct mem_overlay_stack_req {
  * base_addr is an address in the process `pidfd` refers to (a pidfd from
  * pidfd_open), not the caller's: an orchestrator lays a chain over the
  * memory of a VMM that does not know this module (its guest RAM mapped
- * MAP_PRIVATE from the snapshot file). The caller needs CAP_SYS_PTRACE,
- * and the kernel's own ptrace-attach check of the target (as opening
- * /proc/PID/mem for writing does: its LSMs, Yama's ptrace_scope among
- * them) must pass; else EPERM. EBADF: pidfd is not a pidfd. ESRCH: the
+ * MAP_PRIVATE from the snapshot file). The caller may do it when it may
+ * process_vm_writev(2) the target: the kernel's own ptrace-attach check
+ * (run as opening /proc/PID/mem for writing runs it: credentials,
+ * dumpable, the LSMs, Yama's ptrace_scope among them) must pass, and a
+ * caller whose real uid or gid differs from its filesystem one needs
+ * CAP_SYS_PTRACE; else EPERM. EBADF: pidfd is not a pidfd. ESRCH: the
  * process has exited, or has no address space. The id is the caller's: it
  * cleans the overlay up; the overlay lives until the target unmaps the
  * range or exits. Without this flag pidfd and reserved must be 0 (EINVAL).

@@ -6,6 +6,7 @@
  * to the caller's memory from there.
  */
 #include <linux/capability.h>
+#include <linux/cred.h>
 #include <linux/completion.h>
 #include <linux/err.h>
 #include <linux/file.h>
@@ -70,25 +71,36 @@ bool bs_caller_may_ptrace(void)
 	return capable(CAP_SYS_PTRACE);
 }
 
+bool bs_caller_file_ids_are_real(void)
+{
+	return uid_eq(current_uid(), current_fsuid()) && gid_eq(current_gid(), current_fsgid());
+}
+
 /*
  * ptrace_may_access is not exported: opening /proc/PID/mem for writing
  * runs the kernel's ptrace-attach check of the caller against the task
  * (credentials, dumpable, and the LSMs: Yama's ptrace_scope among them).
+ * 0, -ESRCH when the task has no address space (exited, or a kernel
+ * thread) or was reaped, -EPERM when the check refuses.
  */
-bool bs_task_memory_writable(struct task_struct *task)
+int bs_task_memory_access(struct task_struct *task)
 {
 	char path[32];
 	pid_t pid = task_tgid_vnr(task);
 	struct file *file;
 
 	if (!pid)
-		return false;
+		return -ESRCH;
 	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
 	file = filp_open(path, O_RDWR, 0);
 	if (IS_ERR(file))
-		return false;
+		return PTR_ERR(file) == -ESRCH || PTR_ERR(file) == -ENOENT ? -ESRCH : -EPERM;
 	filp_close(file, NULL);
-	return true;
+	/*
+	 * The number named this task while the file was opened only if it
+	 * still does now: a pid, once released, never comes back to its task.
+	 */
+	return task_tgid_vnr(task) == pid ? 0 : -ESRCH;
 }
 
 int bs_task_write_memory(struct task_struct *task, uint64_t address, const void *source, size_t size)

@@ -168,9 +168,12 @@ void bs_mm_put(struct mm_struct *mm);
 uint64_t bs_task_pid(struct task_struct *task);
 /* Whether the caller has CAP_SYS_PTRACE. */
 bool bs_caller_may_ptrace(void);
+/* Whether the caller's filesystem uid and gid are its real ones. */
+bool bs_caller_file_ids_are_real(void);
 /* Whether the kernel's ptrace-attach check lets the caller write `task`'s
- * memory (as opening /proc/PID/mem for writing). */
-bool bs_task_memory_writable(struct task_struct *task);
+ * memory (as opening /proc/PID/mem for writing): 0, -ESRCH (no address
+ * space, or reaped) or -EPERM. */
+int bs_task_memory_access(struct task_struct *task);
 /* Writes `size` bytes into `task`'s memory at `address`: 0 or -EFAULT. */
 int bs_task_write_memory(struct task_struct *task, uint64_t address, const void *source, size_t size);
 /* Runs bs_swift_remote_call(context) in a kernel worker whose address

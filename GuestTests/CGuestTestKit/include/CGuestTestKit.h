@@ -14,11 +14,48 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 /* prctl(PR_SET_CHILD_SUBREAPER, 1): orphaned descendants are reparented here. */
 static inline int batch_syscalls_set_child_subreaper(void)
 {
 	return prctl(PR_SET_CHILD_SUBREAPER, 1UL, 0UL, 0UL, 0UL);
+}
+
+/* prctl(PR_SET_DUMPABLE, 1): a process whose ids changed may be traced
+ * (and its memory written) by its own user again. */
+static inline int batch_syscalls_set_dumpable(void)
+{
+	return prctl(PR_SET_DUMPABLE, 1UL, 0UL, 0UL, 0UL);
+}
+
+/* glibc declares these only with _GNU_SOURCE, which Swift's Glibc module
+ * is not built with. glibc's setresuid and setresgid change the ids of
+ * every thread (the raw system calls would change only the caller's). */
+int setresuid(uid_t ruid, uid_t euid, uid_t suid);
+int setresgid(gid_t rgid, gid_t egid, gid_t sgid);
+ssize_t process_vm_writev(pid_t pid, const struct iovec *local_iov, unsigned long liovcnt,
+			  const struct iovec *remote_iov, unsigned long riovcnt, unsigned long flags);
+
+static inline int batch_syscalls_setresuid(uid_t real, uid_t effective, uid_t saved)
+{
+	return setresuid(real, effective, saved);
+}
+
+static inline int batch_syscalls_setresgid(gid_t real, gid_t effective, gid_t saved)
+{
+	return setresgid(real, effective, saved);
+}
+
+/* Writes `length` bytes from `source` at `address` in process `pid`: the
+ * bytes written, or -1 and errno. */
+static inline ssize_t batch_syscalls_process_vm_write(pid_t pid, void *address, const void *source, size_t length)
+{
+	struct iovec local = { .iov_base = (void *)source, .iov_len = length };
+	struct iovec remote = { .iov_base = address, .iov_len = length };
+
+	return process_vm_writev(pid, &local, 1, &remote, 1, 0);
 }
 
 /* mremap(2) with the optional new address always passed (the system call:

@@ -14,7 +14,8 @@ import SystemPackage
 /// mprotects, mremaps within a slot, madvise(MADV_DONTNEED)s, writes,
 /// forks a child that reads the slots, tries to clean up the parent's ids
 /// (EPERM or ENOENT) and creates an overlay of its own before it exits,
-/// and cleans up random ids.
+/// cleans up random ids, and lays layers by pidfd over the slots of a child
+/// that exits meanwhile.
 final class ArenaMutator {
     let device: OverlayDevice
     let files: FuzzFiles
@@ -45,6 +46,10 @@ final class ArenaMutator {
         let choice = generator.below(100)
         if choice >= 97 {
             fork(slot)
+            return
+        }
+        if choice >= 94 {
+            attachToExitingChild(slot)
             return
         }
         if choice >= 90 {
@@ -114,6 +119,42 @@ final class ArenaMutator {
             expect(result == ENOENT, "mutator: cleanup of \(id): \(Errno.describe(result)), expected success or ENOENT")
         }
         count("cleanup")
+    }
+
+    /// A child that exits after 0 to 2 ms, and stack requests by pidfd at
+    /// its copy of a slot until it is gone: each attaches (its id the
+    /// mutator's, released with the child's mapping), or fails as a stack
+    /// request may, or with ESRCH once the child has exited.
+    private func attachToExitingChild(_ slot: Int) {
+        let delay = UInt32(generator.below(2000))
+        let child: ChildProcess
+        do {
+            child = try ChildProcess.fork { usleep(delay); return 0 }
+        } catch {
+            count("remote attach (fork failed)")
+            return
+        }
+        defer { _ = child.wait() }
+        guard let process = try? TargetProcess(processID: child.id) else {
+            count("remote attach (pidfd_open failed)")
+            return
+        }
+        let allowed = FuzzThread.allowed["stack"]!.union([ESRCH])
+        let layers = [RawLayer.dataExtents(fileDescriptor: files.data[generator.below(files.data.count)])]
+        for _ in 0..<8 {
+            let address = UnsafeRawPointer(arena.slotAddress(slot) + generator.below(arena.slotLength))
+            let (error, id) = device.send(.remote(pidfd: process.pidfd.rawValue, base: address, layers: layers),
+                                          command: OverlayDevice.stackCommand)
+            let code = error?.rawValue ?? 0
+            tally.add("stack (remote)", code: code)
+            if code == 0 {
+                ids.created(id, label: "mutator (remote)")
+            } else {
+                expect(allowed.contains(code), "mutator: a request by pidfd: unexpected \(Errno.describe(code))")
+            }
+            if code == ESRCH { break }
+        }
+        count("remote attach")
     }
 
     /// A child of a process whose other threads go on: it must not take a

@@ -9,20 +9,23 @@ struct TargetProcess: ~Copyable {
     let processID: UInt64
 
     /// The process `pidfd` refers to: EBADF when it is no pidfd, ESRCH when
-    /// the process has exited or has no address space, EPERM when the
-    /// caller may not write its memory (`mayBeWritten`).
-    init(pidfd: Int32, mayBeWritten: (borrowing TaskCheck) -> Bool) throws(OverlayError) {
+    /// the process has exited or has no address space; then `check` decides
+    /// whether the caller may write its memory (it throws the refusal).
+    init(pidfd: Int32, check: (borrowing TaskCheck) throws(OverlayError) -> Void) throws(OverlayError) {
         var error: Int32 = 0
         guard let task = bs_pidfd_task(pidfd, &error) else {
             throw error == -ESRCH ? .processGone : .notAProcess
         }
-        guard mayBeWritten(TaskCheck(task: task)) else {
-            bs_task_put(task)
-            throw .mayNotWriteProcess
-        }
         guard let addressSpace = bs_task_mm(task) else {
             bs_task_put(task)
             throw .processGone
+        }
+        do {
+            try check(TaskCheck(task: task))
+        } catch {
+            bs_mm_put(addressSpace)
+            bs_task_put(task)
+            throw error
         }
         self.task = task
         self.addressSpace = addressSpace
@@ -53,10 +56,23 @@ struct TaskCheck: ~Copyable {
     /// Whether the caller has CAP_SYS_PTRACE.
     var callerMayTrace: Bool { bs_caller_may_ptrace() }
 
-    /// Whether the kernel's own ptrace-attach check lets the caller write
-    /// the process's memory (credentials, dumpable, LSMs such as Yama), as
-    /// opening /proc/PID/mem for writing runs it.
-    var memoryWritable: Bool { bs_task_memory_writable(task) }
+    /// Whether the caller's filesystem uid and gid are its real uid and
+    /// gid: then the check `requireWritableMemory()` runs with the filesystem ids
+    /// is the one `process_vm_writev` runs with the real ids.
+    var callerFileIDsAreReal: Bool { bs_caller_file_ids_are_real() }
+
+    /// The kernel's own ptrace-attach check of the caller against the
+    /// process (credentials, dumpable, LSMs such as Yama), run as opening
+    /// /proc/PID/mem for writing runs it: with the caller's filesystem ids.
+    /// Throws `mayNotWriteProcess`, or `processGone` when the process lost
+    /// its address space or was reaped meanwhile.
+    func requireWritableMemory() throws(OverlayError) {
+        switch bs_task_memory_access(task) {
+        case 0: return
+        case -ESRCH: throw .processGone
+        default: throw .mayNotWriteProcess
+        }
+    }
 }
 
 /// Work a request does in another process's address space.

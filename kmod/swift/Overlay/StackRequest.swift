@@ -23,9 +23,14 @@ enum StackRequest {
                                        targetProcessID: owner.processID))
             return
         }
-        // Another process's mapping: the caller needs CAP_SYS_PTRACE, and
-        // the kernel's own ptrace-attach check of the target must pass.
-        let target = try TargetProcess(pidfd: request.pidfd) { check in check.callerMayTrace && check.memoryWritable }
+        // Another process's mapping: the rule of process_vm_writev. The
+        // kernel's own ptrace-attach check must pass (it runs with the
+        // caller's filesystem ids), and the caller's real ids must be those
+        // ids unless it has CAP_SYS_PTRACE.
+        let target = try TargetProcess(pidfd: request.pidfd) { check throws(OverlayError) in
+            try check.requireWritableMemory()
+            guard check.callerFileIDsAreReal || check.callerMayTrace else { throw .mayNotWriteProcess }
+        }
         var work = RemoteLaying(
             layers: layers, baseAddress: request.base_addr,
             origin: RequestOrigin(id: IDDestination(address: idAddress, caller: CallerTask()), originalID: request.id,

@@ -33,8 +33,9 @@ public final class TargetProcess: Sendable {
 
     /// One mapping of the process, as `/proc/PID/maps` lists it.
     public struct Mapping: Sendable, Equatable {
-        /// Its first address and the address past its end.
+        /// Its first address.
         public let start: UInt
+        /// The address past its end.
         public let end: UInt
         /// The file offset its first byte maps.
         public let fileOffset: UInt

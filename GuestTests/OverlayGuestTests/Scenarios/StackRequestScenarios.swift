@@ -13,7 +13,7 @@ import SystemPackage
 /// test disk and caches are dropped before the pages are checked.
 enum StackRequestScenarios {
     static var all: [Scenario] { [
-        Scenario("stack v2: size below the first version EINVAL (0, 8, 47); larger accepted with a zero tail (56, 4096), E2BIG with a non-zero tail or above 4096; nothing changes",
+        Scenario("stack v2: size below the first version EINVAL (0, 8, 47); the first version (48), a cut one (52) and larger ones with a zero tail (64, 4096) accepted; E2BIG with a non-zero tail or above 4096; nothing changes",
                  sizeRule),
         Scenario("stack v2: EINVAL request flags, unknown layer flags, own and shared together, no layers; E2BIG 256 layers; nothing changes",
                  flagsAndLayerCount),

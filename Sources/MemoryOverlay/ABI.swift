@@ -20,6 +20,8 @@ package enum ABI {
     package static let dataExtentsFlag = UInt32(batch_syscalls_layer_data_extents)
     /// `MEM_OVERLAY_STACK_PIDFD`.
     package static let pidfdFlag = UInt32(batch_syscalls_stack_pidfd)
+    /// `MEM_OVERLAY_STACK_POPULATE`.
+    package static let populateFlag = UInt32(batch_syscalls_stack_populate)
     /// `MEM_OVERLAY_LAYER_OWN`.
     package static let ownFlag = UInt32(batch_syscalls_layer_own)
     /// `MEM_OVERLAY_LAYER_SHARED`.

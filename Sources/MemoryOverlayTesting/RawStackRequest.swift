@@ -18,13 +18,26 @@ public struct RawStackRequest {
         case address(UnsafeRawPointer?)
     }
 
+    /// Where the request's `loading_set` pointer points.
+    public enum LoadingSet {
+        /// No loading set: the pointer NULL, the count 0.
+        case none
+        /// An array of the request's own, pointed at while it is sent.
+        case array(RawSegments)
+        /// Any address, with any count.
+        case address(UnsafeRawPointer?, count: UInt64)
+    }
+
     /// The size of `struct mem_overlay_stack_req` as this library was built
-    /// (56 bytes: version 1, with `pidfd` and `reserved`).
+    /// (72 bytes: version 2, with the loading set).
     public static let size = MemoryLayout<mem_overlay_stack_req>.size
     /// `MEM_OVERLAY_STACK_REQ_SIZE_VER0`: below it the module says EINVAL.
     public static let firstVersionSize = Int(BATCH_SYSCALLS_STACK_REQ_SIZE_VER0)
     /// `MEM_OVERLAY_STACK_PIDFD`: `baseAddress` is in the process `pidfd` names.
     public static let pidfdFlag = ABI.pidfdFlag
+    /// `MEM_OVERLAY_STACK_POPULATE`: the loading set's pages are mapped
+    /// before the request returns.
+    public static let populateFlag = ABI.populateFlag
     /// `MEM_OVERLAY_MAX_LAYERS`: above it the module says E2BIG.
     public static let maximumLayers = Int(BATCH_SYSCALLS_MAX_LAYERS)
     /// Where `id` lies in the struct.
@@ -39,6 +52,8 @@ public struct RawStackRequest {
     public var pidfd: Int32 = 0
     /// `reserved`: the module wants 0.
     public var reserved: UInt32 = 0
+    /// `loading_set` and `loading_set_size`.
+    public var loadingSet: LoadingSet = .none
     /// `base_addr`.
     public var baseAddress: UnsafeRawPointer?
     /// What `layers` points at.
@@ -80,6 +95,14 @@ public struct RawStackRequest {
                                            count: layersSize ?? UInt64(count))
             request.pidfd = pidfd
             request.reserved = reserved
+            return withLoadingSet { pointer, count in
+                request.loading_set = UInt64(UInt(bitPattern: pointer))
+                request.loading_set_size = count
+                return send(request)
+            }
+        }
+        func send(_ request: mem_overlay_stack_req) -> Result {
+            var request = request
             let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: byteCount, alignment: 16)
             defer { bytes.deallocate() }
             bytes.initializeMemory(as: UInt8.self, repeating: 0)
@@ -92,6 +115,17 @@ public struct RawStackRequest {
             return RawLayer.withCStructs(array) { pointer in send(layersPointer: pointer, count: array.count) }
         case .address(let pointer):
             return send(layersPointer: pointer, count: 0)
+        }
+    }
+
+    /// Calls `body` with the loading set's pointer and count, the pointer
+    /// valid during the call.
+    private func withLoadingSet<Result>(_ body: (UnsafeRawPointer?, UInt64) -> Result) -> Result {
+        switch loadingSet {
+        case .none: return body(nil, 0)
+        case .address(let pointer, let count): return body(pointer, count)
+        case .array(let segments):
+            return segments.elements.withUnsafeBytes { body($0.baseAddress, UInt64(segments.elements.count)) }
         }
     }
 

@@ -7,7 +7,7 @@ import Testing
 @Suite("Snapshot chains without the device: the v2 request's layout and the chain model")
 struct ChainTests {
     @Test func theRequestIsTheFirstVersionsStruct() {
-        #expect(RawStackRequest.size == 56 && RawStackRequest.firstVersionSize == 48)
+        #expect(RawStackRequest.size == 72 && RawStackRequest.firstVersionSize == 48)
         #expect(RawStackRequest.idOffset == 32)
         #expect(RawLayer.stride == 24)
         #expect(RawStackRequest.maximumLayers == 255 && Layer.maximumCount == 255)
@@ -15,20 +15,22 @@ struct ChainTests {
     }
 
     /// The bytes a request stores: size, flags, base, layers_size, layers,
-    /// a zero id, pidfd, reserved, then the trailing bytes up to `size`.
+    /// a zero id, pidfd, reserved, the loading set, then the trailing bytes
+    /// up to `size`.
     @Test func aStoredRequestHasTheABIsLayout() {
         var request = RawStackRequest(baseAddress: UnsafeRawPointer(bitPattern: 0x1234_5000),
                                       layersAt: UnsafeRawPointer(bitPattern: 0x7000), layersSize: 3)
-        request.size = 64
+        request.size = 80
         request.flags = 9
         request.pidfd = 5
         request.reserved = 6
+        request.loadingSet = .address(UnsafeRawPointer(bitPattern: 0xA000), count: 7)
         request.trailingBytes = [1, 2]
-        let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: 72, alignment: 16)
+        let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: 88, alignment: 16)
         defer { memory.deallocate() }
         memory.initializeMemory(as: UInt8.self, repeating: 0xEE)
         request.store(at: memory.baseAddress!)
-        #expect(memory.load(fromByteOffset: 0, as: UInt32.self) == 64)
+        #expect(memory.load(fromByteOffset: 0, as: UInt32.self) == 80)
         #expect(memory.load(fromByteOffset: 4, as: UInt32.self) == 9)
         #expect(memory.load(fromByteOffset: 8, as: UInt64.self) == 0x1234_5000)
         #expect(memory.load(fromByteOffset: 16, as: UInt64.self) == 3)
@@ -36,8 +38,10 @@ struct ChainTests {
         #expect(memory[32..<48].allSatisfy { $0 == 0 }, "the id is zero")
         #expect(memory.load(fromByteOffset: 48, as: Int32.self) == 5)
         #expect(memory.load(fromByteOffset: 52, as: UInt32.self) == 6)
-        #expect(Array(memory[56..<64]) == [1, 2, 0, 0, 0, 0, 0, 0], "trailing bytes, then zeros up to size")
-        #expect(memory[64] == 0xEE, "nothing past size")
+        #expect(memory.load(fromByteOffset: 56, as: UInt64.self) == 7)
+        #expect(memory.load(fromByteOffset: 64, as: UInt64.self) == 0xA000)
+        #expect(Array(memory[72..<80]) == [1, 2, 0, 0, 0, 0, 0, 0], "trailing bytes, then zeros up to size")
+        #expect(memory[80] == 0xEE, "nothing past size")
     }
 
     @Test func storedLayersHaveTheABIsLayout() {

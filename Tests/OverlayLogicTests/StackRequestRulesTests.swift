@@ -18,7 +18,8 @@ import Testing
     @Test func requestAndLayerFields() throws {
         try StackRequestRules.check(flags: 0, layerCount: 1)
         try StackRequestRules.check(flags: StackRequestRules.pidfdFlag, layerCount: 1)
-        #expect(throws: OverlayError.unknownFlags) { try StackRequestRules.check(flags: 2, layerCount: 1) }
+        try StackRequestRules.check(flags: StackRequestRules.populateFlag | StackRequestRules.pidfdFlag, layerCount: 1)
+        #expect(throws: OverlayError.unknownFlags) { try StackRequestRules.check(flags: 4, layerCount: 1) }
         try StackRequestRules.check(flags: 0, layerCount: 255)
         #expect(throws: OverlayError.unknownFlags) { try StackRequestRules.check(flags: 0x8000_0000, layerCount: 1) }
         #expect(throws: OverlayError.noLayers) { try StackRequestRules.check(flags: 0, layerCount: 0) }
@@ -38,6 +39,22 @@ import Testing
         #expect(throws: OverlayError.tooManySegments) { try StackRequestRules.check(segmentCount: .max) }
     }
 
+    /// The fields of version 2 (the loading set): populating needs one;
+    /// no more ranges than a segment list may have.
+    @Test func loadingSetFields() throws {
+        #expect(try !StackRequestRules.hasLoadingSet(flags: 0, count: 0))
+        #expect(try StackRequestRules.hasLoadingSet(flags: 0, count: 1))
+        #expect(try StackRequestRules.hasLoadingSet(flags: StackRequestRules.populateFlag, count: 3))
+        #expect(throws: OverlayError.populateWithoutLoadingSet) {
+            try StackRequestRules.hasLoadingSet(flags: StackRequestRules.populateFlag, count: 0)
+        }
+        #expect(try StackRequestRules.hasLoadingSet(flags: 0, count: UInt64(SegmentLimits.maxSegments)))
+        #expect(throws: OverlayError.tooManySegments) {
+            try StackRequestRules.hasLoadingSet(flags: 0, count: UInt64(SegmentLimits.maxSegments) + 1)
+        }
+        #expect(OverlayError.populateWithoutLoadingSet.errno == EINVAL)
+    }
+
     /// The fields of version 1 (pidfd, reserved): zero unless the flag names
     /// a process; reserved always zero. An older caller's struct reads as
     /// far as it goes.
@@ -51,6 +68,7 @@ import Testing
         #expect(throws: OverlayError.unexpectedTargetFields) {
             try StackRequestRules.namesProcess(flags: StackRequestRules.pidfdFlag, pidfd: 3, reserved: 1)
         }
+        #expect(StackRequestRules.bytesToRead(size: 56, knownSize: 72) == 56, "a version 1 caller: no loading set")
         #expect(StackRequestRules.bytesToRead(size: 48, knownSize: 56) == 48)
         #expect(StackRequestRules.bytesToRead(size: 4096, knownSize: 56) == 56)
         #expect(OverlayError.unexpectedTargetFields.errno == EINVAL)

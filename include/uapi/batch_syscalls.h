@@ -114,10 +114,29 @@ struct mem_overlay_stack_req {
 	/* Since MEM_OVERLAY_STACK_REQ_SIZE_VER1: */
 	__s32 pidfd;       /* with MEM_OVERLAY_STACK_PIDFD: the process (pidfd_open) whose mapping it is */
 	__u32 reserved;    /* must be 0 */
+	/* Since MEM_OVERLAY_STACK_REQ_SIZE_VER2: */
+	__u64 loading_set_size; /* entries at loading_set (0: none; at most MEM_OVERLAY_MAX_SEGMENTS) */
+	__u64 loading_set;      /* user pointer to struct mem_overlay_segment_req[loading_set_size] */
 };
 
 #define MEM_OVERLAY_STACK_REQ_SIZE_VER0 48 /* without pidfd and reserved */
-#define MEM_OVERLAY_STACK_REQ_SIZE_VER1 56
+#define MEM_OVERLAY_STACK_REQ_SIZE_VER1 56 /* without the loading set */
+#define MEM_OVERLAY_STACK_REQ_SIZE_VER2 72
+
+/*
+ * A loading set: the pages (file page offsets of the base mapping, in
+ * inclusive ranges as segments are, in any order, overlapping allowed) a
+ * restore will touch first, as recorded from an earlier run. The module
+ * starts reading them, from whichever layer serves each, in large sorted
+ * reads, and returns without waiting; a fault on a page still being read
+ * waits for that read only. Pages past the mapping's end are ignored. With
+ * MEM_OVERLAY_STACK_POPULATE the request also maps them, read-only, before
+ * it returns (as MADV_POPULATE_READ does: a later write still copies the
+ * page), so touching them takes no fault at all. EINVAL: POPULATE without
+ * a loading set, or a range whose end is before its start. E2BIG: more
+ * than MEM_OVERLAY_MAX_SEGMENTS ranges. EFAULT: an unreadable loading set.
+ */
+#define MEM_OVERLAY_STACK_POPULATE (1U << 1)
 
 /*
  * base_addr is an address in the process `pidfd` refers to (a pidfd from

@@ -141,6 +141,17 @@ static inline long bs_get_user_page(struct mm_struct *mm, unsigned long address,
 #endif
 }
 
+/* Faults in `pages` pages of `mm` from `address` for reading, taking no
+ * reference (the mmap lock held, never dropped): how many, or an errno. */
+static inline long bs_fault_in_pages(struct mm_struct *mm, unsigned long address, unsigned long pages)
+{
+#ifdef BS_HAVE_GUP_REMOTE_VMAS
+	return get_user_pages_remote(mm, address, pages, 0, NULL, NULL, NULL);
+#else
+	return get_user_pages_remote(mm, address, pages, 0, NULL, NULL);
+#endif
+}
+
 /* An exact count of an mm counter: 6.2 made them per-CPU, read
  * approximately by get_mm_counter; before, they were exact atomics. */
 static inline unsigned long bs_mm_counter(struct mm_struct *mm, int member)

@@ -161,14 +161,41 @@ static bool bs_fill_from_layer(struct folio *folio, struct file *layer, loff_t l
 	return !IS_ERR_OR_NULL(source);
 }
 
+/*
+ * Starts reading pages `first_page ..< first_page + pages` of `mapping`
+ * into its page cache without waiting for the reads, as a sequential
+ * stream's readahead does (large folios where the mapping allows them),
+ * up to the file's end. A readahead state of its own, whose window is one
+ * chunk, so that each call reads the chunk asked for: page_cache_sync_ra
+ * takes the locks readahead needs on every kernel (6.15 made the callers
+ * of page_cache_ra_unbounded hold the invalidate lock themselves).
+ */
+void bs_mapping_prefetch(struct address_space *mapping, uint64_t first_page, uint64_t pages)
+{
+	const unsigned long chunk = BS_PREFETCH_CHUNK_PAGES;
+	uint64_t end = DIV_ROUND_UP(i_size_read(mapping->host), PAGE_SIZE);
+	struct file_ra_state ra = { .ra_pages = chunk };
+	uint64_t index;
+
+	if (!mapping->a_ops->read_folio && !mapping->a_ops->readahead)
+		return;
+	if (first_page >= end)
+		return;
+	end = min(end, first_page + pages);
+	for (index = first_page; index < end; index += chunk) {
+		DEFINE_READAHEAD(ractl, NULL, &ra, mapping, index);
+
+		/* A sequential miss: the window starts at `index`. */
+		ra.prev_pos = index ? (loff_t)(index - 1) << PAGE_SHIFT : -1;
+		page_cache_sync_ra(&ractl, min_t(uint64_t, chunk, end - index));
+		if (fatal_signal_pending(current))
+			return;
+	}
+}
+
 void bs_layer_prefetch(struct file *layer, uint64_t first_page, uint64_t pages)
 {
-	struct address_space *mapping = layer->f_mapping;
-	uint64_t end = DIV_ROUND_UP(i_size_read(mapping->host), PAGE_SIZE);
-	DEFINE_READAHEAD(ractl, layer, &layer->f_ra, mapping, first_page);
-
-	if (mapping->a_ops->read_folio && first_page < end)
-		page_cache_ra_unbounded(&ractl, min(pages, end - first_page), 0);
+	bs_mapping_prefetch(layer->f_mapping, first_page, pages);
 }
 
 uint64_t bs_folios_fill(struct file *layer, struct folio **folios, uint64_t count)

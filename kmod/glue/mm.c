@@ -7,6 +7,7 @@
 #include <linux/mman.h>
 #include <linux/pagemap.h>
 #include <linux/sched.h>
+#include <linux/sched/signal.h>
 #include <linux/types.h>
 
 #include "batch_syscalls_glue.h"
@@ -116,3 +117,31 @@ bool bs_address_space_has_swapped_pages(void)
 {
 	return bs_mm_counter(current->mm, MM_SWAPENTS) > 0;
 }
+
+/*
+ * Faults in the pages [start, end) of the calling process for reading, as
+ * MADV_POPULATE_READ does: a private file mapping's pages are mapped
+ * read-only, page cache pages as they are (no copy: a later write still
+ * copies the page). A page that cannot be mapped (past its file's end) is
+ * skipped. Stops early at a fatal signal.
+ */
+void bs_populate_read(uint64_t start, uint64_t end)
+{
+	struct mm_struct *mm = current->mm;
+
+	while (start < end) {
+		unsigned long pages = min_t(uint64_t, (end - start) >> PAGE_SHIFT, BS_POPULATE_CHUNK_PAGES);
+		long done;
+
+		if (mmap_read_lock_killable(mm))
+			return;
+		done = bs_fault_in_pages(mm, start, pages);
+		mmap_read_unlock(mm);
+		/* Nothing mapped at `start` (a SIGBUS page, say): past it. */
+		start += (done > 0 ? done : 1) << PAGE_SHIFT;
+		if (fatal_signal_pending(current))
+			return;
+		cond_resched();
+	}
+}
+

@@ -99,7 +99,8 @@ static_assert(offsetof(struct mem_overlay_req, id) == 0);
 static_assert(offsetof(struct mem_overlay_cleanup_req, id) == 0);
 static_assert(offsetof(struct mem_overlay_stack_req, id) == 32);
 static_assert(offsetof(struct mem_overlay_stack_req, pidfd) == MEM_OVERLAY_STACK_REQ_SIZE_VER0);
-static_assert(sizeof(struct mem_overlay_stack_req) == MEM_OVERLAY_STACK_REQ_SIZE_VER1);
+static_assert(offsetof(struct mem_overlay_stack_req, loading_set_size) == MEM_OVERLAY_STACK_REQ_SIZE_VER1);
+static_assert(sizeof(struct mem_overlay_stack_req) == MEM_OVERLAY_STACK_REQ_SIZE_VER2);
 static_assert(IOCTL_MEM_OVERLAY_STACK_CMD ==
 	      _IOC(_IOC_READ | _IOC_WRITE, MAGIC, 3, MEM_OVERLAY_STACK_REQ_SIZE_VER0));
 static_assert(sizeof(struct mem_overlay_layer) == 24);

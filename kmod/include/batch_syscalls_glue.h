@@ -135,6 +135,15 @@ long bs_vm_mmap_private_fixed(struct file *file, uint64_t start, uint64_t length
 			      uint64_t prot, uint64_t flags, uint64_t pgoff);
 
 /*
+ * Maps the pages [start, end) of the calling process for reading, as
+ * MADV_POPULATE_READ (page cache pages read-only, no copy), skipping those
+ * that cannot be mapped; takes the mmap lock itself.
+ */
+void bs_populate_read(uint64_t start, uint64_t end);
+/* Pages a populate takes per hold of the mmap lock. */
+#define BS_POPULATE_CHUNK_PAGES 512
+
+/*
  * The pages a mapping holds (a request checks an overlaid mapping's before
  * it replaces it). Call with the mmap lock held.
  */
@@ -315,8 +324,13 @@ int bs_check_zeroed_user(const void __user *_Nullable from, size_t size);
  * own page cache without waiting (its readahead), up to its end.
  */
 void bs_layer_prefetch(struct file *layer, uint64_t first_page, uint64_t pages);
+/* The same for any page cache: `mapping`'s pages, read without waiting
+ * (in chunks of BS_PREFETCH_CHUNK_PAGES, each one read). */
+void bs_mapping_prefetch(struct address_space *mapping, uint64_t first_page, uint64_t pages);
 /* The most pages a direct read takes: a readahead batch of the overlay. */
 #define BS_FILL_BATCH_PAGES 64
+/* A prefetch's reads: 2 MiB each, as POSIX_FADV_WILLNEED's. */
+#define BS_PREFETCH_CHUNK_PAGES 512
 /*
  * Takes the next folios of a readahead request, locked, at most `most`
  * (order-0: the overlay's mapping has no large folios); sets *first_page

@@ -13,7 +13,7 @@ import SystemPackage
 /// test disk and caches are dropped before the pages are checked.
 enum StackRequestScenarios {
     static var all: [Scenario] { [
-        Scenario("stack v2: size below the first version EINVAL (0, 8, 47); the first version (48), a cut one (52) and larger ones with a zero tail (64, 4096) accepted; E2BIG with a non-zero tail or above 4096; nothing changes",
+        Scenario("stack v2: size below the first version EINVAL (0, 8, 47); the first version (48), a cut one (52), version 1 (56) and larger ones with a zero tail (80, 4096) accepted; E2BIG with a non-zero tail or above 4096; nothing changes",
                  sizeRule),
         Scenario("stack v2: EINVAL request flags, unknown layer flags, own and shared together, no layers; E2BIG 256 layers; nothing changes",
                  flagsAndLayerCount),
@@ -126,9 +126,9 @@ enum StackRequestScenarios {
                 expectRejected(device, request, EINVAL, "size \(size)")
             }
             var request = fixture.goodRequest
-            request.size = 64
+            request.size = UInt32(RawStackRequest.size + 8)
             request.trailingBytes = [0, 0, 0, 0, 0, 0, 0, 1]
-            expectRejected(device, request, E2BIG, "size 64 with a non-zero byte past the known struct")
+            expectRejected(device, request, E2BIG, "size \(request.size) with a non-zero byte past the known struct")
             request.size = 4096
             request.trailingBytes = [UInt8](repeating: 0, count: 4096 - RawStackRequest.size)
             request.trailingBytes[request.trailingBytes.count - 1] = 0x80
@@ -142,8 +142,9 @@ enum StackRequestScenarios {
 
             // A larger struct whose unknown part is zero is this version's
             // request; the first version's (48 bytes, without pidfd and
-            // reserved) and one cut inside pidfd read the missing fields as 0.
-            for size: UInt32 in [48, 52, 64, 4096] {
+            // reserved), one cut inside pidfd and the second version's (56,
+            // without the loading set) read the missing fields as 0.
+            for size: UInt32 in [48, 52, 56, UInt32(RawStackRequest.size + 8), 4096] {
                 let fresh = try Fixture()
                 defer { fresh.close() }
                 var larger = fresh.goodRequest
@@ -164,8 +165,9 @@ enum StackRequestScenarios {
         try withDevice { device in
             let fixture = try Fixture()
             defer { fixture.close() }
-            // Flags no version defines (1 is MEM_OVERLAY_STACK_PIDFD).
-            for flags: UInt32 in [2, 0x8000_0000] {
+            // Flags no version defines (1 is MEM_OVERLAY_STACK_PIDFD, 2
+            // MEM_OVERLAY_STACK_POPULATE).
+            for flags: UInt32 in [4, 0x8000_0000] {
                 var request = fixture.goodRequest
                 request.flags = flags
                 expectRejected(device, request, EINVAL, "request flags 0x\(hex(flags))")

@@ -302,7 +302,7 @@ final class FuzzThread {
         case ..<95: size = 4097
         default: size = UInt32.max
         }
-        let flags: UInt32 = generator.chance(92) ? 0 : UInt32(truncatingIfNeeded: generator.next()) | 2  // bit 1: no version defines it
+        let flags: UInt32 = generator.chance(92) ? 0 : UInt32(truncatingIfNeeded: generator.next()) | 4  // bit 2: no version defines it
         let baseAim = mappingAim()
         let where_ = placement(size: RawStackRequest.size)
         // The struct and the bytes after it up to `size` (zero but one).

@@ -28,6 +28,7 @@ static const unsigned int batch_syscalls_layer_data_extents = MEM_OVERLAY_LAYER_
 static const unsigned int batch_syscalls_layer_own = MEM_OVERLAY_LAYER_OWN;
 static const unsigned int batch_syscalls_layer_shared = MEM_OVERLAY_LAYER_SHARED;
 static const unsigned int batch_syscalls_stack_pidfd = MEM_OVERLAY_STACK_PIDFD;
+static const unsigned int batch_syscalls_stack_populate = MEM_OVERLAY_STACK_POPULATE;
 
 /* pidfd_open(2) (a system call Swift cannot make: syscall is variadic). */
 static inline int batch_syscalls_pidfd_open(pid_t pid)

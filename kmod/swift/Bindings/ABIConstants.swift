@@ -13,7 +13,7 @@ enum ABIConstants {
             && LayerRoles.sharedFlag == UInt32(MEM_OVERLAY_LAYER_SHARED)
             && StackRequestRules.idOffset == bs_stack_request_id_offset
             && StackRequestRules.pidfdFlag == UInt32(MEM_OVERLAY_STACK_PIDFD)
-            && StackRequestRules.firstVersionSize == Int(MEM_OVERLAY_STACK_REQ_SIZE_VER0)
+            && StackRequestRules.populateFlag == UInt32(MEM_OVERLAY_STACK_POPULATE)
             && MemoryLayout<PageRange>.stride == MemoryLayout<mem_overlay_segment_req>.stride
     }
 }

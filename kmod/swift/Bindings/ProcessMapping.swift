@@ -14,6 +14,18 @@ enum CurrentAddressSpace {
         return try body(held)
     }
 
+    /// Maps the file pages `pages` of the mapping `range` describes (those
+    /// it maps) for reading, as MADV_POPULATE_READ does: page cache pages
+    /// read-only, never a copy a write fault would make. Takes the mmap
+    /// lock itself; pages that cannot be mapped are skipped.
+    static func populateForReading(_ range: MappingRange, pages: ClosedRange<UInt64>) {
+        let pageCount = (range.end - range.start) >> pageShift
+        guard pages.upperBound >= range.pageOffset, pages.lowerBound < range.pageOffset + pageCount else { return }
+        let first = Swift.max(pages.lowerBound, range.pageOffset) - range.pageOffset
+        let last = Swift.min(pages.upperBound, range.pageOffset + pageCount - 1) - range.pageOffset
+        bs_populate_read(range.start + first << pageShift, range.start + (last + 1) << pageShift)
+    }
+
     /// Maps `file` over `range` privately, with the range's protection, lock
     /// and reservation flags and its file offset: `MAP_FIXED` replaces what
     /// is mapped there in one step (vm_mmap takes the mmap lock itself, so

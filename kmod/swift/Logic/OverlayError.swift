@@ -45,6 +45,9 @@ enum OverlayError: Error, Equatable {
     /// A v2 request sets `pidfd` without `MEM_OVERLAY_STACK_PIDFD`, or
     /// `reserved`.
     case unexpectedTargetFields
+    /// A v2 request asks to populate (`MEM_OVERLAY_STACK_POPULATE`) without
+    /// a loading set.
+    case populateWithoutLoadingSet
     /// A v2 request's `pidfd` is not a pidfd.
     case notAProcess
     /// The target process has exited, or has no address space.
@@ -68,7 +71,7 @@ enum OverlayError: Error, Equatable {
         switch self {
         case .noSegments, .segmentEndsBeforeStart, .baseNotPrivateFileMapping,
              .overlayNotFileMapping, .requestTooSmall, .unknownFlags, .noLayers, .layerNotRegularFile,
-             .unexpectedTargetFields:
+             .unexpectedTargetFields, .populateWithoutLoadingSet:
             return EINVAL
         case .notAProcess: return EBADF
         case .processGone: return ESRCH

@@ -12,6 +12,11 @@ enum StackRequestRules {
     static let firstVersionSize = 48
     /// `MEM_OVERLAY_STACK_PIDFD`: the base mapping is in another process.
     static let pidfdFlag: UInt32 = 1 << 0
+    /// `MEM_OVERLAY_STACK_POPULATE`: the loading set's pages are mapped
+    /// before the request returns.
+    static let populateFlag: UInt32 = 1 << 1
+    /// Every request flag defined.
+    static let requestFlags = pidfdFlag | populateFlag
     /// The most a caller's struct may be (as openat2 and clone3 allow).
     static let largestSize = 4096
     /// Where the id lies in the struct (after size, flags, base_addr,
@@ -35,7 +40,7 @@ enum StackRequestRules {
 
     /// The request's own fields: only defined flags, and 1 to 255 layers.
     static func check(flags: UInt32, layerCount: UInt64) throws(OverlayError) {
-        guard flags & ~pidfdFlag == 0 else { throw .unknownFlags }
+        guard flags & ~requestFlags == 0 else { throw .unknownFlags }
         guard layerCount > 0 else { throw .noLayers }
         guard layerCount <= UInt64(maxLayers) else { throw .tooManyLayers }
     }
@@ -47,6 +52,15 @@ enum StackRequestRules {
         let names = flags & pidfdFlag != 0
         guard names || pidfd == 0 else { throw .unexpectedTargetFields }
         return names
+    }
+
+    /// The loading set's fields (version 2): at most as many ranges as a
+    /// segment list; `MEM_OVERLAY_STACK_POPULATE` needs some. Returns
+    /// whether there is a loading set.
+    static func hasLoadingSet(flags: UInt32, count: UInt64) throws(OverlayError) -> Bool {
+        guard count <= UInt64(SegmentLimits.maxSegments) else { throw .tooManySegments }
+        guard count > 0 || flags & populateFlag == 0 else { throw .populateWithoutLoadingSet }
+        return count > 0
     }
 
     /// How many bytes of a caller's struct of `size` bytes to read (the

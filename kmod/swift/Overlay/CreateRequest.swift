@@ -47,7 +47,7 @@ enum CreateRequest {
             // The request's one layer is its top: the restore's own by default.
             try stack.lay(segments, ofFile: target.layer, as: .ownByDefault)
             let owner = CurrentProcess.owner
-            try OverlayPublication.publish(try stack.finish(), over: base.range,
+            _ = try OverlayPublication.publish(try stack.finish(), over: base.range,
                                            for: RequestOrigin(id: IDDestination(address: userRequest.address),
                                                               originalID: request.id, owner: owner,
                                                               targetProcessID: owner.processID))

@@ -10,7 +10,7 @@
 /// dropped, so the process is left as it was.
 enum OverlayPublication {
     static func publish(_ stack: consuming SplitComposition<KernelFile>, over range: MappingRange,
-                        for origin: borrowing RequestOrigin) throws(OverlayError) {
+                        for origin: borrowing RequestOrigin) throws(OverlayError) -> PublishedOverlay {
         let (lowerSerial, overlaySerial) = ModuleState.current.pointee.registry.withLock { registry in
             (registry.nextSerial(), registry.nextSerial())
         }
@@ -56,6 +56,7 @@ enum OverlayPublication {
             throw error
         }
         Log.debug("overlay created, own layers", Int64(overlay.pointer.pointee.ownLayers.count))
+        return PublishedOverlay(file: file, overlay: overlay)
     }
 
     /// Registers the attachment under its id, drawing a new id in the
@@ -85,6 +86,14 @@ enum OverlayPublication {
     private static func write(_ original: IDBytes, to destination: borrowing IDDestination) {
         try? destination.write(original)
     }
+}
+
+/// A request's overlay once its mapping shows it: the request's file,
+/// referenced (it keeps the overlay alive whatever the process does with
+/// the mapping meanwhile), and the overlay.
+struct PublishedOverlay: ~Copyable {
+    let file: KernelFile
+    let overlay: OverlayHandle
 }
 
 /// Who a request is for: where its id goes, the bytes there before, the

@@ -15,10 +15,11 @@ enum StackRequest {
         let remote = try StackRequestRules.namesProcess(flags: request.flags, pidfd: request.pidfd,
                                                         reserved: request.reserved)
         let layers = try RequestLayers.read(from: UserPointer(request.layers), count: Int(request.layers_size))
+        let loadingSet = try LoadingSet.read(request)
         let idAddress = userRequest.address + UInt64(StackRequestRules.idOffset)
         let owner = CurrentProcess.owner
         guard remote else {
-            try lay(layers, over: request.base_addr,
+            try lay(layers, over: request.base_addr, loadingSet: loadingSet,
                     for: RequestOrigin(id: IDDestination(address: idAddress), originalID: request.id, owner: owner,
                                        targetProcessID: owner.processID))
             return
@@ -32,7 +33,7 @@ enum StackRequest {
             guard check.callerFileIDsAreReal || check.callerMayTrace else { throw .mayNotWriteProcess }
         }
         var work = RemoteLaying(
-            layers: layers, baseAddress: request.base_addr,
+            layers: layers, baseAddress: request.base_addr, loadingSet: loadingSet,
             origin: RequestOrigin(id: IDDestination(address: idAddress, caller: CallerTask()), originalID: request.id,
                                   owner: owner, targetProcessID: target.processID))
         target.run(&work)
@@ -40,8 +41,10 @@ enum StackRequest {
     }
 
     /// Lays `layers` on the mapping at `baseAddress` of the current address
-    /// space (the caller's, or the target's in a remote request's worker).
-    static func lay(_ layers: borrowing RequestLayers, over baseAddress: UInt64,
+    /// space (the caller's, or the target's in a remote request's worker),
+    /// then starts reading the loading set's pages (and maps them, when it
+    /// populates).
+    static func lay(_ layers: borrowing RequestLayers, over baseAddress: UInt64, loadingSet: consuming LoadingSet?,
                     for origin: borrowing RequestOrigin) throws(OverlayError) {
         try AddressSpaceLock.withLock { () throws(OverlayError) in
             let base = try CurrentAddressSpace.withMappingsLocked {
@@ -50,7 +53,12 @@ enum StackRequest {
             }
             var stack = try base.shownStack()
             try layers.lay(on: &stack)
-            try OverlayPublication.publish(try stack.finish(), over: base.range, for: origin)
+            let published = try OverlayPublication.publish(try stack.finish(), over: base.range, for: origin)
+            // The request has succeeded: what follows only reads ahead.
+            if let loadingSet = loadingSet.take() {
+                loadingSet.prefetch(published)
+                if loadingSet.populates { loadingSet.populate(base.range) }
+            }
         }
     }
 
@@ -79,12 +87,13 @@ enum StackRequest {
 private struct RemoteLaying: RemoteWork, ~Copyable {
     let layers: RequestLayers
     let baseAddress: UInt64
+    var loadingSet: LoadingSet?
     let origin: RequestOrigin
     var failure: OverlayError? = nil
 
     mutating func run() {
         do throws(OverlayError) {
-            try StackRequest.lay(layers, over: baseAddress, for: origin)
+            try StackRequest.lay(layers, over: baseAddress, loadingSet: loadingSet.take(), for: origin)
         } catch {
             failure = error
         }

@@ -61,9 +61,12 @@ static int __init bs_module_init(void)
 
 	if (error)
 		return error;
-	error = bs_overlay_fs_mount();
+	error = bs_fill_workers_start();
 	if (error)
 		goto exit_swift;
+	error = bs_overlay_fs_mount();
+	if (error)
+		goto stop_workers;
 	error = misc_register(&bs_device);
 	if (error)
 		goto unmount;
@@ -74,6 +77,8 @@ static int __init bs_module_init(void)
 
 unmount:
 	bs_overlay_fs_unmount();
+stop_workers:
+	bs_fill_workers_stop();
 exit_swift:
 	bs_swift_exit();
 	return error;
@@ -84,6 +89,8 @@ static void __exit bs_module_exit(void)
 	debugfs_remove(bs_debugfs);
 	misc_deregister(&bs_device);
 	bs_overlay_fs_unmount();
+	/* After the last inode: a fill's worker may be returning from its iput. */
+	bs_fill_workers_stop();
 	bs_swift_exit();
 }
 

@@ -151,7 +151,7 @@ struct inode *bs_module_inode_create(void *object, int64_t size, const struct fi
 	return inode;
 }
 
-struct inode *bs_lower_inode_create(void *overlay, int64_t size, int *error)
+struct inode *bs_lower_inode_create(void *overlay, int64_t size, bool large_folios, int *error)
 {
 	struct inode *inode = bs_module_inode_create(overlay, size, &bs_lower_fops);
 
@@ -160,6 +160,9 @@ struct inode *bs_lower_inode_create(void *overlay, int64_t size, int *error)
 		return NULL;
 	}
 	inode->i_mapping->a_ops = &bs_lower_aops;
+	/* Readahead then makes folios up to the PMD size, as for ext4 (fill.c fills them). */
+	if (large_folios)
+		mapping_set_large_folios(inode->i_mapping);
 	return inode;
 }
 

@@ -21,6 +21,13 @@ struct inode *bs_module_inode_create(void *object, int64_t size, const struct fi
 /* A new open file of such an inode, read-only, holding the module and the inode; or an ERR_PTR. */
 struct file *bs_module_file_open(struct inode *inode, const char *name, const struct file_operations *fops);
 
+struct iov_iter;
+/*
+ * Reads `pages` pages of `layer` from `first_page` on with one direct I/O
+ * into `iter`: whether it read them all (io.c; see there when it refuses).
+ */
+bool bs_read_direct_iter(struct file *layer, uint64_t first_page, uint64_t pages, struct iov_iter *iter);
+
 /* The layer's folio that holds page `index`, uptodate and referenced (io.c). */
 struct folio *bs_layer_folio(struct file *layer, pgoff_t index);
 /*

@@ -248,7 +248,7 @@ void bs_overlay_fs_unmount(void);
  * success the inode owns `overlay`: its eviction (its last file gone)
  * calls bs_swift_lower_release(overlay).
  */
-struct inode *_Nullable bs_lower_inode_create(void *overlay, int64_t size, int *error);
+struct inode *_Nullable bs_lower_inode_create(void *overlay, int64_t size, bool large_folios, int *error);
 /* A file's page cache (f_mapping), and an inode's. */
 struct address_space *bs_file_mapping(struct file *file);
 struct address_space *bs_inode_mapping(struct inode *inode);
@@ -320,46 +320,62 @@ int bs_check_zeroed_user(const void __user *_Nullable from, size_t size);
 /* ---- Page cache fill (io.c) -------------------------------------------- */
 
 /*
- * Starts reading pages [first_page, first_page + pages) of `layer` into its
- * own page cache without waiting (its readahead), up to its end.
+ * Starts reading pages [first_page, first_page + pages) of `file`'s page
+ * cache without waiting (a sequential readahead, in chunks of
+ * BS_PREFETCH_CHUNK_PAGES, each one read), up to its end: a layer's own
+ * page cache, or, through an overlay's file, the lower page cache it maps.
  */
-void bs_layer_prefetch(struct file *layer, uint64_t first_page, uint64_t pages);
-/* The same for any page cache: `mapping`'s pages, read without waiting
- * (in chunks of BS_PREFETCH_CHUNK_PAGES, each one read). */
-void bs_mapping_prefetch(struct address_space *mapping, uint64_t first_page, uint64_t pages);
-/* The most pages a direct read takes: a readahead batch of the overlay. */
-#define BS_FILL_BATCH_PAGES 64
+void bs_file_prefetch(struct file *file, uint64_t first_page, uint64_t pages);
 /* A prefetch's reads: 2 MiB each, as POSIX_FADV_WILLNEED's. */
 #define BS_PREFETCH_CHUNK_PAGES 512
+
+/* ---- Lower page cache fill (fill.c) -------------------------------------- */
+
+/* A batch takes folios until it has this many pages (or folios). */
+#define BS_FILL_BATCH_PAGES 256
+#define BS_FILL_BATCH_FOLIOS 64
+
 /*
- * Takes the next folios of a readahead request, locked, at most `most`
- * (order-0: the overlay's mapping has no large folios); sets *first_page
- * to the first one's index and returns how many were taken (0 at the end).
+ * Locked folios of consecutive pages of a lower inode's page cache, to be
+ * filled: folios[0] holds page first_page, and they cover `pages` pages.
+ * `failed` has bit i set once folio i cannot be filled whole.
  */
-uint32_t bs_readahead_take(struct readahead_control *rac, struct folio **folios, uint32_t most,
-			   uint64_t *first_page);
+struct bs_fill_batch {
+	uint64_t first_page;
+	uint64_t pages;
+	uint64_t failed;
+	uint32_t count;
+	struct folio *_Nullable folios[BS_FILL_BATCH_FOLIOS];
+};
+
+/* The fill workers (module init and exit; the exit waits for every fill). */
+int bs_fill_workers_start(void);
+void bs_fill_workers_stop(void);
+/* Takes the next folios of a readahead request into `batch`: how many (0 at the end). */
+uint32_t bs_fill_batch_take(struct readahead_control *rac, struct bs_fill_batch *batch);
+/* A batch of the one locked folio read_folio must fill. */
+void bs_fill_batch_of_folio(struct folio *folio, struct bs_fill_batch *batch);
 /*
- * Reads pages [first_page, first_page + pages) of `layer` with one direct
- * I/O (no copy, no page cache of the layer): page i goes into folios[i]
- * when bit i of `served` is set, else into a scratch page. Then marks those
- * folios uptodate and unlocks them, and returns true. Returns false, with
- * nothing changed, when direct I/O does not apply: a layer without a block
- * device or direct I/O, a range reaching the layer's last partial page, a
- * range any page of which is in the layer's page cache (it may be newer
- * than the disk, and a copy is cheaper), an I/O that would wait for a lock
- * (IOCB_NOWAIT: a writer of the layer may be faulting on this overlay), a
- * short read or an error. At most BS_FILL_BATCH_PAGES pages.
+ * Reads the batch's pages [first_page, first_page + pages) from the same
+ * pages of `layer` with one direct I/O: whether it read them all (false,
+ * nothing filled, where direct I/O does not apply: see io.c).
  */
-bool bs_layer_read_direct(struct file *layer, uint64_t first_page, uint32_t pages,
-			  struct folio **folios, uint64_t served);
+bool bs_fill_read_direct(struct file *layer, struct bs_fill_batch *batch, uint64_t first_page, uint64_t pages);
 /*
- * Fills `count` locked folios from the same pages of `layer`'s page cache,
- * marks each filled folio uptodate and unlocks it. Folios that cannot be
- * filled (a read error, or wholly past the layer's end) are unlocked
- * without being uptodate: a fault on one calls read_folio, which reports
- * the error. Returns the folios filled.
+ * Copies the batch's pages [first_page, first_page + pages) from the same
+ * pages of `layer`'s page cache; a page that cannot be filled (a read
+ * error, or wholly past the layer's end in a single-page folio) marks its
+ * folio failed. Returns the pages filled.
  */
-uint64_t bs_folios_fill(struct file *layer, struct folio **folios, uint64_t count);
+uint64_t bs_fill_copy(struct file *layer, struct bs_fill_batch *batch, uint64_t first_page, uint64_t pages);
+/* Marks each folio of the batch not failed uptodate, and unlocks them all. */
+void bs_fill_finish(struct bs_fill_batch *batch);
+/*
+ * Hands the batch to a fill worker, which fills it (bs_swift_lower_fill)
+ * while readahead returns; the batch is then empty. False when memory is
+ * short: fill it here.
+ */
+bool bs_fill_queue(void *lower, struct bs_fill_batch *batch);
 
 /* ---- Implemented in Swift, called from C ------------------------------- */
 
@@ -368,6 +384,8 @@ int bs_swift_init(void);
 void bs_swift_exit(void);
 long bs_swift_ioctl(uint32_t command, uint64_t argument);
 void bs_swift_lower_readahead(void *overlay, struct readahead_control *rac);
+/* Fills a batch of a lower inode's folios (a fill worker's work). */
+void bs_swift_lower_fill(void *lower, struct bs_fill_batch *batch);
 int bs_swift_lower_read_folio(void *overlay, struct folio *folio, uint64_t page);
 void bs_swift_lower_release(void *overlay);
 /* A fault (write: a copy-on-write one) on page `pgoff` of a mapping of an

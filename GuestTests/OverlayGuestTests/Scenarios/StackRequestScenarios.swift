@@ -302,9 +302,9 @@ enum StackRequestScenarios {
             // A larger request whose unknown tail lies in the PROT_NONE page.
             let longRequest = guardedRequest.address + pageSize - RawStackRequest.size
             var long = RawStackRequest(baseAddress: base, layersAt: straddlingLayers, layersSize: 1)
-            long.size = 64
+            long.size = UInt32(RawStackRequest.size + 8)
             long.store(at: longRequest, byteCount: RawStackRequest.size)
-            expectErrno(device.ioctl(command, longRequest), EFAULT, "size 64 with its tail in a PROT_NONE page")
+            expectErrno(device.ioctl(command, longRequest), EFAULT, "size \(long.size) with its tail in a PROT_NONE page")
             // A readable but read-only request: the id cannot be written back.
             let readOnly = try MappedFile.anonymous(pages: 1)
             defer { readOnly.unmap() }

@@ -15,10 +15,15 @@ struct LowerInode: ~Copyable {
     deinit { bs_inode_put(inode) }
 
     /// A new inode of `size` bytes that owns `overlay` (a stored `LowerLayers`)
-    /// from now on; on failure the caller still owns it.
-    static func create(serving overlay: UnsafeMutableRawPointer, size: Int64) throws(OverlayError) -> LowerInode {
+    /// from now on; on failure the caller still owns it. With
+    /// `largeFolios`, its page cache takes large folios where the kernel's
+    /// readahead makes them (as ext4's does).
+    static func create(serving overlay: UnsafeMutableRawPointer, size: Int64,
+                       largeFolios: Bool) throws(OverlayError) -> LowerInode {
         var error: Int32 = 0
-        guard let inode = bs_lower_inode_create(overlay, size, &error) else { throw .kernel(errno: -error) }
+        guard let inode = bs_lower_inode_create(overlay, size, largeFolios, &error) else {
+            throw .kernel(errno: -error)
+        }
         return LowerInode(adopting: inode)
     }
 

@@ -51,6 +51,11 @@ public func bs_swift_lower_readahead(_ overlay: UnsafeMutableRawPointer, _ rac: 
 }
 
 @c @implementation
+public func bs_swift_lower_fill(_ lower: UnsafeMutableRawPointer, _ batch: UnsafeMutablePointer<bs_fill_batch>) {
+    LowerFill.fill(LowerHandle(lower), FolioBatch(unsafeKernelPointer: batch))
+}
+
+@c @implementation
 public func bs_swift_lower_read_folio(_ overlay: UnsafeMutableRawPointer, _ folio: OpaquePointer,
                                         _ page: UInt64) -> Int32 {
     LowerFill.read(LowerHandle(overlay), LockedFolio(unsafeKernelPointer: folio, page: page))

@@ -60,12 +60,6 @@ struct PageCacheMapping {
     func cachedPages(_ first: UInt64, _ last: UInt64) -> UInt64 {
         bs_mapping_cached_pages(unsafeKernelPointer, first, last)
     }
-
-    /// Starts reading pages `first ..< first + count` into it without
-    /// waiting (a sequential readahead, 2 MiB a read), up to its file's end.
-    func prefetch(pages first: UInt64, count: UInt64) {
-        bs_mapping_prefetch(unsafeKernelPointer, first, count)
-    }
 }
 
 extension KernelFile {

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 
-/// A readahead request of an overlay's page cache (`struct
-/// readahead_control`): its folios, locked and not yet uptodate, taken a
-/// batch at a time. Folios left in the request are unlocked by the kernel.
+/// A readahead request of a lower inode's page cache (`struct
+/// readahead_control`): its folios, locked and not yet uptodate, large or
+/// small, taken a batch at a time. Folios left in the request are unlocked
+/// by the kernel.
 struct ReadaheadRequest: ~Copyable {
     private let control: OpaquePointer
 
@@ -10,46 +11,53 @@ struct ReadaheadRequest: ~Copyable {
         self.control = control
     }
 
-    /// The most pages one batch takes (and one direct read reads).
-    static let batchPages = Int(BS_FILL_BATCH_PAGES)
-
-    /// Calls `body` with each batch of at most `batchPages` consecutive
-    /// folios until the request has none left. `body` fills and unlocks them.
-    func forEachBatch(_ body: (borrowing FolioBatch) -> Void) {
-        // 512 bytes on the stack (below the stdlib's 1 KiB limit, so no heap).
-        withUnsafeTemporaryAllocation(of: OpaquePointer?.self, capacity: Self.batchPages) { folios in
-            var firstPage: UInt64 = 0
-            while true {
-                let count = bs_readahead_take(control, folios.baseAddress!, UInt32(folios.count), &firstPage)
-                if count == 0 { return }
-                body(FolioBatch(firstPage: firstPage, count: UInt64(count), folios: folios.baseAddress!))
+    /// Calls `body` with each batch of consecutive folios (up to 256 pages,
+    /// or 64 folios) until the request has none left.
+    func forEachBatch(_ body: (consuming FolioBatch) -> Void) {
+        // 544 bytes on the stack (below the stdlib's 1 KiB limit, so no heap).
+        withUnsafeTemporaryAllocation(of: bs_fill_batch.self, capacity: 1) { storage in
+            let batch = storage.baseAddress!
+            batch.initialize(to: bs_fill_batch())
+            while bs_fill_batch_take(control, batch) > 0 {
+                body(FolioBatch(unsafeKernelPointer: batch))
             }
         }
     }
 }
 
-/// Locked folios of consecutive pages of an overlay's page cache, waiting to
-/// be filled: page `firstPage + i` is folio `i`.
+/// Locked folios of consecutive pages of a lower inode's page cache,
+/// waiting to be filled: pages `firstPage ..< firstPage + pageCount`.
+///
+/// When it goes, every folio that was filled whole is marked uptodate and
+/// all are unlocked: a folio never stays locked, and one left unfilled
+/// reports its error when a fault reads it again.
 struct FolioBatch: ~Copyable {
-    let firstPage: UInt64
-    let count: UInt64
-    // SAFETY: `count` folios taken from a readahead request, locked, each
-    // referenced by the page cache, until filled (which unlocks them).
-    fileprivate let folios: UnsafeMutablePointer<OpaquePointer?>
+    // SAFETY: a batch of folios, locked and referenced by the page cache
+    // (and by the fill worker, for a queued batch), until `deinit` unlocks
+    // them.
+    fileprivate let batch: UnsafeMutablePointer<bs_fill_batch>
 
-    fileprivate init(firstPage: UInt64, count: UInt64, folios: UnsafeMutablePointer<OpaquePointer?>) {
-        self.firstPage = firstPage
-        self.count = count
-        self.folios = folios
+    init(unsafeKernelPointer batch: UnsafeMutablePointer<bs_fill_batch>) {
+        self.batch = batch
     }
 
-    /// The folios of pages `first ..< first + count` (inside the batch).
-    fileprivate func folios(from first: UInt64) -> UnsafeMutablePointer<OpaquePointer?> {
-        folios + Int(first - firstPage)
+    deinit { bs_fill_finish(batch) }
+
+    var firstPage: UInt64 { batch.pointee.first_page }
+    var pageCount: UInt64 { batch.pointee.pages }
+    /// Whether some folio could not be filled whole.
+    var hasFailures: Bool { batch.pointee.failed != 0 }
+
+    /// Hands the folios to a fill worker, which fills them with
+    /// `bs_swift_lower_fill` while this thread goes on: the batch is then
+    /// empty. False when memory is short: fill them here.
+    func handToWorker(_ lower: UnsafeMutableRawPointer) -> Bool {
+        bs_fill_queue(lower, batch)
     }
 }
 
-/// One locked folio of an overlay's page cache that `read_folio` must fill.
+/// One locked folio of a lower inode's page cache that `read_folio` must
+/// fill (a fault on a page readahead did not bring in, or could not fill).
 struct LockedFolio: ~Copyable {
     let page: UInt64
     // SAFETY: locked and referenced by the page cache until filled.
@@ -59,39 +67,38 @@ struct LockedFolio: ~Copyable {
         self.folio = folio
         self.page = page
     }
+
+    /// Calls `body` with a batch of this folio alone (unlocked when it goes).
+    func withBatch<Result>(_ body: (consuming FolioBatch) -> Result) -> Result {
+        withUnsafeTemporaryAllocation(of: bs_fill_batch.self, capacity: 1) { storage in
+            let batch = storage.baseAddress!
+            batch.initialize(to: bs_fill_batch())
+            bs_fill_batch_of_folio(folio, batch)
+            return body(FolioBatch(unsafeKernelPointer: batch))
+        }
+    }
 }
 
 extension KernelFile {
-    /// Reads this layer's pages `first ..< first + count` with one direct
-    /// I/O (no copy, nothing left in the layer's page cache) straight into
-    /// the batch's folios of the same pages: the pages whose bit is set in
-    /// `served` (bit i: page `first + i`), the others into a scratch page.
-    /// On success those folios are uptodate and unlocked. False, with
-    /// nothing changed, when direct I/O does not apply here (see
-    /// bs_layer_read_direct): then copy them.
-    func readDirectly(pages first: UInt64, count: UInt64, into batch: borrowing FolioBatch,
-                      served: UInt64) -> Bool {
-        bs_layer_read_direct(unsafeKernelPointer, first, UInt32(count), batch.folios(from: first), served)
+    /// Reads `run`'s pages of this layer with one direct I/O (no copy,
+    /// nothing left in the layer's page cache) straight into the batch's
+    /// folios of the same pages. False, with nothing changed, when direct
+    /// I/O does not apply here (see bs_read_direct_iter): then copy them.
+    func readDirectly(_ run: LayerRun, into batch: borrowing FolioBatch) -> Bool {
+        bs_fill_read_direct(unsafeKernelPointer, batch.batch, run.first, run.count)
     }
 
-    /// Starts reading pages `first ..< first + count` into the layer's own
-    /// page cache without waiting (its readahead), up to its end.
+    /// Starts reading pages `first ..< first + count` into the file's page
+    /// cache without waiting (a sequential readahead, 2 MiB a read), up to
+    /// its end: a layer's own, or the lower page cache an overlay's file maps.
     func prefetch(pages first: UInt64, count: UInt64) {
-        bs_layer_prefetch(unsafeKernelPointer, first, count)
+        bs_file_prefetch(unsafeKernelPointer, first, count)
     }
 
-    /// Copies the layer's pages `first ..< first + count` from its page
-    /// cache into the batch's folios of the same pages, marking each filled
-    /// one uptodate; unlocks them all. Returns how many were filled (a page
-    /// wholly past the layer's end, or a read error, is left not uptodate:
-    /// a fault on it reports the error).
-    func copy(pages first: UInt64, count: UInt64, into batch: borrowing FolioBatch) -> UInt64 {
-        bs_folios_fill(unsafeKernelPointer, batch.folios(from: first), count)
-    }
-
-    /// `copy` for one folio; whether it was filled.
-    func copy(into folio: borrowing LockedFolio) -> Bool {
-        var pointer: OpaquePointer? = folio.folio
-        return bs_folios_fill(unsafeKernelPointer, &pointer, 1) == 1
+    /// Copies `run`'s pages of this layer from its page cache into the
+    /// batch's folios; returns how many were filled (a page that cannot be
+    /// marks its folio failed: see bs_fill_copy).
+    func copy(_ run: LayerRun, into batch: borrowing FolioBatch) -> UInt64 {
+        bs_fill_copy(unsafeKernelPointer, batch.batch, run.first, run.count)
     }
 }

@@ -34,7 +34,7 @@ struct LoadingSet: ~Copyable {
             let count = Swift.min(range.last, pageCount - 1) - range.first + 1
             for run in FaultPlan(segments: overlay.pointee.own.segments, first: range.first, count: count) {
                 if run.layer == Layers.base {
-                    published.file.mapping.prefetch(pages: run.first, count: run.count)
+                    published.file.prefetch(pages: run.first, count: run.count)
                 } else {
                     overlay.pointee.withOwnFile(run.layer) { file in file.prefetch(pages: run.first, count: run.count) }
                 }

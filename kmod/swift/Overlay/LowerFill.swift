@@ -1,53 +1,52 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 
-/// Fills the page cache of lower layers from their files (`read_folio` and
-/// `readahead` of the lower inode), as `FillPlan` says.
+/// Fills the page cache of lower layers from their files (`readahead` and
+/// `read_folio` of the lower inode), a batch of folios at a time, as
+/// `FillPlan` says: each run of pages one layer serves read directly into
+/// the folios with one I/O, the others prefetched together and copied.
+///
+/// Readahead hands each batch to a fill worker and returns, as a plain
+/// file's readahead submits its reads and returns: the faulting thread
+/// waits for its own folio only, and the reads of later batches overlap
+/// its touching of the first.
 enum LowerFill {
-    /// Fills the folios of a readahead request, a batch at a time.
+    /// Hands the folios of a readahead request to the fill workers, a batch
+    /// at a time (filling a batch here when memory for the hand-over is short).
     static func readahead(_ lower: LowerHandle, _ request: borrowing ReadaheadRequest) {
-        request.forEachBatch { batch in fill(lower.pointer, batch) }
+        request.forEachBatch { batch in
+            if !batch.handToWorker(lower.raw) { fill(lower, batch) }
+        }
     }
 
-    /// Fills one folio (a fault on a page readahead did not bring in):
-    /// 0, or -EIO when the layer could not give it (a read error, or the
-    /// page lies wholly past the layer's end).
+    /// Fills one folio (a fault on a page readahead did not bring in, or
+    /// left unfilled): 0, or -EIO when a layer could not give every page
+    /// of it (a read error, or a page wholly past the layer's end).
     static func read(_ lower: LowerHandle, _ folio: borrowing LockedFolio) -> Int32 {
-        let lower = lower.pointer
-        let layer = lower.pointee.segments.layer(forPage: folio.page)
-        let filled = lower.pointee.layers.withFile(layer) { file in file.copy(into: folio) }
-        lower.pointee.layers.recordServed(filled ? 1 : 0, from: layer)
-        return filled ? 0 : -EIO
+        folio.withBatch { batch in fill(lower, batch) ? 0 : -EIO }
     }
 
-    /// Fills one batch: each layer's span read directly where the layer
-    /// allows it (one I/O per layer, no copy), then the other layers
-    /// prefetched together and their runs copied from their page cache.
-    private static func fill(_ lower: UnsafeMutablePointer<LowerLayers>, _ batch: borrowing FolioBatch) {
-        let plan = FillPlan(lower.pointee.segments, first: batch.firstPage, count: batch.count)
-        var direct: UInt32 = 0
-        for index in 0..<plan.spanCount {
-            let span = plan.span(index)
-            let served = plan.servedMask(ofSpan: index)
-            let read = lower.pointee.layers.withFile(span.layer) { file in
-                file.readDirectly(pages: span.first, count: span.count, into: batch, served: served)
-            }
+    /// Fills a batch and unlocks its folios; whether every folio was filled.
+    @discardableResult
+    static func fill(_ lower: LowerHandle, _ batch: consuming FolioBatch) -> Bool {
+        let lower = lower.pointer
+        var plan = FillPlan(lower.pointee.segments, first: batch.firstPage, count: batch.pageCount)
+        plan.readDirectly { run in
+            let read = lower.pointee.layers.withFile(run.layer) { file in file.readDirectly(run, into: batch) }
             if read {
-                direct |= 1 << UInt32(index)
-                Log.trace("readahead span read directly, pages", Int64(span.count))
-                lower.pointee.layers.recordServed(UInt64(served.nonzeroBitCount), from: span.layer)
+                Log.trace("fill run read directly, pages", Int64(run.count))
+                lower.pointee.layers.recordServed(run.count, from: run.layer)
             }
+            return read
         }
-        plan.forEachSpanToPrefetch(afterDirect: direct) { span in
-            lower.pointee.layers.withFile(span.layer) { file in
-                file.prefetch(pages: span.first, count: span.count)
-            }
+        // Every refused run's read in flight at once, then each copied.
+        plan.forEachRefusedRun { run in
+            lower.pointee.layers.withFile(run.layer) { file in file.prefetch(pages: run.first, count: run.count) }
         }
-        plan.forEachRunToCopy(afterDirect: direct) { run in
-            Log.trace("readahead run copied, pages", Int64(run.count))
-            let filled = lower.pointee.layers.withFile(run.layer) { file in
-                file.copy(pages: run.first, count: run.count, into: batch)
-            }
+        plan.forEachRefusedRun { run in
+            Log.trace("fill run copied, pages", Int64(run.count))
+            let filled = lower.pointee.layers.withFile(run.layer) { file in file.copy(run, into: batch) }
             lower.pointee.layers.recordServed(filled, from: run.layer)
         }
+        return !batch.hasFailures
     }
 }

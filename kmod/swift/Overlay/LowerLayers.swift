@@ -50,6 +50,24 @@ struct LowerLayers: ~Copyable {
         servesFromBaseFile ? layers.withFile(Layers.base) { $0.info.readaheadPages } : readaheadPages
     }
 
+    /// Whether every page of the stack lies inside the layer that serves it
+    /// (the base as long as the stack, each segment inside its layer's
+    /// file): then a large folio of the lower inode can always be filled
+    /// whole, and its page cache may take large folios. Else a page past
+    /// its layer's end must raise SIGBUS on its own, so folios stay single
+    /// pages. (A layer truncated later zeroes such pages within a large
+    /// folio: see bs_fill_copy.)
+    var fillsWholeFolios: Bool {
+        let pageCount = { (size: Int64) in (UInt64(size) + (1 << pageShift) - 1) >> pageShift }
+        let stackPages = pageCount(size)
+        guard layers.withFile(Layers.base, { pageCount($0.info.size) }) >= stackPages else { return false }
+        for segment in segments.segments {
+            let layerPages = layers.withFile(segment.layer) { pageCount($0.info.size) }
+            if segment.last >= layerPages { return false }
+        }
+        return true
+    }
+
     /// The size of the stack: the largest layer's. A page past its own
     /// layer's end reads as past end of file (SIGBUS), like any mapping.
     var size: Int64 { layers.largest.size }

@@ -58,7 +58,8 @@ enum OverlaySharing {
             if shareable, let existing = claimLower(matching: candidate, in: &state.lowers) { return existing }
             let inode: LowerInode
             do throws(OverlayError) {
-                inode = try LowerInode.create(serving: candidate.raw, size: candidate.pointer.pointee.size)
+                inode = try LowerInode.create(serving: candidate.raw, size: candidate.pointer.pointee.size,
+                                              largeFolios: candidate.pointer.pointee.fillsWholeFolios)
             } catch {
                 failure = error
                 return nil

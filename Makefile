@@ -89,7 +89,7 @@ bench-host:
 # harness's).
 clean:
 	if [ -d $(KDIR) ]; then $(MAKE) -C $(KDIR) M=$(CURDIR) clean; fi
-	find . -path ./.git -prune -o -path ./vm/.cache -prune -o \( -name '*.o' -o -name '*.ko' \
+	find . -path ./.git -prune -o -path ./vm/.cache -prune -o -path ./kmod/prebuilt -prune -o \( -name '*.o' -o -name '*.ko' \
 		-o -name '*.mod' -o -name '*.mod.c' -o -name '.*.cmd' -o -name '*.su' \
 		-o -name 'batch_syscalls_swift*.ll' -o -name Module.symvers -o -name modules.order \) \
 		-type f -print0 | xargs -0 rm -f

@@ -11,7 +11,7 @@ MODULE := batch-syscalls.ko
 MODULE_NAME := batch_syscalls
 TEST_DATA ?= test-data
 
-.PHONY: all module load unload tests test-generate test test-kernels test-stress test-debug demo bench bench-host clean
+.PHONY: all module load unload tests test-generate test test-kernels test-stress test-debug test-packages deb demo bench bench-host clean
 
 all: module
 
@@ -75,6 +75,18 @@ test-stress:
 test-debug:
 	vm/test --debug
 
+# The Debian packages in dist/: batch-syscalls-dkms (the module's source
+# and its Swift part prebuilt per codegen profile of DEB_KERNELS) and
+# batch-syscalls (the tool, Swift runtime linked in). See deb/build.
+deb:
+	deb/build
+
+# The packages installed with apt in Debian roots without Swift (bookworm:
+# 6.1 and 6.12, trixie: 7.3), DKMS's modules through the guest suite,
+# then removed without a trace. See deb/test.
+test-packages: deb
+	deb/test
+
 demo:
 	vm/demo
 
@@ -91,8 +103,8 @@ bench-host:
 # harness's).
 clean:
 	if [ -d $(KDIR) ]; then $(MAKE) -C $(KDIR) M=$(CURDIR) clean; fi
-	find . -path ./.git -prune -o -path ./vm/.cache -prune -o \( -name '*.o' -o -name '*.ko' \
+	find . -path ./.git -prune -o -path ./vm/.cache -prune -o -path ./kmod/prebuilt -prune -o \( -name '*.o' -o -name '*.ko' \
 		-o -name '*.mod' -o -name '*.mod.c' -o -name '.*.cmd' -o -name '*.su' \
 		-o -name 'batch_syscalls_swift*.ll' -o -name Module.symvers -o -name modules.order \) \
 		-type f -print0 | xargs -0 rm -f
-	rm -rf kmod/.build-swift .build .build-kmod Benchmarks/.build $(TEST_DATA) vm/out
+	rm -rf kmod/.build-swift .build .build-kmod .build-deb dist Benchmarks/.build $(TEST_DATA) vm/out

@@ -14,12 +14,14 @@
  * run module code, so the module's exit destroys their workqueue (which
  * waits for every one of them to return) before the module can go.
  */
+#include <linux/bvec.h>
 #include <linux/fs.h>
 #include <linux/highmem.h>
 #include <linux/pagemap.h>
 #include <linux/slab.h>
 #include <linux/types.h>
 #include <linux/uio.h>
+#include <linux/vmalloc.h>
 #include <linux/workqueue.h>
 
 #include "batch_syscalls_glue.h"
@@ -88,15 +90,40 @@ static struct folio *bs_batch_folio(struct bs_fill_batch *batch, uint64_t page, 
 	return NULL;
 }
 
-bool bs_fill_read_direct(struct file *layer, struct bs_fill_batch *batch, uint64_t first_page, uint64_t pages)
+/* Where direct reads put the pages of a piece that another layer serves:
+ * written concurrently, never read. Module memory is vmalloc'ed. */
+static char bs_scratch[PAGE_SIZE] __aligned(PAGE_SIZE);
+
+bool bs_fill_read_direct(struct file *layer, struct bs_fill_batch *batch, uint64_t first_page, uint64_t pages,
+			 const uint64_t *served)
 {
 	struct address_space *mapping = batch->folios[0]->mapping;
+	size_t bytes = (size_t)pages << PAGE_SHIFT;
+	struct bio_vec *vectors;
 	struct iov_iter iter;
+	uint64_t i;
+	bool read;
 
-	/* The run's pages are the batch's locked folios in that page cache. */
-	iov_iter_xarray(&iter, ITER_DEST, &mapping->i_pages, (loff_t)first_page << PAGE_SHIFT,
-			(size_t)pages << PAGE_SHIFT);
-	return bs_read_direct_iter(layer, first_page, pages, &iter);
+	if (!served) {
+		/* Every page the layer's: the batch's own folios in that page cache. */
+		iov_iter_xarray(&iter, ITER_DEST, &mapping->i_pages, (loff_t)first_page << PAGE_SHIFT, bytes);
+		return bs_read_direct_iter(layer, first_page, pages, &iter);
+	}
+	vectors = kmalloc_array(pages, sizeof(*vectors), GFP_NOFS | __GFP_NOWARN);
+	if (!vectors)
+		return false;
+	for (i = 0; i < pages; i++) {
+		uint64_t page = first_page + i;
+		uint32_t index;
+		struct folio *folio = served[i / 64] & (1ULL << (i % 64)) ? bs_batch_folio(batch, page, &index) : NULL;
+
+		bvec_set_page(&vectors[i], folio ? folio_page(folio, page - folio->index) : vmalloc_to_page(bs_scratch),
+			      PAGE_SIZE, 0);
+	}
+	iov_iter_bvec(&iter, ITER_DEST, vectors, pages, bytes);
+	read = bs_read_direct_iter(layer, first_page, pages, &iter);
+	kfree(vectors);
+	return read;
 }
 
 /*

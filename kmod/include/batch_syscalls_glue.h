@@ -356,11 +356,14 @@ uint32_t bs_fill_batch_take(struct readahead_control *rac, struct bs_fill_batch 
 /* A batch of the one locked folio read_folio must fill. */
 void bs_fill_batch_of_folio(struct folio *folio, struct bs_fill_batch *batch);
 /*
- * Reads the batch's pages [first_page, first_page + pages) from the same
- * pages of `layer` with one direct I/O: whether it read them all (false,
- * nothing filled, where direct I/O does not apply: see io.c).
+ * Reads pages [first_page, first_page + pages) of `layer` with one direct
+ * I/O into the batch's folios of the same pages: those whose bit is set in
+ * `served` (bit i of word i / 64: page first_page + i; NULL: all of them),
+ * the others into a scratch page. Whether it read them all (false, nothing
+ * filled, where direct I/O does not apply: see io.c, or memory is short).
  */
-bool bs_fill_read_direct(struct file *layer, struct bs_fill_batch *batch, uint64_t first_page, uint64_t pages);
+bool bs_fill_read_direct(struct file *layer, struct bs_fill_batch *batch, uint64_t first_page, uint64_t pages,
+			 const uint64_t *_Nullable served);
 /*
  * Copies the batch's pages [first_page, first_page + pages) from the same
  * pages of `layer`'s page cache; a page that cannot be filled (a read

@@ -80,12 +80,18 @@ struct LockedFolio: ~Copyable {
 }
 
 extension KernelFile {
-    /// Reads `run`'s pages of this layer with one direct I/O (no copy,
+    /// Reads `piece`'s pages of this layer with one direct I/O (no copy,
     /// nothing left in the layer's page cache) straight into the batch's
-    /// folios of the same pages. False, with nothing changed, when direct
-    /// I/O does not apply here (see bs_read_direct_iter): then copy them.
-    func readDirectly(_ run: LayerRun, into batch: borrowing FolioBatch) -> Bool {
-        bs_fill_read_direct(unsafeKernelPointer, batch.batch, run.first, run.count)
+    /// folios of the pages the layer serves, the others into a scratch
+    /// page. False, with nothing changed, when direct I/O does not apply
+    /// here (see bs_read_direct_iter): then copy them.
+    func readDirectly(_ piece: FillPlan.Piece, into batch: borrowing FolioBatch) -> Bool {
+        if piece.isWhole { return bs_fill_read_direct(unsafeKernelPointer, batch.batch, piece.first, piece.count, nil) }
+        var served = piece.served
+        return withUnsafeBytes(of: &served) { words in
+            bs_fill_read_direct(unsafeKernelPointer, batch.batch, piece.first, piece.count,
+                                words.baseAddress!.assumingMemoryBound(to: UInt64.self))
+        }
     }
 
     /// Starts reading pages `first ..< first + count` into the file's page

@@ -2,8 +2,9 @@
 
 /// Fills the page cache of lower layers from their files (`readahead` and
 /// `read_folio` of the lower inode), a batch of folios at a time, as
-/// `FillPlan` says: each run of pages one layer serves read directly into
-/// the folios with one I/O, the others prefetched together and copied.
+/// `FillPlan` says: each piece of a layer (its runs with short gaps
+/// between them) read directly into the folios with one I/O, the pieces
+/// refused prefetched together and copied.
 ///
 /// Readahead hands each batch to a fill worker and returns, as a plain
 /// file's readahead submits its reads and returns: the faulting thread
@@ -30,19 +31,21 @@ enum LowerFill {
     static func fill(_ lower: LowerHandle, _ batch: consuming FolioBatch) -> Bool {
         let lower = lower.pointer
         var plan = FillPlan(lower.pointee.segments, first: batch.firstPage, count: batch.pageCount)
-        plan.readDirectly { run in
-            let read = lower.pointee.layers.withFile(run.layer) { file in file.readDirectly(run, into: batch) }
+        plan.readDirectly { piece in
+            let read = lower.pointee.layers.withFile(piece.layer) { file in file.readDirectly(piece, into: batch) }
             if read {
-                Log.trace("fill run read directly, pages", Int64(run.count))
-                lower.pointee.layers.recordServed(run.count, from: run.layer)
+                Log.trace("fill piece read directly, pages", Int64(piece.count))
+                var served: UInt64 = 0
+                for offset in 0..<piece.count where piece.serves(offset) { served += 1 }
+                lower.pointee.layers.recordServed(served, from: piece.layer)
             }
             return read
         }
         // Every refused run's read in flight at once, then each copied.
-        plan.forEachRefusedRun { run in
+        plan.forEachRunToCopy { run in
             lower.pointee.layers.withFile(run.layer) { file in file.prefetch(pages: run.first, count: run.count) }
         }
-        plan.forEachRefusedRun { run in
+        plan.forEachRunToCopy { run in
             Log.trace("fill run copied, pages", Int64(run.count))
             let filled = lower.pointee.layers.withFile(run.layer) { file in file.copy(run, into: batch) }
             lower.pointee.layers.recordServed(filled, from: run.layer)

@@ -1,0 +1,1 @@
+retpoline+cs-prefix+rethunk+sls+ibt+padding-16-16+align-16

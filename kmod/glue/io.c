@@ -105,7 +105,7 @@ void bs_file_prefetch(struct file *file, uint64_t first_page, uint64_t pages)
 	const unsigned long chunk = BS_PREFETCH_CHUNK_PAGES;
 	struct address_space *mapping = file->f_mapping;
 	uint64_t end = DIV_ROUND_UP(i_size_read(mapping->host), PAGE_SIZE);
-	struct file_ra_state ra = { .ra_pages = chunk };
+	struct file_ra_state ra = { 0 };
 	uint64_t index;
 
 	if (!mapping->a_ops->read_folio && !mapping->a_ops->readahead)
@@ -115,10 +115,16 @@ void bs_file_prefetch(struct file *file, uint64_t first_page, uint64_t pages)
 	end = min(end, first_page + pages);
 	for (index = first_page; index < end; index += chunk) {
 		DEFINE_READAHEAD(ractl, file, &ra, mapping, index);
+		unsigned long count = min_t(uint64_t, chunk, end - index);
 
-		/* A sequential miss: the window starts at `index`. */
+		/*
+		 * A sequential miss: the window starts at `index`, and is the
+		 * chunk itself (a window larger than the request would read up
+		 * to four times the pages asked for).
+		 */
+		ra.ra_pages = count;
 		ra.prev_pos = index ? (loff_t)(index - 1) << PAGE_SHIFT : -1;
-		page_cache_sync_ra(&ractl, min_t(uint64_t, chunk, end - index));
+		page_cache_sync_ra(&ractl, count);
 		if (fatal_signal_pending(current))
 			return;
 	}

@@ -136,7 +136,7 @@ struct BenchReport {
         }
         out += """
             - *setup*: everything before the first touch (opening and mapping the files, the ioctl, the \
-            mmap calls, registering userfaultfd and starting its thread, reading the files for merge); the \
+            mmap calls, registering userfaultfd and starting its thread, reading the files for merge and eager); the \
             segment list is input and built before.
             - *touch*: 8 bytes read from every page in order; *write*: then one byte written to every page \
             (a private file mapping copies the page; userfaultfd and merge pages are already anonymous).

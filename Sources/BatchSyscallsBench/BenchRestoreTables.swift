@@ -157,11 +157,14 @@ struct BenchRestoreTables {
     func markdown(fragmentation: Int) -> String {
         guard let first = results.first else { return "" }
         let layoutText = fragmentation == 1 ? "every other page" : "every other run of \(fragmentation) pages"
+        // The every-other-run layout is the template's and own diffs' (the sparse case has its own).
+        let layoutNote = results.contains { $0.benchCase.kind != .sparseOwnDiffs }
+            ? " (the template's and own diffs' diff serves \(layoutText))" : ""
         var out = """
             ## Restores
 
             P processes, started one after the other, each mapping the files itself, composing a \
-            \(BenchFormat.grouped(first.pages))-page view (the diff serves \(layoutText)) with one method and reading every page; all hold their views \
+            \(BenchFormat.grouped(first.pages))-page view\(layoutNote) with one method and reading every page; all hold their views \
             while the memory is counted. *template*: every process restores the same base, diff and segments; \
             *own diffs*: each its own diff file over one shared base. \(sparseText)*total*: growth of the page cache \
             (/proc/meminfo `Cached`) from the start (cold: after dropping caches, so every page is counted; \

@@ -126,6 +126,16 @@ struct BenchReport {
         if configuration.mapFixedMaxSegments != Int.max {
             parts.append("map-fixed setup-only runs up to \(BenchFormat.grouped(configuration.mapFixedMaxSegments)) segments")
         }
+        if !configuration.restores.isEmpty {
+            var restores = "restores of \(BenchFormat.grouped(configuration.restorePages)) pages by "
+                + configuration.restores.map(String.init).joined(separator: ", ") + " processes ("
+                + configuration.restoreKinds.map(\.rawValue).joined(separator: ", ") + ")"
+            if configuration.restoreKinds.contains(.sparseOwnDiffs) {
+                restores += ", sparse diffs \(configuration.restoreDirtyPercent) % dirty, "
+                    + "\(configuration.restoreTouchPercent) % of the pages read"
+            }
+            parts.append(restores)
+        }
         return "Parameters: " + parts.joined(separator: "; ") + ".\n\n"
     }
 

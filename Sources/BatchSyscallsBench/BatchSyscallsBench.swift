@@ -21,6 +21,7 @@ struct BatchSyscallsBench: ParsableCommand {
               map-fixed    \(BenchMethod.mapFixed.summary)
               userfaultfd  \(BenchMethod.userfaultfd.summary)
               merge        \(BenchMethod.merge.summary)
+              eager        \(BenchMethod.eager.summary) (only when named)
 
             For each: setup time (everything before the first touch), touch time (every page read \
             once, then written once), cold (caches dropped: root only, else reported as skipped) and \
@@ -70,9 +71,9 @@ struct BatchSyscallsBench: ParsableCommand {
     @Option(help: "Runs of each setup-only measurement (default: --repetitions).")
     var setupRepetitions: Int?
 
-    @Option(help: ArgumentHelp("Methods to run (default: all).", valueName: "method,..."),
+    @Option(help: ArgumentHelp("Methods to run (default: all but eager).", valueName: "method,..."),
             transform: BatchSyscallsBench.methods)
-    var methods: [BenchMethod] = BenchMethod.allCases
+    var methods: [BenchMethod] = BenchMethod.defaultCases
 
     @Option(help: ArgumentHelp("Cache states to run: cold, warm (default: both).", valueName: "state,..."),
             transform: BatchSyscallsBench.caches)
@@ -102,6 +103,19 @@ struct BatchSyscallsBench: ParsableCommand {
 
     @Option(help: "Pages of each restored view (at most --pages; own diff files have this size).")
     var restorePages = 4096
+
+    @Option(help: ArgumentHelp("""
+        Restore cases to run (default: all): template, own-diffs (each process its own diff serving every \
+        other page), sparse-own-diffs (each process its own sparse diff of short dirty runs over one base: \
+        the fleet case; the eager method is meant for it).
+        """, valueName: "case,..."), transform: BatchSyscallsBench.restoreKinds)
+    var restoreKinds: [BenchRestoreKind] = BenchRestoreKind.allCases
+
+    @Option(help: "Sparse own diffs: per cent of each view's pages dirty (in runs of 1 to 8 pages; 1 ... 50).")
+    var restoreDirtyPercent = 2
+
+    @Option(help: "Sparse own diffs: per cent of the pages each process reads, chosen at random per process (1 ... 100).")
+    var restoreTouchPercent = 100
 
     @Option(help: "Seconds one run may take before it is killed and reported as failed.")
     var timeout = 300
@@ -154,6 +168,9 @@ struct BatchSyscallsBench: ParsableCommand {
         guard restores.allSatisfy({ $0 >= 1 && $0 <= 1024 }), restorePages >= 2 else {
             throw ValidationError("--restores: each count must be 1 ... 1024; --restore-pages at least 2")
         }
+        guard (1...50).contains(restoreDirtyPercent), (1...100).contains(restoreTouchPercent) else {
+            throw ValidationError("--restore-dirty-percent must be 1 ... 50, --restore-touch-percent 1 ... 100")
+        }
         guard (cpu ?? 0) >= 0 else { throw ValidationError("--cpu must be a CPU number") }
         guard timeout >= 1 else { throw ValidationError("--timeout must be at least 1 second") }
         guard (0...255).contains(chainDiffs), chainExtents >= 1, chainExtents <= 1 << 20, chainRepetitions >= 1 else {
@@ -181,6 +198,9 @@ struct BatchSyscallsBench: ParsableCommand {
         configuration.directory = FilePath(dir)
         configuration.restores = restores
         configuration.restorePages = min(restorePages, pages)
+        configuration.restoreKinds = BenchRestoreKind.allCases.filter(restoreKinds.contains)
+        configuration.restoreDirtyPercent = restoreDirtyPercent
+        configuration.restoreTouchPercent = restoreTouchPercent
         configuration.chainDiffs = chainDiffs
         configuration.chainExtents = chainExtents
         configuration.chainRepetitions = chainRepetitions
@@ -241,8 +261,9 @@ struct BatchSyscallsBench: ParsableCommand {
         if !results.setup.isEmpty { out += "\nSetup only (one-page segments)\n" + tables.setup.text }
         if !results.sharing.isEmpty { out += "\nSharing (memory of processes reading every page)\n" + tables.sharing.text }
         if !results.restores.isEmpty {
-            out += "\nRestores (P processes each composing the view and reading every page)\n"
-                + BenchRestoreTables(results: results.restores).table.text
+            let restores = BenchRestoreTables(results: results.restores)
+            out += "\nRestores (P processes each composing the view and reading every page)\n" + restores.table.text
+            for line in restores.sparseSummary { out += line + "\n" }
         }
         if !results.chain.isEmpty {
             out += "\nSnapshot chain (a base and sparse diffs of one-page extents; median)\n" + BenchChain.table(results.chain).text
@@ -268,6 +289,15 @@ struct BatchSyscallsBench: ParsableCommand {
                 throw ValidationError("unknown method '\(item)' (\(BenchMethod.allValueStrings.joined(separator: ", ")))")
             }
             return method
+        }
+    }
+
+    static func restoreKinds(_ text: String) throws -> [BenchRestoreKind] {
+        try text.split(separator: ",").map { item in
+            guard let kind = BenchRestoreKind.allCases.first(where: { $0.argument == item }) else {
+                throw ValidationError("unknown restore case '\(item)' (\(BenchRestoreKind.allCases.map(\.argument).joined(separator: ", ")))")
+            }
+            return kind
         }
     }
 

@@ -125,17 +125,11 @@ struct BenchChainInput {
 
     private func mapFixed() throws(BenchError) -> BenchRegion {
         let base = try mapBase()
-        let pageSize = MemoryPage.size
         for k in 1...files.layout.diffs {
             let descriptor = try openDiff(k)
             defer { try? descriptor.close() }
-            for (index, segment) in segments[k - 1].enumerated() {
-                let result = mmap(base.address + segment.lowerBound * pageSize, segment.count * pageSize,
-                                  PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, descriptor.rawValue,
-                                  off_t(segment.lowerBound * pageSize))
-                guard let result, result != MAP_FAILED else {
-                    throw .call("mmap(MAP_FIXED) of extent \(index + 1) of diff \(k)", .current)
-                }
+            try BenchMapFixedSetup.map(descriptor.rawValue, runs: segments[k - 1], over: base.address, writable: true) {
+                "mmap(MAP_FIXED) of extent \($0 + 1) of diff \(k)"
             }
         }
         return BenchRegion(address: base.address, pages: pages, owners: [base])
@@ -143,29 +137,10 @@ struct BenchChainInput {
 
     private func merge() throws(BenchError) -> BenchRegion {
         let memory = try BenchAnonymousMemory(pages: pages)
-        try read(files.base, ranges: [0...(pages - 1)], into: memory.address)
+        try BenchFileReads.read(files.base, runs: CollectionOfOne(0...(pages - 1)), into: memory.address)
         for k in 1...files.layout.diffs {
-            try read(files.diff(k), ranges: Array(segments[k - 1]), into: memory.address)
+            try BenchFileReads.read(files.diff(k), runs: segments[k - 1], into: memory.address)
         }
         return BenchRegion(address: memory.address, pages: pages, owners: [memory])
-    }
-
-    /// preads the pages of `ranges` of `path` to the same place in `memory`.
-    private func read(_ path: FilePath, ranges: [ClosedRange<Int>], into memory: UnsafeMutableRawPointer) throws(BenchError) {
-        let pageSize = MemoryPage.size
-        let descriptor = open(path.string, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw .call("open \(path)", .current) }
-        defer { close(descriptor) }
-        for range in ranges {
-            var done = 0
-            let length = range.count * pageSize
-            while done < length {
-                let count = pread(descriptor, memory + range.lowerBound * pageSize + done, length - done,
-                                  off_t(range.lowerBound * pageSize + done))
-                if count < 0 && errno == EINTR { continue }
-                guard count > 0 else { throw .call("pread of \(path)", count < 0 ? .current : Errno(rawValue: EIO)) }
-                done += count
-            }
-        }
     }
 }

@@ -10,7 +10,14 @@ struct BenchChart {
 
     private static let colors: [BenchMethod: String] = [
         .floor: "#7f7f7f", .overlay: "#1f77b4", .mapFixed: "#ff7f0e", .userfaultfd: "#d62728", .merge: "#2ca02c",
+        .eager: "#9467bd",
     ]
+
+    /// The methods drawn: eager only when it was measured (it runs only when named).
+    private var methods: [BenchMethod] {
+        let measured = groups.contains { $0.bars.contains { $0.method == .eager } }
+        return measured ? BenchMethod.allCases : BenchMethod.defaultCases
+    }
 
     private struct Bar {
         var method: BenchMethod
@@ -61,7 +68,7 @@ struct BenchChart {
 
         let barWidth = 22.0, barGap = 2.0, groupGap = 26.0
         let left = 70.0, right = 20.0, top = 50.0, plotHeight = 300.0, bottom = 60.0, legendHeight = 24.0
-        let groupWidth = Double(BenchMethod.allCases.count) * (barWidth + barGap)
+        let groupWidth = Double(methods.count) * (barWidth + barGap)
         let width = left + Double(groups.count) * (groupWidth + groupGap) + right
         let height = top + plotHeight + bottom + legendHeight
         func y(_ value: Double) -> Double {
@@ -99,7 +106,7 @@ struct BenchChart {
         for (groupIndex, group) in groups.enumerated() {
             let groupX = left + groupGap / 2 + Double(groupIndex) * (groupWidth + groupGap)
             for bar in group.bars {
-                let slot = Double(BenchMethod.allCases.firstIndex(of: bar.method) ?? 0)
+                let slot = Double(methods.firstIndex(of: bar.method) ?? 0)
                 let x = groupX + slot * (barWidth + barGap)
                 let barTop = y(bar.value)
                 let color = Self.colors[bar.method] ?? "black"
@@ -129,7 +136,7 @@ struct BenchChart {
         // Legend, one entry per method.
         var legendX = left
         let legendY = top + plotHeight + bottom
-        for method in BenchMethod.allCases {
+        for method in methods {
             out += """
                 <rect x="\(number(legendX))" y="\(number(legendY - 10))" width="12" height="12" \
                 fill="\(Self.colors[method] ?? "black")"/>

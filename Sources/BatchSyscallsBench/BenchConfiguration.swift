@@ -10,7 +10,7 @@ struct BenchConfiguration: Sendable {
     /// Repetitions of the setup-only runs (a million mmap calls take long in
     /// an emulated guest).
     var setupRepetitions = 5
-    var methods = BenchMethod.allCases
+    var methods = BenchMethod.defaultCases
     var caches = BenchCache.allCases
     /// Setup-only runs of map-fixed with more segments than this are
     /// skipped (a million mmap calls take minutes in an emulated guest).
@@ -39,6 +39,12 @@ struct BenchConfiguration: Sendable {
     var restorePages = 4096
     /// The restored views' layout: the diff serves every other page.
     var restoreFragmentation = 1
+    /// The restore kinds measured.
+    var restoreKinds = BenchRestoreKind.allCases
+    /// The sparse own diffs: per cent of pages dirty, per cent each
+    /// process reads.
+    var restoreDirtyPercent = 2
+    var restoreTouchPercent = 100
     /// The chain case (BenchChain): diffs (0: none), one-page extents in
     /// each, repetitions.
     var chainDiffs = 10

@@ -8,10 +8,17 @@ import MemoryOverlay
 struct BenchInput {
     let files: BenchDataFiles
     let layout: BenchLayout
+    /// The runs of pages the overlay file serves: the layout's segments,
+    /// or a sparse diff's dirty runs.
+    let runs: BenchRuns
     /// The segments as a request to the module (nil for the other methods,
-    /// which walk the layout itself: a million-entry list takes seconds to
-    /// build in an emulated guest).
+    /// which walk the runs themselves: a million-entry list takes seconds to
+    /// build in an emulated guest; nil too for a sparse overlay file, whose
+    /// data extents the module finds).
     let segments: SegmentList?
+    /// The overlay file is sparse, holding data exactly in `runs`: the
+    /// module's request names its data extents (`MEM_OVERLAY_LAYER_DATA_EXTENTS`).
+    let byDataExtents: Bool
     /// Map writable (the touch runs write every page); setup-only runs map
     /// read-only, which reserves no commit charge for mappings far larger
     /// than the machine's memory.
@@ -25,6 +32,8 @@ struct BenchInput {
         self.files = files
         self.layout = layout
         self.writable = writable
+        runs = BenchRuns(layout)
+        byDataExtents = false
         if method == .overlay {
             do {
                 segments = try layout.segmentList()
@@ -34,6 +43,17 @@ struct BenchInput {
         } else {
             segments = nil
         }
+    }
+
+    /// The input of a view of `pages` pages whose overlay file is sparse,
+    /// its data in `dirtyRuns` (the module finds them itself).
+    init(files: BenchDataFiles, pages: Int, sparseRuns dirtyRuns: [ClosedRange<Int>], writable: Bool) {
+        self.files = files
+        layout = BenchLayout(pages: pages, fragmentation: 1)
+        self.writable = writable
+        runs = BenchRuns(dirtyRuns)
+        segments = nil
+        byDataExtents = true
     }
 
     var protection: MappedFile.Protection { writable ? [.read, .write] : .read }

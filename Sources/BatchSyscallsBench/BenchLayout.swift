@@ -67,3 +67,32 @@ struct BenchSegments: RandomAccessCollection, Sendable {
         return first...Swift.min(first + layout.fragmentation, layout.pages) - 1
     }
 }
+
+/// The runs of pages an overlay file serves, in page order: a layout's
+/// segments (computed on the fly) or a list (a sparse diff's dirty runs).
+struct BenchRuns: RandomAccessCollection, Sendable {
+    private let layout: BenchLayout?
+    private let list: [ClosedRange<Int>]
+
+    /// The segments of `layout`.
+    init(_ layout: BenchLayout) {
+        self.layout = layout
+        list = []
+    }
+
+    /// The runs of `list`, in page order, none touching another.
+    init(_ list: [ClosedRange<Int>]) {
+        layout = nil
+        self.list = list
+    }
+
+    var startIndex: Int { 0 }
+    var endIndex: Int { layout?.segmentCount ?? list.count }
+
+    subscript(index: Int) -> ClosedRange<Int> {
+        if let layout { BenchSegments(layout: layout)[index] } else { list[index] }
+    }
+
+    /// Pages of all the runs.
+    var pageCount: Int { reduce(0) { $0 + $1.count } }
+}

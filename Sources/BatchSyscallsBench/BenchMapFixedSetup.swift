@@ -12,19 +12,26 @@ enum BenchMapFixedSetup {
         let descriptor = open(input.files.overlay.string, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw .call("open \(input.files.overlay)", .current) }
         defer { close(descriptor) }
-        let pageSize = MemoryPage.size
-        let protection = input.writable ? PROT_READ | PROT_WRITE : PROT_READ
-        for (index, segment) in input.layout.segments.enumerated() {
-            let address = base.address + segment.lowerBound * pageSize
-            let result = mmap(address, segment.count * pageSize, protection, MAP_PRIVATE | MAP_FIXED, descriptor,
-                              off_t(segment.lowerBound * pageSize))
-            guard let result, result != MAP_FAILED else {
-                let error = Errno.current
-                let limit = BenchSystem.maxMapCount.map { " (vm.max_map_count = \($0))" } ?? ""
-                throw .call("mmap(MAP_FIXED) of segment \(index + 1) of \(input.layout.segmentCount)\(limit)", error)
-            }
+        let count = input.runs.count
+        try map(descriptor, runs: input.runs, over: base.address, writable: input.writable) { index in
+            let limit = BenchSystem.maxMapCount.map { " (vm.max_map_count = \($0))" } ?? ""
+            return "mmap(MAP_FIXED) of segment \(index + 1) of \(count)\(limit)"
         }
         // Unmapping the base range unmaps the segments too.
         return BenchRegion(address: base.address, pages: input.layout.pages, owners: [base])
+    }
+
+    /// Maps each run of pages of the file open as `descriptor` over the
+    /// same pages of the mapping at `address`, one `mmap(MAP_FIXED |
+    /// MAP_PRIVATE)` each; `describe(index)` names a run whose mmap fails.
+    static func map(_ descriptor: CInt, runs: some Sequence<ClosedRange<Int>>, over address: UnsafeMutableRawPointer,
+                    writable: Bool, describe: (Int) -> String) throws(BenchError) {
+        let pageSize = MemoryPage.size
+        let protection = writable ? PROT_READ | PROT_WRITE : PROT_READ
+        for (index, run) in runs.enumerated() {
+            let result = mmap(address + run.lowerBound * pageSize, run.count * pageSize, protection,
+                              MAP_PRIVATE | MAP_FIXED, descriptor, off_t(run.lowerBound * pageSize))
+            guard let result, result != MAP_FAILED else { throw .call(describe(index), .current) }
+        }
     }
 }

@@ -19,6 +19,14 @@ enum BenchMethod: String, CaseIterable, Sendable, ExpressibleByArgument {
     /// Anonymous memory filled before use: the base file read whole, then
     /// each overlay segment read over it.
     case merge
+    /// A writable private mapping of the base file, each overlay segment
+    /// read into it with pread before the first touch (private copies of
+    /// the overlay's pages only). Runs only when named (`--methods`).
+    case eager
+
+    /// The methods run when `--methods` names none: all but eager (the
+    /// restores' sparse case is where it tells something).
+    static var defaultCases: [BenchMethod] { allCases.filter { $0 != .eager } }
 
     /// One line for tables and `--help`.
     var summary: String {
@@ -28,6 +36,7 @@ enum BenchMethod: String, CaseIterable, Sendable, ExpressibleByArgument {
         case .mapFixed: "mmap of the base file + one mmap(MAP_FIXED) per segment"
         case .userfaultfd: "anonymous memory + userfaultfd handler (UFFDIO_COPY per page)"
         case .merge: "anonymous memory: read the base, read each segment over it"
+        case .eager: "writable mmap of the base file, pread of each segment into it"
         }
     }
 
@@ -35,7 +44,8 @@ enum BenchMethod: String, CaseIterable, Sendable, ExpressibleByArgument {
     /// its page tables with `MADV_DONTNEED`: the file-mapping methods,
     /// whose warm state is a filled page cache behind the view.
     /// userfaultfd starts from cached files (its handler's own mappings
-    /// fresh, as in a restore); merge has its data before the first touch.
+    /// fresh, as in a restore); merge and eager have their data before the
+    /// first touch (`MADV_DONTNEED` would drop eager's copies).
     var warmsItsView: Bool { self == .floor || self == .overlay || self == .mapFixed }
 
     /// Whether the method shows the overlay's segments (the floor shows the
@@ -65,6 +75,7 @@ extension BenchMethod {
         case .mapFixed: try BenchMapFixedSetup.setUp(input)
         case .userfaultfd: try BenchUserfaultfdSetup.setUp(input)
         case .merge: try BenchMergeSetup.setUp(input)
+        case .eager: try BenchEagerSetup.setUp(input)
         }
     }
 }

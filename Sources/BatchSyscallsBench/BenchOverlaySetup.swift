@@ -22,7 +22,6 @@ enum BenchOverlaySetup {
     static func setUp(_ input: BenchInput) throws(BenchError) -> BenchRegion {
         let device: OverlayDevice
         let base: MappedFile
-        let layer: MappedFile
         do {
             device = try OverlayDevice()
         } catch {
@@ -30,18 +29,43 @@ enum BenchOverlaySetup {
         }
         do {
             base = try MappedFile(path: input.files.base, protection: input.protection, pages: input.layout.pages)
+        } catch {
+            throw .call("mmap of \(input.files.base)", error)
+        }
+        let overlay = try input.byDataExtents ? stack(device, base: base, input) : create(device, base: base, input)
+        return BenchRegion(address: base.address, pages: input.layout.pages, owners: [], overlay: overlay)
+    }
+
+    /// One v1 create request with the segment list.
+    private static func create(_ device: OverlayDevice, base: MappedFile, _ input: BenchInput) throws(BenchError) -> Overlay {
+        let layer: MappedFile
+        do {
             // Any mapping of the overlay file names it; its size does not matter.
             layer = try MappedFile(path: input.files.overlay, protection: .read, pages: 1)
         } catch {
-            throw .call("mmap of the data files", error)
+            throw .call("mmap of \(input.files.overlay)", error)
         }
         guard let segments = input.segments else { throw .failed("no segment list") }
-        let overlay: Overlay
         do {
-            overlay = try device.overlay(base: base, layer: layer, segments: segments)
+            return try device.overlay(base: base, layer: layer, segments: segments)
         } catch {
             throw .call("create ioctl with \(segments.count) segments", error)
         }
-        return BenchRegion(address: base.address, pages: input.layout.pages, owners: [], overlay: overlay)
+    }
+
+    /// One v2 stack request of one layer: the overlay file's data extents.
+    private static func stack(_ device: OverlayDevice, base: MappedFile, _ input: BenchInput) throws(BenchError) -> Overlay {
+        let file: FileDescriptor
+        do {
+            file = try Errno.rethrowing { try FileDescriptor.open(input.files.overlay, .readOnly, options: .closeOnExec) }
+        } catch {
+            throw .call("open \(input.files.overlay)", error)
+        }
+        defer { try? file.close() }
+        do {
+            return try device.stack(base: base, layers: [Layer.dataExtents(of: file)])
+        } catch {
+            throw .call("v2 request (the data extents of \(input.files.overlay))", error)
+        }
     }
 }

@@ -126,6 +126,16 @@ struct BenchReport {
         if configuration.mapFixedMaxSegments != Int.max {
             parts.append("map-fixed setup-only runs up to \(BenchFormat.grouped(configuration.mapFixedMaxSegments)) segments")
         }
+        if !configuration.restores.isEmpty {
+            var restores = "restores of \(BenchFormat.grouped(configuration.restorePages)) pages by "
+                + configuration.restores.map(String.init).joined(separator: ", ") + " processes ("
+                + configuration.restoreKinds.map(\.rawValue).joined(separator: ", ") + ")"
+            if configuration.restoreKinds.contains(.sparseOwnDiffs) {
+                restores += ", sparse diffs \(configuration.restoreDirtyPercent) % dirty, "
+                    + "\(configuration.restoreTouchPercent) % of the pages read"
+            }
+            parts.append(restores)
+        }
         return "Parameters: " + parts.joined(separator: "; ") + ".\n\n"
     }
 
@@ -136,7 +146,7 @@ struct BenchReport {
         }
         out += """
             - *setup*: everything before the first touch (opening and mapping the files, the ioctl, the \
-            mmap calls, registering userfaultfd and starting its thread, reading the files for merge); the \
+            mmap calls, registering userfaultfd and starting its thread, reading the files for merge and eager); the \
             segment list is input and built before.
             - *touch*: 8 bytes read from every page in order; *write*: then one byte written to every page \
             (a private file mapping copies the page; userfaultfd and merge pages are already anonymous).

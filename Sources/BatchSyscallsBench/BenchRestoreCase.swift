@@ -8,6 +8,18 @@ enum BenchRestoreKind: String, CaseIterable, Sendable {
     /// Every process restores its own diff file over one shared base (VMs
     /// that each kept their own dirty pages).
     case ownDiffs = "own diffs"
+    /// Every process restores its own sparse diff file over one shared
+    /// base: dirty runs of 1 to 8 pages covering a few per cent of the view,
+    /// holes elsewhere (a fleet of VMs restored from one base, each with
+    /// the few pages it dirtied).
+    case sparseOwnDiffs = "sparse own diffs"
+
+    /// The name on the command line (`--restore-kinds`).
+    var argument: String { String(rawValue.map { $0 == " " ? "-" : $0 }) }
+
+    /// Whether `method` can restore this kind: userfaultfd's handler knows
+    /// the every-other-run layout only.
+    func runs(_ method: BenchMethod) -> Bool { self != .sparseOwnDiffs || method != .userfaultfd }
 }
 
 /// One restore measurement: P processes, one after the other, each mapping

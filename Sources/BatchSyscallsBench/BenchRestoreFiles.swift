@@ -7,10 +7,13 @@ import SystemPackage
 /// The files of the restore measurements: the bench's base and overlay
 /// files (the template's base and diff) and one diff file per process for
 /// the own-diffs case (`bench-diff-<i>.bin`, the overlay file's pattern:
-/// different files, the same pages, so one checksum serves all).
+/// different files, the same pages, so one checksum serves all), and one
+/// sparse diff file per process for the sparse case
+/// (`bench-sparse-diff-<pages>-<percent>-<i>.bin`, the overlay file's
+/// pattern in its dirty runs, holes elsewhere).
 ///
-/// Each process of the own-diffs case gets a directory of its own
-/// (`restore-<i>/`) holding hard links to the shared base and to its diff
+/// Each process of the own-diffs cases gets a directory of its own
+/// (`restore-<i>/`, `restore-sparse-<i>/`) holding hard links to the shared base and to its diff
 /// under the names every method's setup opens (``BenchDataFiles``). A hard
 /// link is the same file: the base stays one inode with one page cache. The
 /// links are made where the bench runs (a copy onto a guest's disk would
@@ -22,27 +25,64 @@ struct BenchRestoreFiles: Sendable {
     let pages: Int
     /// Own diff files: one per process of the largest restore.
     let diffs: Int
+    /// The sparse case's diffs (their pages are `pages`).
+    let sparse: BenchSparseDiffs
+    /// The kinds measured (whose files are needed).
+    let kinds: [BenchRestoreKind]
 
     func diff(_ index: Int) -> FilePath { data.directory.appending("bench-diff-\(index).bin") }
 
-    /// The directory of own-diffs process `index`.
-    func directory(_ index: Int) -> FilePath { data.directory.appending("restore-\(index)") }
+    /// The sparse diff file of process `index`.
+    func sparseDiff(_ index: Int) -> FilePath {
+        data.directory.appending("bench-sparse-diff-\(pages)-\(sparse.dirtyPercent)-\(index).bin")
+    }
+
+    /// The diff file of process `index` of `kind` (the template's: the overlay file).
+    func diff(_ kind: BenchRestoreKind, _ index: Int) -> FilePath {
+        switch kind {
+        case .template: data.overlay
+        case .ownDiffs: diff(index)
+        case .sparseOwnDiffs: sparseDiff(index)
+        }
+    }
+
+    /// The directory of own-diffs process `index` of `kind`.
+    func directory(_ kind: BenchRestoreKind, _ index: Int) -> FilePath {
+        data.directory.appending(kind == .sparseOwnDiffs ? "restore-sparse-\(index)" : "restore-\(index)")
+    }
 
     /// The files restore `index` of `kind` composes, as the methods' setups take them.
     func files(_ kind: BenchRestoreKind, index: Int) -> BenchDataFiles {
         switch kind {
         case .template: data
-        case .ownDiffs: BenchDataFiles(directory: directory(index), pages: pages)
+        case .ownDiffs, .sparseOwnDiffs: BenchDataFiles(directory: directory(kind, index), pages: pages)
         }
+    }
+
+    /// The input of restore `index` of `kind` for `method`.
+    func input(_ kind: BenchRestoreKind, index: Int, layout: BenchLayout, method: BenchMethod) throws(BenchError) -> BenchInput {
+        let files = files(kind, index: index)
+        if kind == .sparseOwnDiffs {
+            return BenchInput(files: files, pages: pages, sparseRuns: sparse.dirtyRuns(index), writable: false)
+        }
+        return try BenchInput(files: files, layout: layout, method: method, writable: false)
     }
 
     /// Writes the diff files that are missing or wrong.
     ///
     /// - Throws: the `Errno` of writing a file.
     func prepare(log: (String) -> Void) throws(Errno) {
-        for index in 0..<diffs where !BenchDataFiles.isValid(diff(index), pattern: BenchDataFiles.overlayPattern, pages: pages) {
-            log("writing \(diff(index)) (\(pages) pages)")
-            try BenchDataFiles.overlayPattern.write(to: diff(index), pages: pages, seed: BenchDataFiles.seed)
+        if kinds.contains(.ownDiffs) {
+            for index in 0..<diffs where !BenchDataFiles.isValid(diff(index), pattern: BenchDataFiles.overlayPattern, pages: pages) {
+                log("writing \(diff(index)) (\(pages) pages)")
+                try BenchDataFiles.overlayPattern.write(to: diff(index), pages: pages, seed: BenchDataFiles.seed)
+            }
+        }
+        if kinds.contains(.sparseOwnDiffs) {
+            for index in 0..<diffs where !sparse.isValid(sparseDiff(index), index: index) {
+                log("writing \(sparseDiff(index)) (\(sparse.dirtyPageCount(index)) of \(pages) pages, sparse)")
+                try sparse.write(index, to: sparseDiff(index))
+            }
         }
     }
 
@@ -50,35 +90,45 @@ struct BenchRestoreFiles: Sendable {
     ///
     /// - Throws: the `Errno` of creating a directory or a link.
     func link() throws(Errno) {
-        for index in 0..<diffs {
-            let directory = directory(index)
-            if mkdir(directory.string, 0o755) != 0 && errno != EEXIST { throw Errno(rawValue: errno) }
-            let links = files(.ownDiffs, index: index)
-            for (target, name) in [(data.base, links.base), (diff(index), links.overlay)] {
-                unlink(name.string)
-                if Glibc.link(target.string, name.string) != 0 { throw Errno(rawValue: errno) }
+        for kind in kinds where kind != .template {
+            for index in 0..<diffs {
+                let directory = directory(kind, index)
+                if mkdir(directory.string, 0o755) != 0 && errno != EEXIST { throw Errno(rawValue: errno) }
+                let links = files(kind, index: index)
+                for (target, name) in [(data.base, links.base), (diff(kind, index), links.overlay)] {
+                    unlink(name.string)
+                    if Glibc.link(target.string, name.string) != 0 { throw Errno(rawValue: errno) }
+                }
             }
         }
     }
 
     /// Reads the files `processes` restores of `kind` use (the first
-    /// `pages` pages of each), so that they start cached.
+    /// `pages` pages of each; of a sparse diff, its dirty runs only), so
+    /// that they start cached.
     ///
     /// - Throws: the `Errno` of reading.
     func warm(_ kind: BenchRestoreKind, processes: Int) throws(Errno) {
-        var paths = [data.base, data.overlay]
-        if kind == .ownDiffs { paths = [data.base] + (0..<processes).map(diff) }
+        var reads: [(FilePath, [ClosedRange<Int>])] = [(data.base, [0...(pages - 1)])]
+        let diffs = kind == .template ? [0] : Array(0..<processes)
+        for index in diffs {
+            reads.append((diff(kind, index), kind == .sparseOwnDiffs ? sparse.dirtyRuns(index) : [0...(pages - 1)]))
+        }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: MemoryPage.size)
         defer { buffer.deallocate() }
-        for path in paths {
+        for (path, runs) in reads {
             try Errno.rethrowing {
                 let descriptor = try FileDescriptor.open(path, .readOnly, options: .closeOnExec)
                 try descriptor.closeAfter {
-                    var offset = 0
-                    while offset < pages * MemoryPage.size {
-                        let count = try descriptor.read(fromAbsoluteOffset: Int64(offset), into: buffer)
-                        if count == 0 { break }
-                        offset += count
+                    for run in runs {
+                        var offset = run.lowerBound * MemoryPage.size
+                        let end = (run.upperBound + 1) * MemoryPage.size
+                        while offset < end {
+                            let slice = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<min(buffer.count, end - offset)])
+                            let count = try descriptor.read(fromAbsoluteOffset: Int64(offset), into: slice)
+                            if count == 0 { break }
+                            offset += count
+                        }
                     }
                 }
             }

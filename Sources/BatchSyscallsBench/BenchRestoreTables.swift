@@ -93,6 +93,7 @@ struct BenchRestoreTables {
             }
         }
         var targets = [memory, touch]
+        if let sparse = sparseTarget(many) { targets.append(sparse) }
         for index in targets.indices where targets[index].checks.isEmpty {
             targets[index].missing = "its measurements are missing (unavailable, skipped or not selected)"
         }
@@ -113,17 +114,59 @@ struct BenchRestoreTables {
         return "Own diffs, \(many) processes, caches dropped first: " + parts.joined(separator: "; ") + "."
     }
 
+    /// Sparse own diffs (when measured): the overlay's memory at most
+    /// map-fixed's and eager's, and within 1.25x of the ideal.
+    private func sparseTarget(_ many: Int) -> BenchTarget? {
+        guard results.contains(where: { $0.benchCase.kind == .sparseOwnDiffs }) else { return nil }
+        var target = BenchTarget(goal: "restores, sparse own diffs, \(many) processes: overlay memory at most map-fixed's "
+            + "and eager's, and at most 1.25x the ideal (each base page and each diff page held once; caches dropped first)")
+        guard let overlayResult = find(.sparseOwnDiffs, .overlay, processes: many, cache: .cold),
+              let overlay = overlayResult.totalKiB else { return target }
+        for method in [BenchMethod.mapFixed, .eager] {
+            if let total = find(.sparseOwnDiffs, method, processes: many, cache: .cold)?.totalKiB,
+               let ratio = Self.ratio(overlay, total) {
+                target.checks.append(.init(label: "vs \(method.rawValue)", value: BenchFormat.ratio(ratio), held: ratio <= 1.0))
+            }
+        }
+        if let ideal = overlayResult.idealKiB, let ratio = Self.ratio(overlay, ideal) {
+            target.checks.append(.init(label: "vs ideal", value: BenchFormat.ratio(ratio), held: ratio <= 1.25))
+        }
+        return target
+    }
+
+    /// Sparse own diffs, one line per process count: the ideal and each
+    /// method's total against it (caches dropped first).
+    var sparseSummary: [String] {
+        let counts = Set(results.filter { $0.benchCase.kind == .sparseOwnDiffs }.map(\.benchCase.processes)).sorted()
+        return counts.compactMap { processes in
+            guard let ideal = results.first(where: {
+                $0.benchCase.kind == .sparseOwnDiffs && $0.benchCase.processes == processes
+            })?.idealKiB else { return nil }
+            var parts = ["ideal \(BenchFormat.mebibytes(ideal)) MiB"]
+            for method in BenchMethod.allCases {
+                guard let total = find(.sparseOwnDiffs, method, processes: processes, cache: .cold)?.totalKiB else { continue }
+                parts.append("\(method.rawValue) \(BenchFormat.mebibytes(total)) MiB "
+                    + "(\(BenchFormat.ratio(Self.ratio(total, ideal))) of ideal)")
+            }
+            return "Sparse own diffs, \(processes) process\(processes == 1 ? "" : "es"), caches dropped first: "
+                + parts.joined(separator: "; ") + "."
+        }
+    }
+
     /// The report's section.
     func markdown(fragmentation: Int) -> String {
         guard let first = results.first else { return "" }
         let layoutText = fragmentation == 1 ? "every other page" : "every other run of \(fragmentation) pages"
+        // The every-other-run layout is the template's and own diffs' (the sparse case has its own).
+        let layoutNote = results.contains { $0.benchCase.kind != .sparseOwnDiffs }
+            ? " (the template's and own diffs' diff serves \(layoutText))" : ""
         var out = """
             ## Restores
 
             P processes, started one after the other, each mapping the files itself, composing a \
-            \(BenchFormat.grouped(first.pages))-page view (the diff serves \(layoutText)) with one method and reading every page; all hold their views \
+            \(BenchFormat.grouped(first.pages))-page view\(layoutNote) with one method and reading every page; all hold their views \
             while the memory is counted. *template*: every process restores the same base, diff and segments; \
-            *own diffs*: each its own diff file over one shared base. *total*: growth of the page cache \
+            *own diffs*: each its own diff file over one shared base. \(sparseText)*total*: growth of the page cache \
             (/proc/meminfo `Cached`) from the start (cold: after dropping caches, so every page is counted; \
             warm: the files were read before, so their pages are not) to when all P hold their views, plus \
             each process's anonymous memory growth from its setup to the end of its touch (smaps_rollup: the \
@@ -138,7 +181,20 @@ struct BenchRestoreTables {
             """
         out += table.markdown + "\n"
         if let summary = ownDiffsSummary { out += summary + "\n\n" }
+        for line in sparseSummary { out += line + "\n\n" }
         return out
+    }
+
+    /// The sparse case's description (empty when it was not measured).
+    private var sparseText: String {
+        guard let sparse = results.first(where: { $0.benchCase.kind == .sparseOwnDiffs }),
+              let dirty = sparse.dirtyPercent, let touched = sparse.touchPercent else { return "" }
+        let reads = touched >= 100 ? "reading every page" : "reading a random \(touched) % of the pages"
+        return "*sparse own diffs*: each its own sparse diff file over one shared base, dirty runs of 1 to 8 pages "
+            + "covering about \(dirty) % of the pages and holes elsewhere (chosen per process by a seeded generator), "
+            + "\(reads); the overlay lays it by its data extents (one v2 request), map-fixed maps each run, eager "
+            + "preads each run into a private mapping of the base; *ideal*: each base page read once plus each "
+            + "diff page read once. "
     }
 
     /// One JSON object per result.
@@ -172,6 +228,9 @@ struct BenchRestoreTables {
                 fields.append(("faults", .string(sample.faults.map(String.init).joined(separator: ","))))
                 fields.append(("contents_match", .bool(sample.contentsMatch)))
             }
+            if let ideal = result.idealKiB { fields.append(("ideal_kib", .integer(ideal))) }
+            if let dirty = result.dirtyPercent { fields.append(("dirty_percent", .integer(dirty))) }
+            if let touched = result.touchPercent { fields.append(("touch_percent", .integer(touched))) }
             if let error = result.error { fields.append(("reason", .string(error.reason))) }
             return BenchJSON.object(fields)
         }

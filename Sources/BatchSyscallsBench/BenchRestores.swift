@@ -89,15 +89,22 @@ struct BenchRestores {
         var region: BenchRegion?
         do throws(BenchError) {
             let anonymousBefore = BenchProcessMemory.of()?.anonymous ?? 0
-            let input = try BenchInput(files: files.files(benchCase.kind, index: index), layout: layout,
-                                       method: benchCase.method, writable: false)
+            let input = try files.input(benchCase.kind, index: index, layout: layout, method: benchCase.method)
+            // The sparse case may read a random part of the view (the pages chosen before the clock starts).
+            let sparse = benchCase.kind == .sparseOwnDiffs
+            let touched = sparse ? files.sparse.touchedPages(index) : nil
             let start = Stopwatch.now()
             region = try benchCase.method.setUp(input)
             let setup = Stopwatch.now() - start
-            let expected = BenchDataFiles.expectedChecksum(layout: layout, composed: benchCase.method.composesLayers)
+            let composed = benchCase.method.composesLayers
+            let expected = sparse ? files.sparse.expectedChecksum(index, composed: composed)
+                : BenchDataFiles.expectedChecksum(layout: layout, composed: composed)
             var sum: UInt64 = 0
             let faultsBefore = Self.faults()
-            let touch = Stopwatch.nanoseconds { sum = BenchTouch.read(region!.address, pages: region!.pages) }
+            let touch = Stopwatch.nanoseconds {
+                if let touched { sum = BenchTouch.read(region!.address, pages: touched) }
+                else { sum = BenchTouch.read(region!.address, pages: region!.pages) }
+            }
             let faults = Self.faults() - faultsBefore
             let anonymous = (BenchProcessMemory.of()?.anonymous ?? 0) - anonymousBefore
             line = "ok \(setup) \(touch) \(sum == expected ? "match" : "mismatch") \(faults) \(anonymous)"
@@ -216,6 +223,12 @@ struct BenchRestoreResult: Sendable {
     let fragmentation: Int
     let sample: BenchRestoreSample?
     let error: BenchError?
+    /// The sparse case: the least memory its restores could hold (each
+    /// base page read once, each diff page once), and its diffs' share of
+    /// dirty pages and of pages touched, per cent.
+    var idealKiB: Int?
+    var dirtyPercent: Int?
+    var touchPercent: Int?
 
     var totalKiB: Int? { sample?.totalKiB }
     /// Memory per process.

@@ -3,7 +3,11 @@
 extension BenchRunner {
     /// The restore measurements' files.
     var restoreFiles: BenchRestoreFiles {
-        BenchRestoreFiles(data: files, pages: configuration.restorePages, diffs: configuration.restores.max() ?? 0)
+        BenchRestoreFiles(data: files, pages: configuration.restorePages, diffs: configuration.restores.max() ?? 0,
+                          sparse: BenchSparseDiffs(pages: configuration.restorePages,
+                                                   dirtyPercent: configuration.restoreDirtyPercent,
+                                                   touchPercent: configuration.restoreTouchPercent),
+                          kinds: configuration.restoreKinds)
     }
 
     /// Every restore case: per kind and cache state, each method with each
@@ -21,18 +25,27 @@ extension BenchRunner {
             return []
         }
         var results: [BenchRestoreResult] = []
-        for kind in BenchRestoreKind.allCases {
+        for kind in configuration.restoreKinds {
             for cache in [BenchCache.cold, .warm] where configuration.caches.contains(cache) {
-                for method in configuration.methods {
+                for method in configuration.methods where kind.runs(method) {
                     for processes in configuration.restores {
                         let benchCase = BenchRestoreCase(kind: kind, method: method, processes: processes, cache: cache)
+                        func result(_ sample: BenchRestoreSample?, _ error: BenchError?) -> BenchRestoreResult {
+                            var result = BenchRestoreResult(benchCase: benchCase, pages: layout.pages,
+                                                            fragmentation: layout.fragmentation, sample: sample, error: error)
+                            if kind == .sparseOwnDiffs {
+                                result.idealKiB = restoreFiles.sparse.idealKiB(processes: processes)
+                                result.dirtyPercent = restoreFiles.sparse.dirtyPercent
+                                result.touchPercent = restoreFiles.sparse.touchPercent
+                            }
+                            return result
+                        }
                         var error = unavailable[method]
                         if error == nil && cache == .cold && !BenchSystem.isRoot {
                             error = .skipped("dropping caches needs root")
                         }
                         if let error {
-                            results.append(BenchRestoreResult(benchCase: benchCase, pages: layout.pages,
-                                                              fragmentation: layout.fragmentation, sample: nil, error: error))
+                            results.append(result(nil, error))
                             continue
                         }
                         let restores = BenchRestores(benchCase: benchCase, files: restoreFiles, layout: layout)
@@ -56,9 +69,7 @@ extension BenchRunner {
                         } else if let failure {
                             log("\(benchCase.label): \(failure)")
                         }
-                        results.append(BenchRestoreResult(benchCase: benchCase, pages: layout.pages,
-                                                          fragmentation: layout.fragmentation, sample: sample,
-                                                          error: failure))
+                        results.append(result(sample, failure))
                     }
                 }
             }

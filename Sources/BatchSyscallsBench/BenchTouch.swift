@@ -16,6 +16,17 @@ enum BenchTouch {
         return sum
     }
 
+    /// Reads 8 bytes of each page of `pages` (page numbers, in order) of
+    /// the view at `address` and returns their sum, as ``read(_:pages:)``.
+    static func read(_ address: UnsafeRawPointer, pages: [Int]) -> UInt64 {
+        let pageSize = MemoryPage.size
+        var sum: UInt64 = 0
+        for page in pages {
+            sum &+= address.loadUnaligned(fromByteOffset: page * pageSize + 4, as: UInt64.self)
+        }
+        return sum
+    }
+
     /// Writes one byte into each of `pages` pages: a private file mapping
     /// copies each page on this write.
     static func write(_ address: UnsafeMutableRawPointer, pages: Int) {

@@ -182,7 +182,8 @@ struct RestoreCommand: ParsableCommand {
             throw ToolFailure("restore the chain", error, hint: Self.stackHint(for: error))
         }
         let requestTime = clock.now - start
-        Console.line("restored a chain of \(diffs.count) diff\(diffs.count == 1 ? "" : "s") as overlay \(created.id)")
+        Console.line("restored a chain of \(diffs.count) diff\(diffs.count == 1 ? "" : "s") "
+                     + "at 0x\(String(UInt(bitPattern: baseMapping.address), radix: 16)) as overlay \(created.id)")
         chain.reportLayers()
         reportLoadingSet(set)
         Console.line("  request   \(Units.duration(requestTime)) (one IOCTL_MEM_OVERLAY_STACK_CMD)")

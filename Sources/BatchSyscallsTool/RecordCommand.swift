@@ -64,26 +64,7 @@ struct RecordCommand: ParsableCommand {
     }
 
     private func record() throws(ToolFailure) {
-        let target: TargetProcess
-        do {
-            target = try TargetProcess(processID: pid)
-        } catch {
-            throw ToolFailure("open process \(pid) (pidfd_open)", error)
-        }
-        let found: TargetProcess.Mapping?
-        do {
-            if let address {
-                found = try target.mapping(containing: address)
-            } else {
-                found = try target.mapping(of: RestoreCommand.absolute(file ?? ""))
-            }
-        } catch {
-            throw ToolFailure("read /proc/\(pid)/maps", error)
-        }
-        guard let found else {
-            throw ToolFailure("process \(pid) has no mapping " + (address.map { "at 0x\(String($0, radix: 16))" }
-                                                                   ?? "of \(file ?? "")"))
-        }
+        let (target, found) = try RestoreCommand.openMapping(of: pid, at: address, path: file ?? "")
         let set: LoadingSet
         do {
             set = try LoadingSet.recordResident(in: target, mapping: found)

@@ -197,26 +197,7 @@ struct RestoreCommand: ParsableCommand {
 
     /// `--pid`: the chain over a mapping of process `pid`.
     private func restore(into pid: Int32, _ chain: ChainInput, loadingSet set: LoadingSet?) throws(ToolFailure) {
-        let target: TargetProcess
-        do {
-            target = try TargetProcess(processID: pid)
-        } catch {
-            throw ToolFailure("open process \(pid) (pidfd_open)", error)
-        }
-        let found: TargetProcess.Mapping?
-        do {
-            if let address {
-                found = try target.mapping(containing: address)
-            } else {
-                found = try target.mapping(of: Self.absolute(mapping ?? base))
-            }
-        } catch {
-            throw ToolFailure("read /proc/\(pid)/maps", error)
-        }
-        guard let found else {
-            throw ToolFailure("process \(pid) has no mapping " + (address.map { "at 0x\(String($0, radix: 16))" }
-                                                                   ?? "of \(mapping ?? base)"))
-        }
+        let (target, found) = try Self.openMapping(of: pid, at: address, path: mapping ?? base)
         let overlayDevice = try ApplyCommand.openDevice(device)
         let clock = ContinuousClock()
         let start = clock.now
@@ -273,6 +254,33 @@ struct RestoreCommand: ParsableCommand {
         Console.line("  loading   \(set.ranges.count) range\(set.ranges.count == 1 ? "" : "s"), \(set.pageCount) pages "
                      + (populate ? "read ahead and mapped (MEM_OVERLAY_STACK_POPULATE)" : "read ahead")
                      + " from \(loadingSet ?? "")")
+    }
+
+    /// Process `pid` and its mapping containing `address`, or else its
+    /// first mapping of the file at `path`.
+    static func openMapping(of pid: Int32, at address: UInt?,
+                            path: String) throws(ToolFailure) -> (TargetProcess, TargetProcess.Mapping) {
+        let target: TargetProcess
+        do {
+            target = try TargetProcess(processID: pid)
+        } catch {
+            throw ToolFailure("open process \(pid) (pidfd_open)", error)
+        }
+        let found: TargetProcess.Mapping?
+        do {
+            if let address {
+                found = try target.mapping(containing: address)
+            } else {
+                found = try target.mapping(of: absolute(path))
+            }
+        } catch {
+            throw ToolFailure("read /proc/\(pid)/maps", error)
+        }
+        guard let found else {
+            throw ToolFailure("process \(pid) has no mapping "
+                              + (address.map { "at 0x\(String($0, radix: 16))" } ?? "of \(path)"))
+        }
+        return (target, found)
     }
 
     /// `--address`: `0x...` or decimal.

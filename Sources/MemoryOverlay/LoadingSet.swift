@@ -85,14 +85,7 @@ public struct LoadingSet: Sendable, Equatable, Hashable {
 
     /// Whether `page` is in the set.
     public func contains(_ page: Int) -> Bool {
-        // The first range ending at or after `page`, by binary search.
-        var low = 0
-        var high = ranges.count
-        while low < high {
-            let middle = (low + high) / 2
-            if ranges[middle].upperBound < page { low = middle + 1 } else { high = middle }
-        }
-        return low < ranges.count && ranges[low].contains(page)
+        ranges.mergedRangesContain(page)
     }
 
     /// The set's ranges as a segment list (nil for the empty set, which no
@@ -104,5 +97,20 @@ public struct LoadingSet: Sendable, Equatable, Hashable {
     /// The ranges in the ABI's layout (`struct mem_overlay_segment_req`).
     package var abiSegments: [mem_overlay_segment_req] {
         ranges.map { ABI.segment(start: UInt($0.lowerBound), end: UInt($0.upperBound)) }
+    }
+}
+
+extension Array where Element == ClosedRange<Int> {
+    /// Whether sorted, disjoint ranges (``SegmentList/merged``) hold
+    /// `page`: a binary search, O(log n).
+    package func mergedRangesContain(_ page: Int) -> Bool {
+        // The first range ending at or after `page`.
+        var low = 0
+        var high = count
+        while low < high {
+            let middle = (low + high) / 2
+            if self[middle].upperBound < page { low = middle + 1 } else { high = middle }
+        }
+        return low < count && self[low].contains(page)
     }
 }

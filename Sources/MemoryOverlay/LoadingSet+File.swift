@@ -32,7 +32,10 @@ extension LoadingSet {
         fileHeaderSize + SegmentList.maximumCount * fileRangeSize + fileChecksumSize
     }
 
-    /// The set in the loading-set file format, for pages of `pageSize` bytes.
+    /// The set in the loading-set file format.
+    ///
+    /// - Parameter pageSize: the page size the file records (this
+    ///   machine's by default; a reader with another refuses it).
     public func fileBytes(pageSize: Int = MemoryPage.size) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(Self.fileHeaderSize + ranges.count * Self.fileRangeSize + Self.fileChecksumSize)
@@ -51,6 +54,7 @@ extension LoadingSet {
     /// Writes the set to a loading-set file at `path`, created (mode 0644
     /// less the umask) or truncated.
     ///
+    /// - Parameter path: the file to write.
     /// - Throws: the `Errno` of `open`, `write` or `close`.
     public func write(to path: FilePath) throws(Errno) {
         let bytes = fileBytes()
@@ -66,8 +70,10 @@ extension LoadingSet {
 
     /// Reads the loading-set file at `path`.
     ///
-    /// - Parameter pageSize: the page size the file must have been written
-    ///   for (this machine's by default).
+    /// - Parameters:
+    ///   - path: the file.
+    ///   - pageSize: the page size the file must have been written for
+    ///     (this machine's by default).
     /// - Throws: ``LoadingSetFileError/unreadable(_:)`` with the `Errno` of
     ///   `open` or `read`, ``LoadingSetFileError/tooLarge(size:limit:)``
     ///   for a file longer than ``maximumFileSize``, and what
@@ -107,8 +113,10 @@ extension LoadingSet {
     /// the range count against the limit and the file's length, the
     /// checksum, then each range. Nothing a file holds makes this trap.
     ///
-    /// - Parameter pageSize: the page size the file must have been written
-    ///   for (this machine's by default).
+    /// - Parameters:
+    ///   - bytes: the whole file.
+    ///   - pageSize: the page size the file must have been written for
+    ///     (this machine's by default).
     /// - Throws: the first ``LoadingSetFileError`` found.
     public init(fileBytes bytes: some Collection<UInt8>, pageSize: Int = MemoryPage.size) throws(LoadingSetFileError) {
         let bytes = Array(bytes)

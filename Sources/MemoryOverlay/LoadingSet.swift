@@ -21,7 +21,7 @@ import CBatchSyscalls
 ///
 /// Record one with ``recordResident(process:address:length:firstFilePage:)``,
 /// keep it in a file with ``write(to:)`` and read it back with
-/// ``init(contentsOf:)``.
+/// ``init(contentsOf:pageSize:)``.
 public struct LoadingSet: Sendable, Equatable, Hashable {
     /// The largest page a set may hold: its byte offset still fits a
     /// signed 64-bit file offset.

@@ -18,6 +18,11 @@ public struct LiveOverlay: Sendable, Equatable {
     /// The number of the overlay (the module's file) the request maps:
     /// requests whose mappings share one overlay show the same number.
     public var overlayNumber: Int
+    /// The number of the page cache that serves the layers beneath the
+    /// request's own (see "Sharing" in the ABI's documentation): requests
+    /// that share it show the same number; 0 when it is the base file's own
+    /// page cache; nil from a module that does not say.
+    public var lowerNumber: Int?
     /// Requests whose mappings use that overlay, cleaned up or not.
     public var attachedRequests: Int
     /// Pages of the overlay file in the page cache now.
@@ -52,6 +57,7 @@ public struct LiveOverlay: Sendable, Equatable {
         self.layerCount = layerCount
         self.overlayNumber = overlayNumber
         self.attachedRequests = attachedRequests
+        lowerNumber = number("lower")
         self.cachedPages = cachedPages
         self.pagesServed = pagesServed
         // A module older than requests into other processes lists none.

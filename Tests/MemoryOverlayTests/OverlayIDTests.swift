@@ -29,6 +29,10 @@ struct OverlayIDTests {
         #expect(overlay.attachedRequests == 3)
         #expect(overlay.cachedPages == 141)
         #expect(overlay.pagesServed == [18, 123])
+        #expect(overlay.lowerNumber == nil)
+        let withLower = try #require(LiveOverlay(listingLine: line + " lower=0 target=43"))
+        #expect(withLower.targetProcessID == 43)
+        #expect(withLower.lowerNumber == 0)
     }
 
     @Test func refusesIncompleteListingLines() {

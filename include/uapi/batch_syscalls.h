@@ -77,7 +77,9 @@ struct mem_overlay_cleanup_req {
  * beneath are served from a page cache that every restore with the same
  * layers beneath shares (the base file's own, when the base alone is
  * beneath). So many restores of one base, each with its own diff, hold the
- * base once. A layer above an own layer is own too.
+ * base once. A layer above an own layer is own too. An unflagged top layer
+ * that serves more than a quarter of the overlay's pages is shared instead
+ * (a full image laid as the top layer is not copied into every restore).
  *
  * MEM_OVERLAY_LAYER_OWN: this layer is the restore's own, though not the top
  * (a VM's earlier diffs). MEM_OVERLAY_LAYER_SHARED: this layer is shared by

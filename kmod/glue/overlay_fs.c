@@ -210,6 +210,7 @@ void bs_file_describe(struct file *file, struct bs_file_info *info)
 	info->overlay = file->f_op == &bs_overlay_fops ? inode->i_private : NULL;
 	info->attachment = file->f_op == &bs_overlay_fops ? file->private_data : NULL;
 	info->block_filesystem_magic = inode->i_sb->s_bdev ? inode->i_sb->s_magic : 0;
+	info->large_folios = mapping_large_folio_support(file->f_mapping);
 }
 
 void bs_file_stamp(struct file *file, struct bs_layer_stamp *stamp)

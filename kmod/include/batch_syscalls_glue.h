@@ -208,6 +208,8 @@ struct bs_file_info {
 	void *_Nullable attachment;
 	/* s_magic of the file's filesystem when it has a block device, else 0. */
 	uint64_t block_filesystem_magic;
+	/* Its page cache may hold large folios (mapping_large_folio_support). */
+	bool large_folios;
 };
 
 /*

@@ -11,6 +11,8 @@ import SystemPackage
 /// working; without one it succeeds and the module loads again. Runs last.
 enum ModuleReloadScenarios {
     static var all: [Scenario] { [
+        Scenario("lifecycle: rmmod attempts race a loading set's read-ahead: refused while the overlay is mapped, and as its reads finish after the munmap; then rmmod succeeds and the module loads again",
+                 rmmodRacesReadAhead),
         Scenario("lifecycle: rmmod refused while an overlay is mapped; then rmmod, reload and page_fault", reload),
     ] }
 
@@ -84,6 +86,78 @@ enum ModuleReloadScenarios {
         if gone >= 0 {
             close(gone)
             Log.fail("\(OverlayDevice.defaultPath) still opens after rmmod")
+        }
+        try load(ko)
+        let fresh = try OverlayDevice.openForScenario()
+        try PageFaultRun(caches: .warm).run(fresh)
+    }
+
+    /// Caches dropped, a chain over the 64 MiB XL files whose loading set is
+    /// every page: as the request returns, its reads in flight, a thread
+    /// calls delete_module in a loop while this one touches pages and then
+    /// unmaps the overlay. Every attempt while the overlay is mapped is
+    /// refused; after the munmap, attempts are refused until the last read
+    /// lets go of the overlay (the fill workers run module code), then one
+    /// succeeds, the kernel stays clean (the console scan), and the module
+    /// loads again.
+    static func rmmodRacesReadAhead() throws {
+        var device: OverlayDevice? = try openDeviceAsRoot()
+        guard let ko = environment("BATCH_SYSCALLS_KO") else {
+            device = nil
+            throw SkipScenario("BATCH_SYSCALLS_KO is not set (the guest harness sets it)")
+        }
+        let name = environment("BATCH_SYSCALLS_MODULE") ?? "batch_syscalls"
+        let baseImage = try FileImage.load(DataFile.baseXL.name)
+        let overlayImage = try FileImage.load(DataFile.overlayXL.name)
+        let pageCount = baseImage.pageCount
+        let segments = stride(from: 0, to: pageCount, by: 20).map { $0...($0 + 9) }
+        let view = ExpectedView(base: baseImage).overlaid(overlayImage, segments)
+        let overlayFD = open(DataFile.overlayXL.name, O_RDONLY | O_CLOEXEC)
+        if overlayFD < 0 { throw SysError("open \(DataFile.overlayXL.name)") }
+        let base = try MappedFile.map(DataFile.baseXL.name, protection: PROT_READ | PROT_WRITE)
+        try SystemFiles.dropCaches()
+        let layer = RawLayer(fileDescriptor: overlayFD, flags: RawLayer.sharedFlag, segments: RawSegments(ranges: segments))
+        var request = RawStackRequest(baseAddress: base.address, layers: [layer])
+        request.loadingSet = .array(RawSegments(ranges: [0...pageCount - 1]))
+        _ = try device!.stack(request, "the request with a loading set of every page")
+        close(overlayFD)
+        device = nil  // only the mapping and the reads in flight hold the module now
+
+        // The attempts: each result, and whether the overlay was still
+        // mapped when it started. Thread 0 removes, thread 1 touches and unmaps.
+        struct Attempt { var mapped: Bool; var result: Int32 }
+        let state = Locked((mapped: true, attempts: [Attempt]()))
+        try ThreadGroup.run(2) { member in
+            if member.index == 0 {
+                let deadline = Stopwatch.nowSeconds() + 30
+                while Stopwatch.nowSeconds() < deadline {
+                    let wasMapped = state.withLock { $0.mapped }
+                    let result = deleteModule(name)
+                    state.withLock { $0.attempts.append(Attempt(mapped: wasMapped, result: result)) }
+                    if result == 0 { return }
+                    Stopwatch.sleep(seconds: 0.001)
+                }
+            } else {
+                verifyPages(base, view, label: "the overlay as rmmod attempts run",
+                            order: Array(MultithreadScenarios.walk(count: pageCount, thread: 1).prefix(pageCount / 8)))
+                state.withLock { $0.mapped = false }
+                base.unmap()
+            }
+        }
+
+        let all = state.withLock { $0.attempts }
+        let busy: Set<Int32> = [EBUSY, EAGAIN]
+        let whileMapped = all.filter(\.mapped)
+        expect(!whileMapped.isEmpty, "no delete_module attempt ran while the overlay was mapped")
+        for attempt in whileMapped where attempt.result != 0 && !busy.contains(attempt.result) {
+            Log.fail("delete_module while the overlay was mapped: \(Errno.describe(attempt.result)), want EBUSY or EWOULDBLOCK")
+        }
+        expect(!whileMapped.contains { $0.result == 0 }, "delete_module succeeded while the overlay was mapped")
+        let refusedAfter = all.filter { !$0.mapped && $0.result != 0 }.count
+        Log.note("\(all.count) delete_module attempts: \(whileMapped.count) while mapped, \(refusedAfter) refused after the munmap")
+        guard all.last?.result == 0 else {
+            let refcount = SystemFiles.read("/sys/module/\(name)/refcnt")?.split(separator: "\n").first.map(String.init) ?? "?"
+            throw TestFailure("delete_module never succeeded within 30 s of the munmap (last: \(all.last.map { Errno.describe($0.result) } ?? "none"), refcnt \(refcount))")
         }
         try load(ko)
         let fresh = try OverlayDevice.openForScenario()

@@ -94,6 +94,8 @@ struct FileInfo {
     let attachment: UnsafeMutableRawPointer?
     /// Its filesystem's magic number when it has a block device, else 0.
     let blockFilesystemMagic: UInt64
+    /// Its page cache may hold large folios.
+    let hasLargeFolios: Bool
 
     /// A regular file opened for reading whose pages the module can read:
     /// it can be a layer.
@@ -111,6 +113,7 @@ struct FileInfo {
         overlay = info.overlay
         attachment = info.attachment
         blockFilesystemMagic = info.block_filesystem_magic
+        hasLargeFolios = info.large_folios
     }
 }
 

@@ -24,7 +24,24 @@ enum LowerPageCache {
     /// Whether a lower stack of `layerCount` layers and `segmentCount`
     /// segments, whose base is on a filesystem with `filesystemMagic` (0: no
     /// block device), is served from the base file's own page cache.
-    static func isBaseFile(layerCount: Int, segmentCount: Int, filesystemMagic: UInt64) -> Bool {
+    ///
+    /// Not where own pages lie above it and the base's page cache may hold
+    /// large folios: kernels since 6.18 map a file's large folio whole, on a
+    /// fault (finish_fault) and in fault-around (filemap_map_pages), over
+    /// every page of it whose page table entry is empty, and an own page not
+    /// yet copied has an empty one: it would show the base. A lower inode
+    /// of single pages serves such stacks (`singlePageFolios`).
+    static func isBaseFile(layerCount: Int, segmentCount: Int, filesystemMagic: UInt64,
+                           baseHasLargeFolios: Bool, underOwnPages: Bool) -> Bool {
         layerCount == 1 && segmentCount == 0 && readsByInode(filesystemMagic: filesystemMagic)
+            && !(underOwnPages && baseHasLargeFolios)
+    }
+
+    /// Whether a lower inode must keep its page cache in single pages: when
+    /// own pages lie above it (a large folio would be mapped whole over
+    /// them, as `isBaseFile` says), or when a page may lie past the end of
+    /// the layer serving it (it must raise SIGBUS on its own).
+    static func singlePageFolios(underOwnPages: Bool, everyPageInsideItsLayer: Bool) -> Bool {
+        underOwnPages || !everyPageInsideItsLayer
     }
 }

@@ -24,19 +24,27 @@ struct LowerLayers: ~Copyable {
     var indexed = false
     /// Whether its overlays map the base file's page cache (else its own).
     let servesFromBaseFile: Bool
+    /// Whether overlays with own pages map it (then its page cache holds
+    /// single pages: see `LowerPageCache`). Part of its identity: such
+    /// overlays share it only with each other.
+    let underOwnPages: Bool
     /// Its inode (set once it exists; it owns the lower layers, so it
     /// outlives them).
     var inode: InodeReference? = nil
 
-    init(_ stack: consuming ComposedStack<KernelFile>, serial: UInt64) throws(OverlayError) {
-        let fingerprint = stack.fingerprint
-        let magic = stack.layers.withElement(0) { base in base.info.blockFilesystemMagic }
-        servesFromBaseFile = LowerPageCache.isBaseFile(layerCount: stack.layers.count,
-                                                       segmentCount: stack.table.count, filesystemMagic: magic)
+    init(_ stack: consuming ComposedStack<KernelFile>, underOwnPages: Bool, serial: UInt64) throws(OverlayError) {
+        var fingerprint = StackFingerprint()
+        fingerprint.combine(stack.fingerprint)
+        fingerprint.combine(underOwnPages ? 1 : 0)
+        let base = stack.layers.withElement(0) { base in (base.info.blockFilesystemMagic, base.info.hasLargeFolios) }
+        servesFromBaseFile = LowerPageCache.isBaseFile(layerCount: stack.layers.count, segmentCount: stack.table.count,
+                                                       filesystemMagic: base.0, baseHasLargeFolios: base.1,
+                                                       underOwnPages: underOwnPages)
+        self.underOwnPages = underOwnPages
         segments = stack.table
         layers = try LayerList(stack.layers)
         self.serial = serial
-        self.fingerprint = fingerprint
+        self.fingerprint = fingerprint.value
     }
 
     /// The page cache its overlays map: the base file's, or its inode's.
@@ -50,14 +58,18 @@ struct LowerLayers: ~Copyable {
         servesFromBaseFile ? layers.withFile(Layers.base) { $0.info.readaheadPages } : readaheadPages
     }
 
+    /// Whether its inode's page cache takes large folios: where every page
+    /// of the stack lies inside the layer that serves it, so a large folio
+    /// can always be filled whole (a layer truncated later zeroes such pages
+    /// within a large folio: see bs_fill_copy), and no own pages lie above
+    /// (see `LowerPageCache.singlePageFolios`).
+    var takesLargeFolios: Bool {
+        !LowerPageCache.singlePageFolios(underOwnPages: underOwnPages, everyPageInsideItsLayer: everyPageInsideItsLayer)
+    }
+
     /// Whether every page of the stack lies inside the layer that serves it
-    /// (the base as long as the stack, each segment inside its layer's
-    /// file): then a large folio of the lower inode can always be filled
-    /// whole, and its page cache may take large folios. Else a page past
-    /// its layer's end must raise SIGBUS on its own, so folios stay single
-    /// pages. (A layer truncated later zeroes such pages within a large
-    /// folio: see bs_fill_copy.)
-    var fillsWholeFolios: Bool {
+    /// (the base as long as the stack, each segment inside its layer's file).
+    private var everyPageInsideItsLayer: Bool {
         let pageCount = { (size: Int64) in (UInt64(size) + (1 << pageShift) - 1) >> pageShift }
         let stackPages = pageCount(size)
         guard layers.withFile(Layers.base, { pageCount($0.info.size) }) >= stackPages else { return false }

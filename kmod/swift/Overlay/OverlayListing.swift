@@ -4,12 +4,14 @@
 /// registered id (a create request not cleaned up whose mapping is alive),
 /// as `key=value` fields:
 ///
-///     id=<32 hex digits> pid=<creator> overlay=<n> attached=<n>
+///     id=<32 hex digits> pid=<creator> overlay=<n> lower=<n> attached=<n>
 ///     segments=<n> layers=<n> cached_pages=<n> served=<layer 0>,<layer 1>,...
 ///     target=<pid>
 ///
 /// `overlay` numbers the overlay the request maps (requests with the same
-/// stack map one and show the same number) and `attached` counts the
+/// stack map one and show the same number); `lower` numbers the page cache
+/// its layers beneath are served from (requests that share it show the same
+/// number; 0: the base file's own page cache); `attached` counts the
 /// requests whose mappings map it, cleaned up or not. `segments` and
 /// `layers` count the lower stack's and the overlay's own together (the lower
 /// stack's layers first in `served`; a lower layer whose every page an own
@@ -50,6 +52,8 @@ enum OverlayListing {
                 text.append(entry.owner.processID)
                 text.append(" overlay=")
                 text.append(overlay.pointee.serial)
+                text.append(" lower=")
+                text.append(lower.pointee.servesFromBaseFile ? 0 : lower.pointee.serial)
                 text.append(" attached=")
                 text.append(UInt64(Swift.max(0, overlay.pointee.attachedCount)))
                 text.append(" segments=")

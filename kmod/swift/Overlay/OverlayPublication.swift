@@ -14,7 +14,9 @@ enum OverlayPublication {
         let (lowerSerial, overlaySerial) = ModuleState.current.pointee.registry.withLock { registry in
             (registry.nextSerial(), registry.nextSerial())
         }
-        let lower = try OverlaySharing.inode(for: try LowerLayers(stack.lower, serial: lowerSerial))
+        let underOwnPages = stack.own.table.count > 0
+        let lower = try OverlaySharing.inode(for: try LowerLayers(stack.lower, underOwnPages: underOwnPages,
+                                                                  serial: lowerSerial))
         let published = try OverlaySharing.inode(
             for: try Overlay(lowerInode: lower.inode, lower: lower.lower, own: stack.own, serial: overlaySerial))
         let overlay = published.overlay

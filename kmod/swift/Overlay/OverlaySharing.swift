@@ -59,7 +59,7 @@ enum OverlaySharing {
             let inode: LowerInode
             do throws(OverlayError) {
                 inode = try LowerInode.create(serving: candidate.raw, size: candidate.pointer.pointee.size,
-                                              largeFolios: candidate.pointer.pointee.fillsWholeFolios)
+                                              largeFolios: candidate.pointer.pointee.takesLargeFolios)
             } catch {
                 failure = error
                 return nil
@@ -162,7 +162,8 @@ enum OverlaySharing {
         var claimed: LowerInode? = nil
         let raw = index.claim(fingerprint: lower.pointer.pointee.fingerprint) { raw in
             let candidate = LowerHandle(raw).pointer
-            guard candidate.pointee.layers.hasSameFiles(as: lower.pointer.pointee.layers),
+            guard candidate.pointee.underOwnPages == lower.pointer.pointee.underOwnPages,
+                  candidate.pointee.layers.hasSameFiles(as: lower.pointer.pointee.layers),
                   candidate.pointee.segments.hasSameSegments(as: lower.pointer.pointee.segments)
             else { return .skip }
             // A changed layer, or an inode being evicted: never again.

@@ -13,11 +13,11 @@ struct BatchSyscalls: ParsableCommand {
             The kernel module batch-syscalls.ko lets a process lay page ranges of \
             overlay files over a private file mapping with one ioctl. This tool \
             writes sample files, applies overlays and snapshot chains to real files, \
-            flattens chains, lists live overlays \
+            flattens chains, records loading sets, lists live overlays \
             and measures the module against the alternatives.
             """,
-        subcommands: [SampleFilesCommand.self, ApplyCommand.self, RestoreCommand.self, FlattenCommand.self, InspectCommand.self,
-                      BenchCommand.self]
+        subcommands: [SampleFilesCommand.self, ApplyCommand.self, RestoreCommand.self, RecordCommand.self,
+                      FlattenCommand.self, InspectCommand.self, BenchCommand.self]
     )
 
     static func main() {

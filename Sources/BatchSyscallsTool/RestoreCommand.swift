@@ -49,6 +49,14 @@ struct RestoreCommand: ParsableCommand {
                     --segments-for diff2.bin=@dirty2.txt --hold 60 &
                 batch-syscalls inspect
 
+            --loading-set FILE (a loading-set file written by `record`) names the \
+            pages the restore will touch first: the module starts reading them from \
+            the layer serving each once the chain is laid, without the request \
+            waiting; --populate also maps them before the request returns, so \
+            touching them takes no fault. A file that is not a valid loading-set \
+            file (truncated, corrupt, written for another page size) is refused \
+            with exit status 64 before anything is laid.
+
             INTO ANOTHER PROCESS:
               --pid PID lays the chain over a mapping of process PID instead (a VMM \
             whose guest memory is a private mapping of the base snapshot, paused or \
@@ -86,17 +94,20 @@ struct RestoreCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("With --pid: an address inside the mapping to overlay (0x... or decimal).",
                                valueName: "address"),
-            transform: { text in
-                guard let value = text.hasPrefix("0x") ? UInt(text.dropFirst(2), radix: 16) : UInt(text) else {
-                    throw ValidationError("--address \(text): not an address")
-                }
-                return value
-            })
+            transform: RestoreCommand.parseAddress)
     var address: UInt?
 
     @Option(help: ArgumentHelp("With --pid: the path under which the process maps the base file (default: --base).",
                                valueName: "path"))
     var mapping: String?
+
+    @Option(name: .customLong("loading-set"), help: ArgumentHelp(
+        "A loading-set file (from `record`): the pages the module reads ahead, from the layer serving each.",
+        valueName: "file"))
+    var loadingSet: String?
+
+    @Flag(help: "With --loading-set: map the loading set's pages before the request returns (MEM_OVERLAY_STACK_POPULATE).")
+    var populate = false
 
     @Flag(help: "Touch and check every page of the mapping against the files; exit status 1 on a mismatch.")
     var verify = false
@@ -113,6 +124,9 @@ struct RestoreCommand: ParsableCommand {
         try Self.validate(diffs: diffs, segmentsFor: segmentsFor)
         if pid == nil && (address != nil || mapping != nil) {
             throw ValidationError("--address and --mapping name a mapping of another process: give --pid too")
+        }
+        if populate && loadingSet == nil {
+            throw ValidationError("--populate maps the loading set's pages: give --loading-set too")
         }
         if address != nil && mapping != nil {
             throw ValidationError("give --address or --mapping, not both")
@@ -149,9 +163,11 @@ struct RestoreCommand: ParsableCommand {
     }
 
     private func restore() throws(ToolFailure) {
+        // Before anything is opened: a bad file lays nothing.
+        let set = try loadingSet.map { path throws(ToolFailure) in try Self.readLoadingSet(path) }
         let chain = try ChainInput(basePath: base, diffPaths: diffs, segmentsFor: segmentsFor)
         if let pid {
-            try restore(into: pid, chain)
+            try restore(into: pid, chain, loadingSet: set)
             return
         }
         let baseMapping = try ApplyCommand.map(base, protection: [.read, .write])
@@ -160,13 +176,16 @@ struct RestoreCommand: ParsableCommand {
         let start = clock.now
         let created: Overlay
         do {
-            created = try overlayDevice.stack(base: baseMapping, layers: chain.layers)
+            created = try overlayDevice.stack(base: baseMapping, layers: chain.layers, loadingSet: set,
+                                              populate: populate)
         } catch {
             throw ToolFailure("restore the chain", error, hint: Self.stackHint(for: error))
         }
         let requestTime = clock.now - start
-        Console.line("restored a chain of \(diffs.count) diff\(diffs.count == 1 ? "" : "s") as overlay \(created.id)")
+        Console.line("restored a chain of \(diffs.count) diff\(diffs.count == 1 ? "" : "s") "
+                     + "at 0x\(String(UInt(bitPattern: baseMapping.address), radix: 16)) as overlay \(created.id)")
         chain.reportLayers()
+        reportLoadingSet(set)
         Console.line("  request   \(Units.duration(requestTime)) (one IOCTL_MEM_OVERLAY_STACK_CMD)")
         if verify {
             try Self.check(created.base, against: chain)
@@ -177,34 +196,15 @@ struct RestoreCommand: ParsableCommand {
     }
 
     /// `--pid`: the chain over a mapping of process `pid`.
-    private func restore(into pid: Int32, _ chain: ChainInput) throws(ToolFailure) {
-        let target: TargetProcess
-        do {
-            target = try TargetProcess(processID: pid)
-        } catch {
-            throw ToolFailure("open process \(pid) (pidfd_open)", error)
-        }
-        let found: TargetProcess.Mapping?
-        do {
-            if let address {
-                found = try target.mapping(containing: address)
-            } else {
-                let path = FilePath(mapping ?? base)
-                found = try target.mapping(of: path.isAbsolute ? path : FilePath(currentDirectory()).pushing(path))
-            }
-        } catch {
-            throw ToolFailure("read /proc/\(pid)/maps", error)
-        }
-        guard let found else {
-            throw ToolFailure("process \(pid) has no mapping " + (address.map { "at 0x\(String($0, radix: 16))" }
-                                                                   ?? "of \(mapping ?? base)"))
-        }
+    private func restore(into pid: Int32, _ chain: ChainInput, loadingSet set: LoadingSet?) throws(ToolFailure) {
+        let (target, found) = try Self.openMapping(of: pid, at: address, path: mapping ?? base)
         let overlayDevice = try ApplyCommand.openDevice(device)
         let clock = ContinuousClock()
         let start = clock.now
         let created: ProcessOverlay
         do {
-            created = try overlayDevice.stack(in: target, at: address ?? found.start, layers: chain.layers)
+            created = try overlayDevice.stack(in: target, at: address ?? found.start, layers: chain.layers,
+                                              loadingSet: set, populate: populate)
         } catch {
             throw ToolFailure("restore the chain into process \(pid)", error, hint: Self.stackHint(for: error))
         }
@@ -212,6 +212,7 @@ struct RestoreCommand: ParsableCommand {
         Console.line("restored a chain of \(diffs.count) diff\(diffs.count == 1 ? "" : "s") into process \(pid) "
                      + "at 0x\(String(found.start, radix: 16)) as overlay \(created.id)")
         chain.reportLayers()
+        reportLoadingSet(set)
         Console.line("  request   \(Units.duration(requestTime)) (one IOCTL_MEM_OVERLAY_STACK_CMD, MEM_OVERLAY_STACK_PIDFD)")
         if verify {
             let memory: FileDescriptor
@@ -237,9 +238,67 @@ struct RestoreCommand: ParsableCommand {
         }
     }
 
-    private func currentDirectory() -> String {
+    /// `--loading-set`: the file's set; a file that cannot be read or is
+    /// not a valid loading-set file is bad input (exit status 64).
+    static func readLoadingSet(_ path: String) throws(ToolFailure) -> LoadingSet {
+        do {
+            return try LoadingSet(contentsOf: FilePath(path))
+        } catch {
+            throw ToolFailure("--loading-set \(path): \(error)", exitCode: .validationFailure)
+        }
+    }
+
+    /// The loading set's line of the report.
+    private func reportLoadingSet(_ set: LoadingSet?) {
+        guard let set else { return }
+        Console.line("  loading   \(set.ranges.count) range\(set.ranges.count == 1 ? "" : "s"), \(set.pageCount) pages "
+                     + (populate ? "read ahead and mapped (MEM_OVERLAY_STACK_POPULATE)" : "read ahead")
+                     + " from \(loadingSet ?? "")")
+    }
+
+    /// Process `pid` and its mapping containing `address`, or else its
+    /// first mapping of the file at `path`.
+    static func openMapping(of pid: Int32, at address: UInt?,
+                            path: String) throws(ToolFailure) -> (TargetProcess, TargetProcess.Mapping) {
+        let target: TargetProcess
+        do {
+            target = try TargetProcess(processID: pid)
+        } catch {
+            throw ToolFailure("open process \(pid) (pidfd_open)", error)
+        }
+        let found: TargetProcess.Mapping?
+        do {
+            if let address {
+                found = try target.mapping(containing: address)
+            } else {
+                found = try target.mapping(of: absolute(path))
+            }
+        } catch {
+            throw ToolFailure("read /proc/\(pid)/maps", error)
+        }
+        guard let found else {
+            throw ToolFailure("process \(pid) has no mapping "
+                              + (address.map { "at 0x\(String($0, radix: 16))" } ?? "of \(path)"))
+        }
+        return (target, found)
+    }
+
+    /// `--address`: `0x...` or decimal.
+    static func parseAddress(_ text: String) throws -> UInt {
+        guard let value = text.hasPrefix("0x") ? UInt(text.dropFirst(2), radix: 16) : UInt(text) else {
+            throw ValidationError("--address \(text): not an address")
+        }
+        return value
+    }
+
+    /// `path` made absolute against the working directory, as
+    /// /proc/PID/maps names files.
+    static func absolute(_ path: String) -> FilePath {
+        let path = FilePath(path)
+        guard !path.isAbsolute else { return path }
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX))
-        return getcwd(&buffer, buffer.count).map { String(cString: $0) } ?? "/"
+        let directory = getcwd(&buffer, buffer.count).map { String(cString: $0) } ?? "/"
+        return FilePath(directory).pushing(path)
     }
 
     /// `--verify`: every page of `mapping` against the file that serves it.
@@ -300,7 +359,7 @@ struct RestoreCommand: ParsableCommand {
     /// docs/abi.md).
     static func stackHint(for error: OverlayError) -> String? {
         switch error {
-        case .invalidRequest: "the base is not a file-backed private mapping, a diff is not a regular file, or a segment is wrong"
+        case .invalidRequest: "the base is not a file-backed private mapping, a diff is not a regular file, a segment is wrong, or --populate has an empty loading set"
         case .tooLarge: "too many layers (at most \(Layer.maximumCount)) or segments in one layer"
         case .badLayerDescriptor: "a diff's descriptor is not open"
         case .layerNotReadable: "a diff is not open for reading"

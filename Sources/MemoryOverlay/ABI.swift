@@ -73,6 +73,24 @@ package enum ABI {
         return request
     }
 
+    /// Calls `body` with `request` pointing at `loadingSet` (none when it
+    /// is empty), the pointer valid during the call.
+    package static func withLoadingSet<Result>(
+        _ loadingSet: [mem_overlay_segment_req], in request: inout mem_overlay_stack_req,
+        _ body: (inout mem_overlay_stack_req) -> Result
+    ) -> Result {
+        guard !loadingSet.isEmpty else {
+            request.loading_set = 0
+            request.loading_set_size = 0
+            return body(&request)
+        }
+        return loadingSet.withUnsafeBufferPointer { buffer in
+            request.loading_set = UInt64(UInt(bitPattern: buffer.baseAddress))
+            request.loading_set_size = UInt64(buffer.count)
+            return body(&request)
+        }
+    }
+
     /// Where the segments of one layer come from while a request is sent.
     package enum LayerSegments {
         /// An array of the layer's own, pointed at during the call.

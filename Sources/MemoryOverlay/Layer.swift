@@ -2,7 +2,7 @@
 import CBatchSyscalls
 import SystemPackage
 
-/// One layer of a snapshot chain for ``OverlayDevice/stack(base:layers:)``:
+/// One layer of a snapshot chain for ``OverlayDevice/stack(base:layers:loadingSet:populate:)``:
 /// a file open for reading and the pages of it that show.
 ///
 /// A diff file written sparse (holding only the pages that were dirtied, as

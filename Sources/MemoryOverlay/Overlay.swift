@@ -2,7 +2,7 @@
 import SystemPackage
 
 /// An overlay laid over a base mapping by ``OverlayDevice/overlay(base:layer:segments:)``
-/// or, a whole chain of layers at once, by ``OverlayDevice/stack(base:layers:)``.
+/// or, a whole chain of layers at once, by ``OverlayDevice/stack(base:layers:loadingSet:populate:)``.
 ///
 /// It owns the overlay's id: one value, never copied, so the id is
 /// cleaned up exactly once. ``remove()`` consumes the overlay and cleans

@@ -79,32 +79,53 @@ public final class OverlayDevice: Sendable {
     /// result is one overlay with one id; after ``Overlay/remove()`` a new
     /// request on `base` lays its layers over what it shows.
     ///
+    /// A loading set names the pages the restore will touch first (as
+    /// recorded from an earlier run, see ``LoadingSet``): once the overlay
+    /// is published the module starts reading them from whichever layer
+    /// serves each, and returns without waiting for the reads; a fault on
+    /// a page still being read waits for that read only. With `populate`
+    /// the request also maps them read-only before it returns, as
+    /// `MADV_POPULATE_READ` would (a later write still copies the page),
+    /// so touching them takes no fault. Pages of the set past the
+    /// mapping's end are ignored.
+    ///
     /// - Parameters:
     ///   - base: a private mapping of the base file, not written yet.
     ///   - layers: the layers, lowest first (1 to 255).
+    ///   - loadingSet: the pages to read ahead, or nil (an empty set is
+    ///     sent as none).
+    ///   - populate: map the loading set's pages before returning
+    ///     (`MEM_OVERLAY_STACK_POPULATE`). It needs a non-empty
+    ///     `loadingSet`: without one the module refuses the request with
+    ///     ``OverlayError/invalidRequest`` and nothing changes.
     /// - Throws: the module's refusal: ``OverlayError/invalidRequest``
     ///   (base not a private file mapping, no layers, a layer not a
-    ///   regular file), ``OverlayError/badLayerDescriptor``,
+    ///   regular file, `populate` without a loading set),
+    ///   ``OverlayError/badLayerDescriptor``,
     ///   ``OverlayError/layerNotReadable``, ``OverlayError/tooLarge`` (more
     ///   than 255 layers, or too many segments or extents in one),
     ///   ``OverlayError/alreadyOverlaid``,
     ///   ``OverlayError/mappingHoldsPrivateWrites``,
     ///   ``OverlayError/outOfMemory``, ``OverlayError/unsupportedRequest``
     ///   (a module without ABI v2), ...
-    public func stack(base: MappedFile, layers: [Layer]) throws(OverlayError) -> Overlay {
+    public func stack(base: MappedFile, layers: [Layer], loadingSet: LoadingSet? = nil,
+                      populate: Bool = false) throws(OverlayError) -> Overlay {
         var id = OverlayID.zero
         let error: Errno? = ABI.withLayers(layers.map(\.abiLayer)) { layersPointer in
-            var request = ABI.stackRequest(base: base.address, layers: layersPointer, count: UInt64(layers.count))
-            let error = ABI.ioctl(fileDescriptor, ABI.stackCommand, &request)
-            if error == nil { id = OverlayID(tuple: request.id) }
-            return error
+            var request = ABI.stackRequest(flags: populate ? ABI.populateFlag : 0, base: base.address,
+                                           layers: layersPointer, count: UInt64(layers.count))
+            return ABI.withLoadingSet(loadingSet?.abiSegments ?? [], in: &request) { request in
+                let error = ABI.ioctl(fileDescriptor, ABI.stackCommand, &request)
+                if error == nil { id = OverlayID(tuple: request.id) }
+                return error
+            }
         }
         if let error { throw OverlayError(error, from: .stack) }
         return Overlay(id: id, device: self, base: base, layer: nil)
     }
 
     /// Lays a whole snapshot chain over the mapping of another process that
-    /// contains `address`, in one request, as ``stack(base:layers:)`` does
+    /// contains `address`, in one request, as ``stack(base:layers:loadingSet:populate:)`` does
     /// over a mapping of this one.
     ///
     /// The process need not know the module: an orchestrator restores a
@@ -118,20 +139,28 @@ public final class OverlayDevice: Sendable {
     ///   - address: an address inside the target's private mapping of the
     ///     base file.
     ///   - layers: the layers, lowest first (1 to 255), open in this process.
+    ///   - loadingSet: the pages to read ahead, as for
+    ///     ``stack(base:layers:loadingSet:populate:)``.
+    ///   - populate: map the loading set's pages in the process before
+    ///     returning; needs a non-empty `loadingSet`.
     /// - Throws: ``OverlayError/processNotWritable`` when the caller may not
     ///   write the process's memory as `process_vm_writev` may (another
     ///   user's process without `CAP_SYS_PTRACE`, Yama's `ptrace_scope`),
     ///   ``OverlayError/processGone``, and the refusals of
-    ///   ``stack(base:layers:)``.
-    public func stack(in process: TargetProcess, at address: UInt, layers: [Layer]) throws(OverlayError) -> ProcessOverlay {
+    ///   ``stack(base:layers:loadingSet:populate:)``.
+    public func stack(in process: TargetProcess, at address: UInt, layers: [Layer], loadingSet: LoadingSet? = nil,
+                      populate: Bool = false) throws(OverlayError) -> ProcessOverlay {
         var id = OverlayID.zero
         let error: Errno? = ABI.withLayers(layers.map(\.abiLayer)) { layersPointer in
-            var request = ABI.stackRequest(flags: ABI.pidfdFlag, base: UnsafeRawPointer(bitPattern: address),
+            var request = ABI.stackRequest(flags: ABI.pidfdFlag | (populate ? ABI.populateFlag : 0),
+                                           base: UnsafeRawPointer(bitPattern: address),
                                            layers: layersPointer, count: UInt64(layers.count))
             request.pidfd = process.pidfd.rawValue
-            let error = ABI.ioctl(fileDescriptor, ABI.stackCommand, &request)
-            if error == nil { id = OverlayID(tuple: request.id) }
-            return error
+            return ABI.withLoadingSet(loadingSet?.abiSegments ?? [], in: &request) { request in
+                let error = ABI.ioctl(fileDescriptor, ABI.stackCommand, &request)
+                if error == nil { id = OverlayID(tuple: request.id) }
+                return error
+            }
         }
         if let error { throw OverlayError(error, from: .stackInProcess) }
         return ProcessOverlay(id: id, device: self, process: process, address: address)

@@ -11,6 +11,9 @@ public enum SegmentError: Error, Equatable, Sendable, CustomStringConvertible {
     case negativePage(index: Int, page: Int)
     /// More segments than the module accepts in one request.
     case tooManySegments(count: Int, limit: Int)
+    /// Segment `index` reaches a page above `limit`, whose byte offset no
+    /// file offset can hold.
+    case pageTooLarge(index: Int, page: Int, limit: Int)
     /// A byte offset that is not on a page boundary.
     case unalignedByteOffset(Int, pageSize: Int)
     /// An empty byte range: it covers no page.
@@ -29,6 +32,8 @@ public enum SegmentError: Error, Equatable, Sendable, CustomStringConvertible {
             "segment \(index): page \(page) is negative"
         case .tooManySegments(let count, let limit):
             "\(count) segments: at most \(limit) in one request"
+        case .pageTooLarge(let index, let page, let limit):
+            "segment \(index): page \(page) is past the largest page of a file (\(limit))"
         case .unalignedByteOffset(let offset, let pageSize):
             "byte offset \(offset) is not a multiple of the page size (\(pageSize))"
         case .emptyByteRange(let range):

@@ -4,7 +4,7 @@ import Glibc
 import SystemPackage
 
 /// Another process, held by a pidfd: the target of a request that lays a
-/// chain over one of its mappings (``OverlayDevice/stack(in:at:layers:)``),
+/// chain over one of its mappings (``OverlayDevice/stack(in:at:layers:loadingSet:populate:)``),
 /// such as the guest memory of a VMM that knows nothing of the module.
 ///
 /// A pidfd names one process for as long as it is open, whatever pid the
@@ -84,7 +84,7 @@ public final class TargetProcess: Sendable {
 }
 
 /// An overlay laid over another process's mapping by
-/// ``OverlayDevice/stack(in:at:layers:)``.
+/// ``OverlayDevice/stack(in:at:layers:loadingSet:populate:)``.
 ///
 /// It owns the overlay's id, as ``Overlay`` does: ``remove()`` cleans it
 /// up, reporting a refusal, and letting it go cleans it up silently. The

@@ -21,12 +21,6 @@ public struct PageSet: Sendable, Equatable {
 
     /// Whether `page` is in the set.
     public func contains(_ page: Int) -> Bool {
-        var low = 0
-        var high = ranges.count
-        while low < high {
-            let middle = (low + high) / 2
-            if ranges[middle].upperBound < page { low = middle + 1 } else { high = middle }
-        }
-        return low < ranges.count && ranges[low].contains(page)
+        ranges.mergedRangesContain(page)
     }
 }

@@ -176,4 +176,35 @@ struct OverlayDeviceTests {
             _ = try device.stack(base: base, layers: [.dataExtents(of: overlayFile)])
         }
     }
+
+    /// With populate the loading set's pages are mapped when the request
+    /// returns (fault-around may map cached neighbours too); without it
+    /// they are read ahead, and the view is the chain's either way.
+    @Test(arguments: [false, true])
+    func aLoadingSetIsSentWithTheChain(populate: Bool) throws {
+        let overlayFile = try FileDescriptor.open(directory[.overlay], .readOnly)
+        defer { try? overlayFile.close() }
+        let segments = try SegmentList([4...6, 100...120])
+        let set = try LoadingSet([0...9, 110...130, 250...255])
+        let overlay = try device.stack(base: freshBase(), layers: [Layer(file: overlayFile, segments: segments)],
+                                       loadingSet: set, populate: populate)
+        if populate {
+            let mapped = try LoadingSet.recordResident(of: overlay.base)
+            #expect(set.pages.allSatisfy(mapped.contains), "mapped \(mapped.ranges)")
+        }
+        #expect(try verifier(segments).verify(overlay.base).passed)
+    }
+
+    @Test func populateNeedsALoadingSet() throws {
+        let base = try freshBase()
+        let overlayFile = try FileDescriptor.open(directory[.overlay], .readOnly)
+        defer { try? overlayFile.close() }
+        let layers = [Layer(file: overlayFile, segments: try SegmentList([4...6]))]
+        #expect(throws: OverlayError.invalidRequest) { _ = try device.stack(base: base, layers: layers, populate: true) }
+        #expect(throws: OverlayError.invalidRequest) {
+            _ = try device.stack(base: base, layers: layers, loadingSet: .empty, populate: true)
+        }
+        #expect(try LoadingSet.recordResident(of: base).isEmpty, "the refused requests mapped nothing")
+        _ = try device.stack(base: base, layers: layers, loadingSet: .empty)
+    }
 }

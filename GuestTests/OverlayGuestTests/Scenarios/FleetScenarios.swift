@@ -43,6 +43,19 @@ enum FleetScenarios {
     }
 
     /// The lower stacks alive and shareable, from the module's stats.
+    /// The page cache grew by at least half the base for the first of
+    /// several restores that each read every page, and by less than an
+    /// eighth of it for each later one: what they share is cached once.
+    static func expectCachedOnce(_ growth: [Int], basePages: Int, what: String) {
+        let baseKiB = basePages * pageSize / 1024
+        Log.note("page cache growth as each \(what) read every page: \(growth.map { "\($0) KiB" }) (the base is \(baseKiB) KiB)")
+        expect(growth[0] >= baseKiB / 2, "the first \(what) grew the page cache by \(growth[0]) KiB only: the measurement is broken")
+        for index in 1..<growth.count {
+            expect(growth[index] < baseKiB / 8,
+                   "\(what) \(index + 1) grew the page cache by \(growth[index]) KiB (the first by \(growth[0]) KiB): what they share is cached again")
+        }
+    }
+
     static func lowerStacks() throws -> (alive: Int, shareable: Int) {
         let text = SystemFiles.read(ModuleStats.path) ?? ""
         var alive: Int?
@@ -119,13 +132,7 @@ enum FleetScenarios {
                 try peer.awaitStep()
                 growth.append(try pageCacheKiB() - cached)
             }
-            let baseKiB = pages * pageSize / 1024
-            Log.note("page cache growth as each restore read every page: \(growth.map { "\($0) KiB" }) (the base is \(baseKiB) KiB)")
-            expect(growth[0] >= baseKiB / 2, "the first restore grew the page cache by \(growth[0]) KiB only: the measurement is broken")
-            for index in 1..<growth.count {
-                expect(growth[index] < baseKiB / 8,
-                       "restore \(index + 1) grew the page cache by \(growth[index]) KiB (the first by \(growth[0]) KiB): the base is cached twice")
-            }
+            expectCachedOnce(growth, basePages: pages, what: "restore")
             let stats = try ModuleStats.read()
             let lowers = try lowerStacks()
             expect(stats.overlays == before.overlays + 4, "overlays \(stats.overlays), want \(before.overlays + 4) (one per diff)")
@@ -182,13 +189,7 @@ enum FleetScenarios {
                 try peer.awaitStep()
                 growth.append(try pageCacheKiB() - cached)
             }
-            let baseKiB = pages * pageSize / 1024
-            Log.note("page cache growth as each chain read every page: \(growth.map { "\($0) KiB" })")
-            expect(growth[0] >= baseKiB / 2, "the first chain grew the page cache by \(growth[0]) KiB only")
-            for index in 1..<growth.count {
-                expect(growth[index] < baseKiB / 8,
-                       "chain \(index + 1) grew the page cache by \(growth[index]) KiB: its lower layers are cached again")
-            }
+            expectCachedOnce(growth, basePages: pages, what: "chain")
             let lowers = try lowerStacks()
             expect(lowers.alive == lowersBefore.alive + 1 && lowers.shareable == lowersBefore.shareable + 1,
                    "lower stacks \(lowers), want one more, shareable (base, c1 and c2 for all three)")

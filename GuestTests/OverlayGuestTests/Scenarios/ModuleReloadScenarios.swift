@@ -20,6 +20,14 @@ enum ModuleReloadScenarios {
         getenv(name).map { String(cString: $0) }
     }
 
+    /// The module's .ko and name, as the guest harness gives them.
+    static func moduleUnderTest() throws -> (ko: String, name: String) {
+        guard let ko = environment("BATCH_SYSCALLS_KO") else {
+            throw SkipScenario("BATCH_SYSCALLS_KO is not set (the guest harness sets it)")
+        }
+        return (ko, environment("BATCH_SYSCALLS_MODULE") ?? "batch_syscalls")
+    }
+
     /// delete_module(name, O_NONBLOCK): 0 or the errno.
     static func deleteModule(_ name: String) -> Int32 {
         batch_syscalls_delete_module(name, UInt32(O_NONBLOCK)) == 0 ? 0 : errno
@@ -28,11 +36,7 @@ enum ModuleReloadScenarios {
     static func reload() throws {
         // Optional, so that setting it to nil closes it at a known point.
         var device: OverlayDevice? = try openDeviceAsRoot()
-        guard let ko = environment("BATCH_SYSCALLS_KO") else {
-            device = nil
-            throw SkipScenario("BATCH_SYSCALLS_KO is not set (the guest harness sets it)")
-        }
-        let name = environment("BATCH_SYSCALLS_MODULE") ?? "batch_syscalls"
+        let (ko, name) = try moduleUnderTest()
         let data = try TestData.load()
         let base = try MappedFile.map(DataFile.base.name, protection: PROT_READ | PROT_WRITE)
         let overlay = try MappedFile.map(DataFile.overlay.name)
@@ -102,11 +106,7 @@ enum ModuleReloadScenarios {
     /// loads again.
     static func rmmodRacesReadAhead() throws {
         var device: OverlayDevice? = try openDeviceAsRoot()
-        guard let ko = environment("BATCH_SYSCALLS_KO") else {
-            device = nil
-            throw SkipScenario("BATCH_SYSCALLS_KO is not set (the guest harness sets it)")
-        }
-        let name = environment("BATCH_SYSCALLS_MODULE") ?? "batch_syscalls"
+        let (ko, name) = try moduleUnderTest()
         let baseImage = try FileImage.load(DataFile.baseXL.name)
         let overlayImage = try FileImage.load(DataFile.overlayXL.name)
         let pageCount = baseImage.pageCount

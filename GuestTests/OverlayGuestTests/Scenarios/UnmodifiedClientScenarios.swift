@@ -22,10 +22,6 @@ enum UnmodifiedClientScenarios {
     static let ramPages = 8192
     static let diffCount = 10
 
-    /// The directory vm/test ships QEMU's firmware and its TCG module in
-    /// (absent on a host with QEMU installed: QEMU finds its own).
-    static let qemuFilesDirectory = "qemu-files"
-
     /// The pages of guest-physical memory that `-machine pc` maps straight
     /// to the same offsets of its RAM: conventional memory (below the VGA
     /// window at 0xA0000) and everything from 1 MiB up.
@@ -104,77 +100,27 @@ enum UnmodifiedClientScenarios {
     /// and its overlay goes with its mapping.
     static func qemu() throws {
         try withDevice { device in
-            guard let qemu = ExternalProgram.find("qemu-system-x86_64") else {
+            let cwd = ExternalProgram.workingDirectory
+            let chain = try Chain.write(directory: cwd + "/qemu-chain", pages: ramPages, diffs: diffCount)
+            defer { chain.remove() }
+            let dumpPath = cwd + "/qemu-pmemsave.bin"
+            defer { unlink(dumpPath) }
+            let before = Set(try LiveOverlay.all().map(\.id))
+            guard let qemu = try QEMUGuest.start(ramImage: chain.generator.basePath.string, pages: ramPages) else {
                 throw SkipScenario("no qemu-system-x86_64 in the working directory or on PATH (vm/test ships Debian's)")
             }
-            let cwd = ExternalProgram.workingDirectory
-            let directory = cwd + "/qemu-chain"
-            let chain = try Chain.write(directory: directory, pages: ramPages, diffs: diffCount)
-            defer { chain.remove() }
-            let basePath = chain.generator.basePath.string
-            let socketPath = "/tmp/qemu-qmp-\(getpid()).sock"
-            let dumpPath = cwd + "/qemu-pmemsave.bin"
-            let logPath = "/tmp/qemu-\(getpid()).log"
-            unlink(socketPath)
-            defer {
-                unlink(socketPath)
-                unlink(dumpPath)
-                unlink(logPath)
-            }
-            var arguments: [String] = []
-            var environment: [String] = []
-            if access(qemuFilesDirectory, R_OK) == 0 {
-                // Its firmware (SeaBIOS) and its TCG module, shipped by vm/test.
-                arguments += ["-L", cwd + "/" + qemuFilesDirectory]
-                environment.append("QEMU_MODULE_DIR=\(cwd)/\(qemuFilesDirectory)")
-            }
-            arguments += [
-                "-S", "-nodefaults", "-display", "none", "-accel", "tcg,tb-size=16",
-                "-machine", "pc,memory-backend=ram", "-m", "32M",
-                "-object", "memory-backend-file,id=ram,size=32M,mem-path=\(basePath),share=off",
-                "-qmp", "unix:\(socketPath),server=on,wait=off",
-            ]
-            let before = Set(try LiveOverlay.all().map(\.id))
-            let log = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            if log < 0 { throw SysError("create \(logPath)") }
-            let process = try ExternalProgram.spawn(qemu, arguments, environment: environment, output: log)
-            close(log)
-            var quitSent = false
-            defer {
-                if !quitSent { process.kill(SIGKILL, wholeGroup: true) }
-                _ = process.waitOrKill(timeout: 60)
-            }
-            func qemuOutput() -> String {
-                SystemFiles.read(logPath).map { "; its output: \($0)" } ?? ""
-            }
-            let monitor: QMPClient
-            do {
-                monitor = try QMPClient(path: socketPath, timeout: 120)
-            } catch {
-                throw TestFailure("QEMU (\(qemu) \(arguments.joined(separator: " "))) did not answer: \(error)\(qemuOutput())")
-            }
-            Log.note("QEMU: \(monitor.greeting)")
-
-            let target = try TargetProcess(processID: process.id)
-            guard let ram = try target.mapping(of: FilePath(basePath)) else {
-                throw TestFailure("no mapping of \(basePath) in /proc/\(process.id)/maps\(qemuOutput())")
-            }
-            try require(ram.fileOffset == 0 && ram.end - ram.start == UInt(ramPages * pageSize),
-                        "QEMU's RAM mapping \(hex(ram.start))-\(hex(ram.end)) at offset \(ram.fileOffset): expected 32 MiB from offset 0")
+            Log.note("QEMU: \(qemu.monitor.greeting)")
             let start = Stopwatch.now()
-            let overlay = try device.stack(in: target, at: ram.start, layers: chain.layers)
+            let overlay = try device.stack(in: qemu.target, at: qemu.ram.start, layers: chain.layers)
             let attachMicroseconds = (Stopwatch.now() - start) / 1000
-            Log.note("attached \(diffCount) diffs over QEMU's 32 MiB RAM (pid \(process.id), \(hex(ram.start))) in \(attachMicroseconds) us")
+            Log.note("attached \(diffCount) diffs over QEMU's 32 MiB RAM (pid \(qemu.process.id), \(hex(qemu.ram.start))) in \(attachMicroseconds) us")
             let listed = try LiveOverlay.all().filter { $0.id == overlay.id }
-            expect(listed.count == 1 && listed[0].targetProcessID == Int(process.id),
-                   "the listing shows the overlay once, target=\(process.id): \(listed.map(\.targetProcessID))")
+            expect(listed.count == 1 && listed[0].targetProcessID == Int(qemu.process.id),
+                   "the listing shows the overlay once, target=\(qemu.process.id): \(listed.map(\.targetProcessID))")
 
-            try monitor.execute(#"{"execute":"qmp_capabilities"}"#)
             let dumpStart = Stopwatch.now()
-            try monitor.execute(#"{"execute":"pmemsave","arguments":{"val":0,"size":\#(ramPages * pageSize),"filename":"\#(dumpPath)"}}"#)
+            let dump = try qemu.dumpMemory(pages: ramPages, to: dumpPath)
             Log.note("pmemsave of 32 MiB took \((Stopwatch.now() - dumpStart) / 1_000_000) ms")
-            let dump = try FileImage.onDemand(dumpPath, name: "QEMU's pmemsave dump")
-            try require(dump.size == ramPages * pageSize, "the dump holds \(dump.size) bytes, not 32 MiB")
             let mismatching = try chain.mismatches(dump, in: straightPages)
             let checked = straightPages.reduce(0) { $0 + $1.count }
             if expect(mismatching.isEmpty,
@@ -185,10 +131,8 @@ enum UnmodifiedClientScenarios {
             let changed = (0x100000 / pageSize..<ramPages).filter { chain.view.layer(servingPage: $0) !== chain.view.base }
             expect(!changed.isEmpty, "the chain changes no page above 1 MiB: the check proves nothing")
 
-            _ = try? monitor.execute(#"{"execute":"quit"}"#)
-            quitSent = true
-            let ending = process.waitOrKill(timeout: 60)
-            expect(ending.succeeded, "QEMU after quit: \(ending)\(qemuOutput())")
+            let ending = qemu.quit()
+            expect(ending.succeeded, "QEMU after quit: \(ending); its output: \(qemu.output)")
             let after = Set(try LiveOverlay.all().map(\.id))
             expect(after == before, "overlays left after QEMU exited: \(after.subtracting(before).count) new, \(before.subtracting(after).count) gone")
             // The id went with QEMU's mapping: its cleanup finds nothing.

@@ -157,3 +157,110 @@ final class QMPClient {
         }
     }
 }
+
+/// Debian's QEMU, unchanged, stopped before its first instruction (-S),
+/// its guest RAM (`-machine pc`) a private mapping of `ramImage`
+/// (memory-backend-file, share=off), its monitor a QMP socket.
+final class QEMUGuest {
+    /// The directory vm/test ships QEMU's firmware and its TCG module in
+    /// (absent on a host with QEMU installed: QEMU finds its own).
+    static let filesDirectory = "qemu-files"
+
+    let process: ChildProcess
+    let monitor: QMPClient
+    let target: TargetProcess
+    /// The mapping of `ramImage` that holds guest RAM.
+    let ram: TargetProcess.Mapping
+    private let socketPath: String
+    private let logPath: String
+    private var ended = false
+
+    /// Starts QEMU and waits for its monitor; nil when no QEMU is found.
+    /// The RAM image must be `pages` pages long.
+    static func start(ramImage: String, pages: Int) throws -> QEMUGuest? {
+        guard let qemu = ExternalProgram.find("qemu-system-x86_64") else { return nil }
+        return try QEMUGuest(qemu: qemu, ramImage: ramImage, pages: pages)
+    }
+
+    private init(qemu: String, ramImage: String, pages: Int) throws {
+        let cwd = ExternalProgram.workingDirectory
+        socketPath = "/tmp/qemu-qmp-\(getpid()).sock"
+        logPath = "/tmp/qemu-\(getpid()).log"
+        unlink(socketPath)
+        var arguments: [String] = []
+        var environment: [String] = []
+        if access(Self.filesDirectory, R_OK) == 0 {
+            // Its firmware (SeaBIOS) and its TCG module, shipped by vm/test.
+            arguments += ["-L", cwd + "/" + Self.filesDirectory]
+            environment.append("QEMU_MODULE_DIR=\(cwd)/\(Self.filesDirectory)")
+        }
+        let megabytes = (pages * pageSize) >> 20
+        arguments += [
+            "-S", "-nodefaults", "-display", "none", "-accel", "tcg,tb-size=16",
+            "-machine", "pc,memory-backend=ram", "-m", "\(megabytes)M",
+            "-object", "memory-backend-file,id=ram,size=\(megabytes)M,mem-path=\(ramImage),share=off",
+            "-qmp", "unix:\(socketPath),server=on,wait=off",
+        ]
+        let log = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        if log < 0 { throw SysError("create \(logPath)") }
+        let process = try ExternalProgram.spawn(qemu, arguments, environment: environment, output: log)
+        close(log)
+        self.process = process
+        // Whatever fails from here kills it.
+        let (logFile, socketFile) = (logPath, socketPath)
+        func stop(_ failure: String) -> TestFailure {
+            process.kill(SIGKILL, wholeGroup: true)
+            _ = process.wait()
+            let output = SystemFiles.read(logFile) ?? ""
+            unlink(logFile)
+            unlink(socketFile)
+            return TestFailure(failure + (output.isEmpty ? "" : "; its output: \(output)"))
+        }
+        let monitor: QMPClient
+        let target: TargetProcess
+        do {
+            monitor = try QMPClient(path: socketFile, timeout: 120)
+            try monitor.execute(#"{"execute":"qmp_capabilities"}"#)
+            target = try TargetProcess(processID: process.id)
+        } catch {
+            throw stop("QEMU (\(qemu) \(arguments.joined(separator: " "))) did not answer: \(error)")
+        }
+        guard let ram = try? target.mapping(of: FilePath(ramImage)) else {
+            throw stop("no mapping of \(ramImage) in /proc/\(process.id)/maps")
+        }
+        guard ram.fileOffset == 0 && ram.end - ram.start == UInt(pages * pageSize) else {
+            throw stop("QEMU's RAM mapping \(hex(ram.start))-\(hex(ram.end)) at offset \(ram.fileOffset): expected \(megabytes) MiB from offset 0")
+        }
+        self.monitor = monitor
+        self.target = target
+        self.ram = ram
+    }
+
+    deinit {
+        if !ended {
+            process.kill(SIGKILL, wholeGroup: true)
+            _ = process.wait()
+        }
+        unlink(socketPath)
+        unlink(logPath)
+    }
+
+    /// What QEMU wrote on stdout and stderr.
+    var output: String { SystemFiles.read(logPath) ?? "" }
+
+    /// Guest-physical memory from 0, `pages` pages, as QEMU's monitor
+    /// dumps it (pmemsave into `path`).
+    func dumpMemory(pages: Int, to path: String) throws -> FileImage {
+        try monitor.execute(#"{"execute":"pmemsave","arguments":{"val":0,"size":\#(pages * pageSize),"filename":"\#(path)"}}"#)
+        let dump = try FileImage.onDemand(path, name: "QEMU's pmemsave dump")
+        guard dump.size == pages * pageSize else { throw TestFailure("the dump holds \(dump.size) bytes, not \(pages) pages") }
+        return dump
+    }
+
+    /// Asks QEMU to quit and waits for it (killed after 60 s).
+    func quit() -> ChildProcess.Ending {
+        _ = try? monitor.execute(#"{"execute":"quit"}"#)
+        ended = true
+        return process.waitOrKill(timeout: 60)
+    }
+}

@@ -7,7 +7,7 @@ import SystemPackage
 
 /// Requests by pidfd into processes that were not written for the module:
 /// Debian's QEMU, unchanged, and a C stand-in of Firecracker's File memory
-/// backend (GuestTests/vmm-standin.c). The orchestrator finds their mapping
+/// backend (GuestTests/CPrograms/vmm_standin.c). The orchestrator finds their mapping
 /// in /proc/PID/maps and attaches a chain with the library, as
 /// `batch-syscalls restore --pid` does.
 enum UnmodifiedClientScenarios {
@@ -27,7 +27,7 @@ enum UnmodifiedClientScenarios {
     /// window at 0xA0000) and everything from 1 MiB up.
     static var straightPages: [Range<Int>] { [0..<(0xA0000 / pageSize), (0x100000 / pageSize)..<ramPages] }
 
-    /// A chain over a base image (ChainGenerator: 10 sparse diffs whose
+    /// A chain over a base image (ChainGenerator: `diffs` sparse diffs whose
     /// dirty pages overlap) in `directory`, and the view it composes.
     struct Chain {
         let generator: ChainGenerator

@@ -32,3 +32,19 @@ vm_swift_path() {
         export PATH
     fi
 }
+
+# Debian's QEMU for the guest (the unmodified client of a restore by pidfd:
+# UnmodifiedClientScenarios, `overlay-tests demo`): prints the binary and a
+# directory DIR/qemu-files holding what it reads at start that is not next
+# to it in the guest (SeaBIOS, the vapic option ROM, its TCG accelerator,
+# a loadable module in Debian's build), one a line, for --file; the guest
+# side points -L and QEMU_MODULE_DIR at /mnt/work/qemu-files. Fails when
+# QEMU or one of those is missing.
+vm_guest_qemu() {
+    local dir=$1/qemu-files qemu
+    qemu=$(command -v qemu-system-x86_64) || return 1
+    rm -rf "$dir" && mkdir -p "$dir" || return 1
+    cp /usr/share/seabios/bios-256k.bin /usr/share/qemu/kvmvapic.bin \
+        /usr/lib/x86_64-linux-gnu/qemu/accel-tcg-x86_64.so "$dir/" || return 1
+    printf '%s\n' "$qemu" "$dir"
+}

@@ -8,7 +8,8 @@ import SampleFiles
 import SystemPackage
 
 /// `demo`: the seed's page_fault example, shown as a table, then a snapshot
-/// chain of three diffs restored with one v2 request (``DemoChain``).
+/// chain of three diffs restored with one v2 request (``DemoChain``), then
+/// the same into an unmodified QEMU by pidfd (``DemoRemote``).
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
@@ -17,7 +18,9 @@ struct DemoCommand: ParsableCommand {
             Runs the seed's page_fault example and shows which pages of the overlaid mapping \
             show the overlay and which the base file, then what private writes do; then \
             restores a chain of three sparse diffs with one v2 request and shows which layer \
-            serves which pages. Needs root, the module loaded and the sample files in the \
+            serves which pages; then lays a chain over the guest RAM of an unmodified, stopped \
+            QEMU by pidfd and shows what QEMU's own monitor dumps (when qemu-system-x86_64 is \
+            in the working directory or on PATH). Needs root, the module loaded and the sample files in the \
             working directory. Exits 1 when a page does not show what it should.
             """
     )
@@ -70,6 +73,7 @@ struct DemoCommand: ParsableCommand {
             OutputLine.write("cleanup: \(Errno.describe(cleanup))")
             if cleanup != 0 { asExpected = false }
             if !(try DemoChain.run(device)) { asExpected = false }
+            if !(try DemoRemote.run(device)) { asExpected = false }
             OutputLine.write(asExpected ? "result: as expected" : "result: NOT as expected")
             return asExpected ? 0 : 1
         } catch {

@@ -21,8 +21,8 @@ struct Scenario {
         PageFaultScenarios.all + CopyOnWriteScenarios.all + MultithreadScenarios.all + ForkScenarios.all
             + LifecycleScenarios.all + ReverseMapScenarios.all + ErrnoScenarios.all + SegmentScenarios.all
             + MapFilesScenarios.all + LayerScenarios.all + StackRequestScenarios.all + FuseScenarios.all
-            + SharingScenarios.all + FleetScenarios.all + RemoteScenarios.all + LoadingSetScenarios.all
-            + LoadingSetFileScenarios.all + ModuleReloadScenarios.all
+            + SharingScenarios.all + FleetScenarios.all + RemoteScenarios.all + UnmodifiedClientScenarios.all
+            + LoadingSetScenarios.all + LoadingSetFileScenarios.all + ModuleReloadScenarios.all
     }
 }
 

@@ -23,6 +23,13 @@ static inline int batch_syscalls_set_child_subreaper(void)
 	return prctl(PR_SET_CHILD_SUBREAPER, 1UL, 0UL, 0UL, 0UL);
 }
 
+/* prctl(PR_SET_PDEATHSIG, SIGKILL): killed when the thread that forked it
+ * ends (a program a scenario runs does not outlive a crashed scenario). */
+static inline int batch_syscalls_kill_with_parent(void)
+{
+	return prctl(PR_SET_PDEATHSIG, 9UL, 0UL, 0UL, 0UL);
+}
+
 /* prctl(PR_SET_DUMPABLE, 1): a process whose ids changed may be traced
  * (and its memory written) by its own user again. */
 static inline int batch_syscalls_set_dumpable(void)

@@ -327,20 +327,31 @@ final class FuzzThread {
         let sent = place(UnsafeRawBufferPointer(start: bytes, count: sendBytes), placementUsed)
         let error = device.ioctl(OverlayDevice.stackCommand, sent)
 
+        // What the struct's own fields decide, once the module has read
+        // them (`whole`: every byte up to `size` is the request's).
+        func fromFields(whole: Bool) -> Int32? {
+            if size < 48 { return EINVAL } else if size > 4096 { return E2BIG } else if Int(size) > RawStackRequest.size && !whole {
+                return nil  // the bytes past the struct are whatever the page holds
+            } else if tail != 0 && Int(size) > RawStackRequest.size { return E2BIG } else if flags != 0 {
+                return EINVAL
+            } else if layerCount == 0 { return EINVAL } else if layerCount > RawStackRequest.maximumLayers {
+                return E2BIG
+            } else if layersAim.neverReadable { return EFAULT }
+            return nil
+        }
         var expected: Int32? = nil
         switch placementUsed {
         case .unreadable: expected = EFAULT
+        case .cutShort(let readable) where size >= 48 && Int(size) <= RawStackRequest.size && readable >= Int(size):
+            // The module reads `size` bytes, all readable: the fields decide,
+            // and a request they let through fails writing its id back
+            // (the page is read-only) or on what they point at.
+            expected = fromFields(whole: true)
         case .cutShort(let readable):
             expected = readable < 4 ? EFAULT : size < 48 ? EINVAL : size > 4096 ? E2BIG : EFAULT
         case .own, .readOnly:
             let whole = { if case .own = placementUsed { return true } else { return false } }()
-            if size < 48 { expected = EINVAL } else if size > 4096 { expected = E2BIG } else if Int(size) > RawStackRequest.size && !whole {
-                expected = nil  // the bytes past the struct are whatever the page holds
-            } else if tail != 0 && Int(size) > RawStackRequest.size { expected = E2BIG } else if flags != 0 {
-                expected = EINVAL
-            } else if layerCount == 0 { expected = EINVAL } else if layerCount > RawStackRequest.maximumLayers {
-                expected = E2BIG
-            } else if layersAim.neverReadable { expected = EFAULT }
+            expected = fromFields(whole: whole)
         case .slot: break
         }
         record("stack", error, expected: expected, placement: placementUsed) {

@@ -24,33 +24,25 @@ extension SegmentList {
         let saved = lseek(descriptor, 0, SEEK_CUR)
         guard saved >= 0 else { throw .current }
         defer { lseek(descriptor, saved, SEEK_SET) }
+        let pageSize = off_t(MemoryPage.size)
         var ranges: [ClosedRange<Int>] = []
         var extents = 0
-        try Self.appendSoughtData(of: file, in: 0..<UInt64(Int64.max), to: &ranges, extents: &extents)
-        self.init(trusted: ranges)
-    }
-
-    /// Appends what `SEEK_DATA`/`SEEK_HOLE` find as data inside `bytes` of
-    /// `file` (the file position moves).
-    static func appendSoughtData(of file: FileDescriptor, in bytes: Range<UInt64>, to ranges: inout [ClosedRange<Int>],
-                                 extents: inout Int) throws(Errno) {
-        var position = off_t(bytes.lowerBound)
-        let end = off_t(bytes.upperBound)
-        while position < end {
-            let data = lseek(file.rawValue, position, seekData)
+        var position: off_t = 0
+        while true {
+            let data = lseek(descriptor, position, Self.seekData)
             if data < 0 {
-                if errno == ENXIO { return }  // no data at or after `position`
+                if errno == ENXIO { break }  // no data at or after `position`
                 throw .current
             }
-            guard data < end else { return }
-            let hole = lseek(file.rawValue, data, seekHole)
+            let hole = lseek(descriptor, data, Self.seekHole)
             guard hole >= 0 else { throw .current }
-            guard hole > data else { return }
+            guard hole > data else { break }
             extents += 1
-            guard extents <= maximumCount else { throw .argListTooLong }
-            appendExtent(bytes: UInt64(data)..<UInt64(Swift.min(hole, end)), to: &ranges)
+            guard extents <= Self.maximumCount else { throw .argListTooLong }
+            Self.appendExtent(bytes: UInt64(data)..<UInt64(hole), to: &ranges)
             position = hole
         }
+        self.init(trusted: ranges)
     }
 
     /// Appends the pages of the extent `bytes` (any page it touches) to

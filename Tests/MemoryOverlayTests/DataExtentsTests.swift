@@ -72,14 +72,6 @@ struct DataExtentsTests {
         guard let written = try writtenExtents(file) else { return }
         #expect(written.ranges == (try reportsHoles() ? [4...5] : [0...63]))
         #expect(try SegmentList(dataExtentsOf: file).ranges == written.ranges)
-
-        // Data written into the preallocated range, not yet written back:
-        // its extent is still unwritten, but the data counts.
-        let bytes = [UInt8](repeating: 0x5A, count: page)
-        #expect(pwrite(writable, bytes, page, off_t(18 * page)) == page)
-        let withData = try #require(try writtenExtents(file))
-        #expect(withData.ranges.contains { $0.contains(18) })
-        #expect(try SegmentList(dataExtentsOf: file).ranges == withData.ranges)
     }
 
     @Test func aFileOfHolesHasNoExtents() throws {

@@ -7,7 +7,7 @@ import SystemPackage
 ///
 /// A diff file written sparse (holding only the pages that were dirtied, as
 /// Firecracker's diff snapshots are) needs no segment list: ``Pages/dataExtents``
-/// serves the pages that hold data.
+/// lets the module find its data with `SEEK_DATA` and `SEEK_HOLE`.
 public struct Layer: Sendable {
     /// The most layers one request may lay (`MEM_OVERLAY_MAX_LAYERS`).
     public static let maximumCount = Int(BATCH_SYSCALLS_MAX_LAYERS)
@@ -16,14 +16,11 @@ public struct Layer: Sendable {
     public enum Pages: Sendable, Equatable {
         /// The file pages of a segment list.
         case segments(SegmentList)
-        /// The pages of the file that hold data; a page partly data counts
-        /// as data. Found here with FIEMAP where the filesystem has it
-        /// (``SegmentList/init(writtenExtentsOf:)``: one call per 512
-        /// extents, unwritten extents as holes) and sent as a segment list;
-        /// elsewhere the module finds them (`MEM_OVERLAY_LAYER_DATA_EXTENTS`:
-        /// `SEEK_DATA`/`SEEK_HOLE`, two calls per extent; a filesystem that
-        /// cannot report holes gives all of the file), as
-        /// ``SegmentList/init(dataExtentsOf:)`` does in userspace.
+        /// The pages of the file that hold data, found by the module
+        /// (`SEEK_DATA`/`SEEK_HOLE`); a page partly data counts as data,
+        /// and a filesystem that cannot report holes gives all of the
+        /// file. ``SegmentList/init(dataExtentsOf:)`` finds the same pages
+        /// in userspace.
         case dataExtents
     }
 
@@ -47,15 +44,6 @@ public struct Layer: Sendable {
     /// A layer of `file` serving its data extents.
     public static func dataExtents(of file: FileDescriptor) -> Layer {
         Layer(file: file, pages: .dataExtents)
-    }
-
-    /// The layer as a request sends it: a ``Pages/dataExtents`` layer's
-    /// extents found by FIEMAP where the filesystem has it (else, and for
-    /// more extents than a layer may serve, the module's own search, which
-    /// then says why it refuses).
-    var resolved: Layer {
-        guard case .dataExtents = pages, let extents = try? SegmentList(writtenExtentsOf: file) else { return self }
-        return Layer(file: file, segments: extents)
     }
 
     /// The layer as the ABI has it.

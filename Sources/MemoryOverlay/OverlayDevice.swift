@@ -111,7 +111,7 @@ public final class OverlayDevice: Sendable {
     public func stack(base: MappedFile, layers: [Layer], loadingSet: LoadingSet? = nil,
                       populate: Bool = false) throws(OverlayError) -> Overlay {
         var id = OverlayID.zero
-        let error: Errno? = ABI.withLayers(layers.map(\.resolved.abiLayer)) { layersPointer in
+        let error: Errno? = ABI.withLayers(layers.map(\.abiLayer)) { layersPointer in
             var request = ABI.stackRequest(flags: populate ? ABI.populateFlag : 0, base: base.address,
                                            layers: layersPointer, count: UInt64(layers.count))
             return ABI.withLoadingSet(loadingSet?.abiSegments ?? [], in: &request) { request in
@@ -151,7 +151,7 @@ public final class OverlayDevice: Sendable {
     public func stack(in process: TargetProcess, at address: UInt, layers: [Layer], loadingSet: LoadingSet? = nil,
                       populate: Bool = false) throws(OverlayError) -> ProcessOverlay {
         var id = OverlayID.zero
-        let error: Errno? = ABI.withLayers(layers.map(\.resolved.abiLayer)) { layersPointer in
+        let error: Errno? = ABI.withLayers(layers.map(\.abiLayer)) { layersPointer in
             var request = ABI.stackRequest(flags: ABI.pidfdFlag | (populate ? ABI.populateFlag : 0),
                                            base: UnsafeRawPointer(bitPattern: address),
                                            layers: layersPointer, count: UInt64(layers.count))

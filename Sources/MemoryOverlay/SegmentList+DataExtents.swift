@@ -39,24 +39,16 @@ extension SegmentList {
             guard hole > data else { break }
             extents += 1
             guard extents <= Self.maximumCount else { throw .argListTooLong }
-            Self.appendExtent(bytes: UInt64(data)..<UInt64(hole), to: &ranges)
+            let first = Int(data / pageSize)
+            let last = Int((hole - 1) / pageSize)
+            if let previous = ranges.last, first <= previous.upperBound + 1 {
+                ranges[ranges.count - 1] = previous.lowerBound...Swift.max(previous.upperBound, last)
+            } else {
+                ranges.append(first...last)
+            }
             position = hole
         }
         self.init(trusted: ranges)
-    }
-
-    /// Appends the pages of the extent `bytes` (any page it touches) to
-    /// `ranges`, sorted extents coming in order: merged with the last range
-    /// where they share or touch a page.
-    static func appendExtent(bytes: Range<UInt64>, to ranges: inout [ClosedRange<Int>]) {
-        let pageSize = UInt64(MemoryPage.size)
-        let first = Int(bytes.lowerBound / pageSize)
-        let last = Int((bytes.upperBound - 1) / pageSize)
-        if let previous = ranges.last, first <= previous.upperBound + 1 {
-            ranges[ranges.count - 1] = previous.lowerBound...Swift.max(previous.upperBound, last)
-        } else {
-            ranges.append(first...last)
-        }
     }
 
     /// `SEEK_DATA` and `SEEK_HOLE` (Linux's values: Glibc defines them only

@@ -45,33 +45,6 @@ struct DataExtentsTests {
         let found = try SegmentList(dataExtentsOf: file)
         let expected = try reportsHoles() ? holes : (pages > 0 ? [0...(pages - 1)] : [])
         #expect(found.ranges == expected)
-        // FIEMAP, where the filesystem has it, finds the same pages.
-        if let written = try writtenExtents(file) {
-            #expect(written.ranges == found.ranges)
-        }
-    }
-
-    /// `SegmentList(writtenExtentsOf:)`, or nil where the filesystem has no FIEMAP.
-    private func writtenExtents(_ file: FileDescriptor) throws -> SegmentList? {
-        do {
-            return try SegmentList(writtenExtentsOf: file)
-        } catch Errno.notSupported, Errno.noSuchFileOrDirectory, Errno.inappropriateIOCTLForDevice {
-            return nil
-        }
-    }
-
-    /// A preallocated (unwritten) range reads as zeros and holds no data:
-    /// both searches give it as a hole, FIEMAP by its extent flag.
-    @Test func unwrittenExtentsAreHoles() throws {
-        let file = try sparseFile("unwritten", pages: 64, writes: [(offset: 4 * page, length: 2 * page)])
-        defer { try? file.close() }
-        let writable = open("/proc/self/fd/\(file.rawValue)", O_RDWR | O_CLOEXEC)
-        try #require(writable >= 0)
-        defer { close(writable) }
-        guard posix_fallocate(writable, off_t(16 * page), off_t(8 * page)) == 0 else { return }  // no preallocation here
-        guard let written = try writtenExtents(file) else { return }
-        #expect(written.ranges == (try reportsHoles() ? [4...5] : [0...63]))
-        #expect(try SegmentList(dataExtentsOf: file).ranges == written.ranges)
     }
 
     @Test func aFileOfHolesHasNoExtents() throws {

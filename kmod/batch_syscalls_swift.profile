@@ -1,1 +1,1 @@
-retpoline+cs-prefix+rethunk+sls+ibt+padding-16-16+align-16
+retpoline+cs-prefix+rethunk+sls+align-16

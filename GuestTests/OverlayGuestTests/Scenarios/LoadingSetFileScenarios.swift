@@ -12,7 +12,7 @@ import SystemPackage
 /// are vm/guest-suite's.
 enum LoadingSetFileScenarios {
     static var all: [Scenario] { [
-        Scenario("loading set file: recorded from a restore's touches (exactly the touched pages), written and read back; a populate restore with it maps exactly those pages, every page of the view right",
+        Scenario("loading set file: recorded from a restore's touches (the touched pages, and no other but an own page the huge-page guard copies first), written and read back; a populate restore with it maps those pages, every page of the view right",
                  recordedThenRestored),
         Scenario("loading set file: truncated at every length, each byte flipped, another page size: a named error, never a trap; nothing laid (the mapping shows the base, the listing unchanged)",
                  badFilesLayNothing),
@@ -91,7 +91,7 @@ enum LoadingSetFileScenarios {
                 try overlay.remove()
             }
             if exact {
-                expect(recorded == wanted, "recorded \(recorded.ranges), touched \(wanted.ranges)")
+                expectExactly(recorded, wanted, own: chain.diff.data, "recorded")
             } else {
                 // Fault-around may map cached neighbours too.
                 Log.note("fault_around_bytes not writable: the recorded set may hold neighbours of the touched pages")
@@ -107,13 +107,28 @@ enum LoadingSetFileScenarios {
             let overlay = try device.stack(base: base, layers: chain.layers, loadingSet: read, populate: true)
             let mapped = try LoadingSet.recordResident(of: base)
             if exact {
-                expect(mapped == read, "mapped after the populate request: \(mapped.ranges), the set \(read.ranges)")
+                expectExactly(mapped, read, own: chain.diff.data, "mapped after the populate request")
             } else {
                 expect(read.pages.allSatisfy(mapped.contains), "mapped after the populate request: \(mapped.ranges), the set \(read.ranges)")
             }
             verifyPages(base, chain.view, label: "view restored with the recorded loading set")
             try overlay.remove()
         }
+    }
+
+    /// `found` is `wanted`, but for own pages the module mapped first: where
+    /// a fault on a lower page could map a huge page of the lower page cache
+    /// (6.1's Debian kernel), it copies the first own page of the fault's
+    /// 2 MiB range first, so that the range gets a page table
+    /// (`OverlayFault`). At most one such page per 2 MiB of the mapping.
+    static func expectExactly(_ found: LoadingSet, _ wanted: LoadingSet, own: [ClosedRange<Int>], _ what: String) {
+        let missing = Array(wanted.pages.filter { !found.contains($0) })
+        let extra = Array(found.pages.filter { !wanted.contains($0) })
+        let ownPages = Set(own.flatMap { Array($0) })
+        let hugeWindows = Set(wanted.pages.map { $0 / (2 << 20 / pageSize) }).count + 1
+        expect(missing.isEmpty && extra.allSatisfy(ownPages.contains) && extra.count <= hugeWindows,
+               "\(what) \(found.ranges), want \(wanted.ranges) (extra pages may only be own pages the huge-page guard copied)")
+        if !extra.isEmpty { Log.note("\(what): own pages \(extra) mapped first by the huge-page guard") }
     }
 
     // MARK: Bad files

@@ -1,1 +1,0 @@
-retpoline+cs-prefix+rethunk+sls+align-16

@@ -63,12 +63,7 @@ enum DemoChain {
             shown.append(name)
         }
         OutputLine.write("pages 0..\(pages - 1) of the restored mapping, and the layer each shows:")
-        var start = 0
-        for page in 1...pages where page == pages || shown[page] != shown[start] {
-            let range = page - 1 == start ? "\(start)" : "\(start)-\(page - 1)"
-            OutputLine.write("  \(DemoCommand.pad(range, 9))\(shown[start])")
-            start = page
-        }
+        DemoCommand.writeRuns(shown, firstPage: 0, width: 9)
         let served = view.pagesServed
         OutputLine.write("pages served: " + (0...3).map { "\(names[$0]) \(served[$0])" }.joined(separator: ", "))
         try overlay.remove()

@@ -105,4 +105,15 @@ struct DemoCommand: ParsableCommand {
     static func pad(_ text: String, _ width: Int) -> String {
         text + String(repeating: " ", count: max(1, width - text.count))
     }
+
+    /// Prints what each page shows (`shown[i]` for page `firstPage + i`),
+    /// one line per run of pages that show the same.
+    static func writeRuns(_ shown: [String], firstPage: Int, width: Int) {
+        var start = 0
+        for index in 1...shown.count where index == shown.count || shown[index] != shown[start] {
+            let range = index - 1 == start ? "\(firstPage + start)" : "\(firstPage + start)-\(firstPage + index - 1)"
+            OutputLine.write("  \(pad(range, width))\(shown[start])")
+            start = index
+        }
+    }
 }

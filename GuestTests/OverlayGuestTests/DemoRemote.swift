@@ -46,12 +46,7 @@ enum DemoRemote {
         }
         let listed = 96
         OutputLine.write("guest-physical pages \(first)..\(first + listed - 1) as QEMU's monitor dumps them (pmemsave), and the layer each shows:")
-        var start = 0
-        for index in 1...listed where index == listed || shown[index] != shown[start] {
-            let range = index - 1 == start ? "\(first + start)" : "\(first + start)-\(first + index - 1)"
-            OutputLine.write("  \(DemoCommand.pad(range, 11))\(shown[start])")
-            start = index
-        }
+        DemoCommand.writeRuns(Array(shown.prefix(listed)), firstPage: first, width: 11)
         var counts: [String: Int] = [:]
         for name in shown { counts[name, default: 0] += 1 }
         OutputLine.write("pages \(first)..\(pages - 1): " + counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }

@@ -154,6 +154,12 @@ private func ownFiles(_ split: borrowing SplitComposition<TestLayer>) -> [UInt64
         #expect(gaps == [0...1, 4...5, 7...9])
         #expect(table.firstCoveredPage(in: 4...9) == 6)
         #expect(table.firstCoveredPage(in: 7...9) == nil)
+        // Pages past their layer's end give no page to copy.
+        #expect(table.firstCoveredPage(in: 0...9, insideLayer: { _ in 100 }) == 2)
+        #expect(table.firstCoveredPage(in: 0...9, insideLayer: { _ in 2 }) == nil)
+        #expect(table.firstCoveredPage(in: 3...9, insideLayer: { _ in 3 }) == nil)
+        #expect(table.firstCoveredPage(in: 3...9, insideLayer: { _ in 4 }) == 3)
+        #expect(table.firstCoveredPage(in: 4...9, insideLayer: { _ in 7 }) == 6)
         #expect(table.covers(3...4) && !table.covers(4...5))
         #expect(table.coversAll(2...3) && !table.coversAll(2...4))
     }

@@ -313,6 +313,20 @@ extension SegmentTable {
         return Swift.max(segments[index].first, pages.lowerBound)
     }
 
+    /// The first page of `pages` that a segment covers and that lies
+    /// inside its layer, whose page count `layerPages` gives: a page an own
+    /// layer can be copied from (a page past its layer's end raises SIGBUS).
+    func firstCoveredPage(in pages: ClosedRange<UInt64>, insideLayer layerPages: (LayerIndex) -> UInt64) -> UInt64? {
+        let segments = self.segments
+        var index = SegmentTable.firstIndex(in: segments, endingAtOrAfter: pages.lowerBound)
+        while index < segments.count, segments[index].first <= pages.upperBound {
+            let candidate = Swift.max(segments[index].first, pages.lowerBound)
+            if candidate < layerPages(segments[index].layer) { return candidate }
+            index += 1
+        }
+        return nil
+    }
+
     /// Whether segments cover every page of `pages`.
     func coversAll(_ pages: ClosedRange<UInt64>) -> Bool {
         var covered = true

@@ -59,8 +59,15 @@ enum OverlayFault {
     /// it (no page table there yet, and huge pages not refused).
     private static func hugePageGuard(_ overlay: UnsafeMutablePointer<Overlay>, _ fault: borrowing PageFault,
                                       page: UInt64) -> UInt64? {
+        // An own page past its layer's end cannot be copied (its copy
+        // raises SIGBUS, which must not fail this fault on a lower page):
+        // the first own page inside its layer is the guard. Where there is
+        // none, a huge page may show the lower stack over pages that would
+        // raise SIGBUS; every own page that has data stays right.
         guard overlay.pointee.hasOwnPages, fault.mayMapHugePage, let range = hugeRange(of: fault, in: overlay),
-              let ownPage = overlay.pointee.own.firstCoveredPage(in: range)
+              let ownPage = overlay.pointee.own.firstCoveredPage(in: range, insideLayer: { layer in
+                  overlay.pointee.withOwnFile(layer) { file in (UInt64(file.info.size) + (1 << pageShift) - 1) >> pageShift }
+              })
         else { return nil }
         let span = fault.mapping
         return span.start + (ownPage - span.pageOffset) << pageShift

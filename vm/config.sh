@@ -146,6 +146,12 @@ GUEST_CMDLINE_EXTRA=${GUEST_CMDLINE_EXTRA:-}
 # Guest size.
 VM_MEM_MIB=${VM_MEM_MIB:-1024}
 VM_CPUS=${VM_CPUS:-2}
+# NUMA nodes the guest's memory is split into (QEMU -numa; CPU i on node i
+# while there are CPUs). Two by default: fleet hosts are NUMA, and the
+# scenarios move overlay, base and private pages between nodes (move_pages,
+# mbind, migrate_pages, NUMA balancing). vm/bench boots one node, so that
+# NUMA balancing's hint faults stay out of the fault counts it compares.
+VM_NUMA_NODES=${VM_NUMA_NODES:-2}
 
 # Seconds the guest command may run (vm/run --timeout overrides it).
 VM_TIMEOUT=${VM_TIMEOUT:-600}

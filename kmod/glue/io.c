@@ -80,6 +80,38 @@ struct page *bs_layer_page_direct(struct file *layer, pgoff_t index)
 	return folio_page(folio, 0);
 }
 
+bool bs_layer_pages_direct(struct file *layer, uint64_t first, uint32_t count, struct page **pages)
+{
+	struct bio_vec vectors[BS_OWN_RUN_PAGES];
+	struct iov_iter iter;
+	uint32_t allocated;
+
+	if (count == 0 || count > BS_OWN_RUN_PAGES)
+		return false;
+	for (allocated = 0; allocated < count; allocated++) {
+		struct folio *folio = folio_alloc(GFP_HIGHUSER, 0);
+
+		if (!folio)
+			goto release;
+		pages[allocated] = folio_page(folio, 0);
+		bvec_set_page(&vectors[allocated], pages[allocated], PAGE_SIZE, 0);
+	}
+	iov_iter_bvec(&iter, ITER_DEST, vectors, count, (size_t)count << PAGE_SHIFT);
+	if (bs_read_direct_iter(layer, first, count, &iter))
+		return true;
+release:
+	while (allocated > 0)
+		put_page(pages[--allocated]);
+	return false;
+}
+
+bool bs_file_caches_page(struct file *file, uint64_t index)
+{
+	loff_t position = (loff_t)index << PAGE_SHIFT;
+
+	return filemap_range_has_page(file->f_mapping, position, position + PAGE_SIZE - 1);
+}
+
 /* The layer's folio that holds page `index`, uptodate and referenced. */
 struct folio *bs_layer_folio(struct file *layer, pgoff_t index)
 {

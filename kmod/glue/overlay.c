@@ -241,6 +241,14 @@ uint32_t bs_fault_source_page(struct vm_fault *vmf, struct file *layer, uint64_t
 	return VM_FAULT_LOCKED;
 }
 
+uint32_t bs_fault_give_page(struct vm_fault *vmf, struct page *page, bool read)
+{
+	/* Only the overlay held it: the lock is free. */
+	lock_page(page);
+	vmf->page = page;
+	return VM_FAULT_LOCKED | (read ? VM_FAULT_MAJOR : 0);
+}
+
 /* Pages of `mapping`'s page cache at indexes first..last. */
 uint64_t bs_mapping_cached_pages(struct address_space *mapping, uint64_t first, uint64_t last)
 {

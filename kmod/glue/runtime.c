@@ -158,6 +158,7 @@ static const char *const bs_lock_names[BS_LOCK_CLASSES] = {
 	[BS_LOCK_CREATE_LOCK_LIST] = "batch_syscalls_create_lock_list",
 	[BS_LOCK_REGISTRY] = "batch_syscalls_registry",
 	[BS_LOCK_SHARING] = "batch_syscalls_sharing",
+	[BS_LOCK_OWN_READ_AHEAD] = "batch_syscalls_own_read_ahead",
 };
 
 struct bs_mutex *bs_mutex_create(enum bs_lock_class lock_class)

@@ -80,6 +80,7 @@ enum bs_lock_class {
 	BS_LOCK_CREATE_LOCK_LIST, /* the list of those locks */
 	BS_LOCK_REGISTRY, /* the overlay registry */
 	BS_LOCK_SHARING, /* the index of shareable overlays */
+	BS_LOCK_OWN_READ_AHEAD, /* an overlay's own pages read ahead (taken in faults) */
 	BS_LOCK_CLASSES
 };
 struct bs_mutex;
@@ -297,6 +298,25 @@ uint32_t bs_fault_map_lower(struct vm_fault *vmf, uint64_t first, uint64_t last)
 uint32_t bs_fault_copy_at(struct vm_fault *vmf, uint64_t address);
 /* The copy-on-write fault's source page: page `index` of `layer`, locked. */
 uint32_t bs_fault_source_page(struct vm_fault *vmf, struct file *layer, uint64_t index);
+/*
+ * The copy-on-write fault's source page: `page` (a page of an own layer
+ * read ahead by bs_layer_pages_direct), whose reference the fault takes;
+ * `read`: this fault read it from the disk (VM_FAULT_MAJOR).
+ */
+uint32_t bs_fault_give_page(struct vm_fault *vmf, struct page *page, bool read);
+/*
+ * Reads pages [first, first + count) of `layer` (count at most
+ * BS_OWN_RUN_PAGES) with one direct I/O into new pages of their own, put
+ * into `pages`, each referenced (bs_page_put drops it) and unlocked:
+ * whether it read them all
+ * (nothing is kept when not: see bs_read_direct_iter for when direct I/O
+ * does not apply).
+ */
+bool bs_layer_pages_direct(struct file *layer, uint64_t first, uint32_t count, struct page **pages);
+/* A fault on an own page reads at most this many pages of its run at once. */
+#define BS_OWN_RUN_PAGES 16
+/* Whether `file`'s page cache holds page `index`. */
+bool bs_file_caches_page(struct file *file, uint64_t index);
 /* The faulting address, and the VMA's span and file page offset. */
 uint64_t bs_fault_address(struct vm_fault *vmf);
 void bs_fault_vma_span(struct vm_fault *vmf, uint64_t *start, uint64_t *end, uint64_t *pgoff);

@@ -25,6 +25,8 @@ enum FleetScenarios {
         Scenario("fleet: reclaim, compaction and MADV_PAGEOUT of shared and private pages keep every page's contents",
                  reclaimAndMigration),
         Scenario("fleet: fork with own pages copied and not yet copied; parent or child exits first", forkAndExit),
+        Scenario("fleet: a fault on an own page reads the rest of its run in the same I/O (at most 2 major faults per 16 pages, not 2 per page); a page read ahead whose layer changed before its fault shows the new bytes",
+                 ownRunsReadAtOnce),
     ] }
 
     /// Each restore's own diff: `runs` runs of 1 to 8 pages at pseudo-random

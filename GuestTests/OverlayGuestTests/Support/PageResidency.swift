@@ -33,4 +33,11 @@ enum PageResidency {
         getrusage(RUSAGE_SELF.rawValue, &usage)
         return usage.ru_minflt
     }
+
+    /// Major faults (faults that read) of this process so far.
+    static func majorFaults() -> Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return usage.ru_majflt
+    }
 }

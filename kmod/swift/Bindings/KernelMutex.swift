@@ -69,4 +69,7 @@ struct LockClass {
     static let registry = LockClass(kernelClass: BS_LOCK_REGISTRY)
     /// The index of shareable overlays.
     static let sharing = LockClass(kernelClass: BS_LOCK_SHARING)
+    /// An overlay's own pages read ahead of their faults (taken in faults,
+    /// innermost: nothing else is locked under it).
+    static let ownReadAhead = LockClass(kernelClass: BS_LOCK_OWN_READ_AHEAD)
 }

@@ -48,6 +48,12 @@ struct PageFault: ~Copyable {
     /// copy-on-write path (whose ->fault then calls `giveSource`).
     func copy(at address: UInt64) -> FaultResult { FaultResult(bs_fault_copy_at(fault, address)) }
 
+    /// Gives a copy-on-write fault `page` as its source (its reference
+    /// goes with it); `read`: this fault read it (a major fault).
+    func give(_ page: consuming LayerPage, read: Bool) -> FaultResult {
+        FaultResult(bs_fault_give_page(fault, page.handOverReference(), read))
+    }
+
     /// Gives a copy-on-write fault its source: page `page` of `layer`.
     func giveSource(page: UInt64, of layer: borrowing KernelFile) -> FaultResult {
         FaultResult(bs_fault_source_page(fault, layer.unsafeKernelPointer, page))

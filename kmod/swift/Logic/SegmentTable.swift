@@ -190,6 +190,17 @@ struct SegmentTable: ~Copyable {
         return index < segments.count && segments[index].first <= page ? segments[index].layer : Layers.base
     }
 
+    /// Pages from `page` on that the segment covering `page` serves, at
+    /// most `limit` (0 when no segment covers `page`): the run a read of
+    /// `page` may take in the same I/O. Segments of one layer that touch
+    /// are merged, so a run never stops where its layer goes on.
+    func run(from page: UInt64, limit: UInt64) -> UInt64 {
+        let segments = self.segments
+        let index = SegmentTable.firstIndex(in: segments, endingAtOrAfter: page)
+        guard index < segments.count, segments[index].first <= page else { return 0 }
+        return Swift.min(segments[index].last - page + 1, limit)
+    }
+
     /// The runs of pages `first ..< first + count`, each served by one layer.
     func plan(first: UInt64, count: UInt64) -> FaultPlan {
         FaultPlan(segments: segments, first: first, count: count)

@@ -42,9 +42,18 @@ struct Overlay: ~Copyable {
     var inode: InodeReference? = nil
     /// The create requests' files of it that are still open.
     private let attachments = Atomic<Int>(0)
+    /// Own pages read ahead of their faults (with an own page's fault that
+    /// read its run); none where there are no own pages.
+    private let ownReadAhead: KernelMutex<ReadAheadPages<LayerPage, FileStamp>>?
 
     init(lowerInode: consuming LowerInode, lower: LowerHandle,
          own ownStack: consuming ComposedStack<StackSlot<KernelFile>>, serial: UInt64) throws(OverlayError) {
+        let readAhead: KernelMutex<ReadAheadPages<LayerPage, FileStamp>>?
+        if ownStack.table.count > 0 {
+            readAhead = try KernelMutex(.ownReadAhead, guarding: try ReadAheadPages(capacity: Overlay.readAheadCapacity))
+        } else {
+            readAhead = nil
+        }
         var fingerprint = StackFingerprint()
         fingerprint.combine(lower.pointer.pointee.fingerprint)
         fingerprint.combine(ownStack.fingerprint)
@@ -62,6 +71,7 @@ struct Overlay: ~Copyable {
         self.lower = lower
         self.serial = serial
         self.fingerprint = fingerprint.value
+        ownReadAhead = readAhead
     }
 
     /// Counts a create request's file opened (`attach`) or released.
@@ -83,6 +93,23 @@ struct Overlay: ~Copyable {
 
     /// Whether any page is the restore's own.
     var hasOwnPages: Bool { own.count > 0 }
+
+    /// Own pages an overlay keeps read ahead at most: two runs' worth, so
+    /// that faults going through two runs at once both find theirs (64
+    /// KiB a run; a page nobody faults on stays until the overlay goes or
+    /// newer pages take its place).
+    static var readAheadCapacity: Int { 2 * LayerPage.runLimit }
+
+    /// Calls `body` with the own pages read ahead, locked (nil: the overlay
+    /// has no own pages). Never held across I/O.
+    func withOwnReadAhead<Result: ~Copyable>(
+        _ body: (inout ReadAheadPages<LayerPage, FileStamp>) -> Result
+    ) -> Result? {
+        switch ownReadAhead {
+        case .some(let lock): return lock.withLock(body)
+        case .none: return nil
+        }
+    }
 
     /// The page cache the overlay's files map.
     var mapping: PageCacheMapping { lower.pointer.pointee.mapping(lowerInode) }

@@ -20,7 +20,7 @@ enum OverlayFault {
         let overlay = overlay.pointer
         if let layer = overlay.pointee.ownLayer(forPage: page) {
             if write {
-                let source = overlay.pointee.withOwnFile(layer) { file in fault.giveSource(page: page, of: file) }
+                let source = OwnPageSource.give(overlay, layer: layer, page: page, to: fault)
                 if !source.endsFault { attachment?.pointer.pointee.recordCopy(of: Int(layer) - 1) }
                 Log.trace("own page copied from layer", Int64(layer))
                 return source

@@ -18,12 +18,18 @@ import SystemPackage
 ///   module's own page cache serves the composed view to both), each with a
 ///   page written privately.
 ///
-/// The kernel's rule (mm/memory-failure.c, hwpoison_user_mappings): a clean
-/// page of a page cache that can write back (ext4's) is dropped from every
-/// page table and from the cache, and the next access reads it again; an
-/// anonymous page, or one of a page cache without writeback (the module's
-/// pseudo filesystem), leaves a poison entry in every page table that
-/// mapped it, and an access there raises SIGBUS.
+/// The kernel's rule (mm/memory-failure.c, hwpoison_user_mappings; see
+/// `MemoryFailure.leavesPoisonEntries`): a clean page of a page cache that
+/// can write back (ext4's) is dropped from every page table and from the
+/// cache, and the next access reads it again; an anonymous page, or a small
+/// page of a page cache without writeback (the module's pseudo
+/// filesystem), leaves a poison entry in every page table that mapped it,
+/// and an access there raises SIGBUS. A page of a large page-cache folio
+/// (the module's composed views hold them) is unmapped everywhere by the
+/// folio's split, and so dropped too. Each process reads the frame's flags
+/// and which page cache holds it before the hit, and the scenario checks
+/// the rule page by page: poison entry and SIGBUS, or unmapped and the
+/// right data again.
 enum MemoryFailureScenarios {
     static var all: [Scenario] { [
         Scenario("memory failure: MADV_HWPOISON on a base page two fleet restores share, an overlay page two processes map, an own copy and a written page: SIGBUS exactly where the kernel leaves a poison entry, on that page only; every other page of all four views right; cleanup and exit clean",
@@ -141,24 +147,53 @@ enum MemoryFailureScenarios {
         view.write(page: role.writtenPage, bytes: bytes, what: "\(role.label)'s write")
         // The frames before any process hits one (root reads them in pagemap).
         var frames: [Int: UInt64] = [:]
+        var flags: [Int: MemoryFailure.FrameFlags] = [:]
+        var writesBack: [Int: Bool] = [:]
         for target in role.watches {
             let entry = try MemoryFailure.entry(base, filePage: target.page)
             try require(entry.present, "\(role.label): \(target.kind.rawValue) \(target.page) is not mapped before the hit")
             frames[target.page] = entry.frame
+            flags[target.page] = try MemoryFailure.flags(frame: entry.frame)
+            // A page of a layer file's own page cache (ext4), or else of
+            // the module's (no writeback) or an anonymous one.
+            var layerFile: String? = nil
+            for path in [DataFile.base.name, DataFile.overlay.name]
+            where try MemoryFailure.isInPageCache(of: path, filePage: target.page, frame: entry.frame) {
+                layerFile = path
+            }
+            writesBack[target.page] = layerFile != nil
+            Log.note("\(role.label): \(target.kind.rawValue) \(target.page): frame \(entry.frame) (\(flags[target.page]!)), "
+                     + "in \(layerFile.map { "\($0)'s own page cache" } ?? (flags[target.page]!.anonymous ? "no page cache" : "the module's page cache"))")
+        }
+        if let sharedBase = role.watches.first(where: { $0.kind == .sharedBase }) {
+            expect(writesBack[sharedBase.page] == fromBaseFile,
+                   "\(role.label): the listing says the base is served from \(fromBaseFile ? "base.bin's" : "a lower inode's") page cache, the frames disagree")
+        }
+        /// Whether MADV_HWPOISON leaves poison entries for `target`.
+        func poisons(_ target: Target) -> Bool {
+            MemoryFailure.leavesPoisonEntries(flags[target.page]!, pageCacheWritesBack: writesBack[target.page]!)
         }
         try link.step()
 
         for target in role.hits {
-            let result = MemoryFailure.advise(base, filePage: target.page, advice)
+            let what = "\(role.label): \(hard ? "MADV_HWPOISON" : "MADV_SOFT_OFFLINE") on the \(target.kind.rawValue) \(target.page)"
+            Log.note("\(what): frame \(frames[target.page]!) flags before: \(try MemoryFailure.flags(frame: frames[target.page]!))")
+            let ending = MemoryFailure.adviseInChild(base, filePage: target.page, advice)
             let poisoned = try MemoryFailure.isPoisoned(frame: frames[target.page]!)
-            Log.note("\(role.label): \(hard ? "MADV_HWPOISON" : "MADV_SOFT_OFFLINE") on the \(target.kind.rawValue) \(target.page): "
-                     + "\(Errno.describe(result)); its frame \(poisoned ? "is" : "is not") marked poisoned")
-            if hard || result == 0 {
-                expect(result == 0, "\(role.label): MADV_HWPOISON on the \(target.kind.rawValue) \(target.page): \(Errno.describe(result))")
-                expect(poisoned, "\(role.label): the frame of the \(target.kind.rawValue) \(target.page) is not marked poisoned")
-            } else {
-                expect([EBUSY, EIO].contains(result),
-                       "\(role.label): MADV_SOFT_OFFLINE on the \(target.kind.rawValue) \(target.page): \(Errno.describe(result)), want success, EBUSY or EIO")
+            let now = try MemoryFailure.entry(base, filePage: target.page)
+            Log.note("\(what) (by a child): \(ending); this process's entry now: present \(now.present) swap \(now.swapped); frame \(frames[target.page]!) \(poisoned ? "is" : "is not") marked poisoned")
+            switch ending {
+            case .exited(0):
+                expect(poisoned, "\(what): its frame is not marked poisoned")
+            case .exited(let code) where !hard:
+                // Soft offline may fail on a page it cannot move: the page stays.
+                expect([EBUSY, EIO].contains(code), "\(what): \(Errno.describe(code)), want success, EBUSY or EIO")
+            case .killed(SIGBUS) where hard && poisons(target):
+                // The kernel signals the injecting process when the page it
+                // poisoned was dirty; a clean page of the base file it drops.
+                expect(poisoned, "\(what): the injecting child was killed, yet the frame is not marked poisoned")
+            default:
+                Log.fail("\(what): the injecting child ended with \(ending)")
             }
         }
         try link.step()
@@ -169,22 +204,22 @@ enum MemoryFailureScenarios {
             let entry = try MemoryFailure.entry(base, filePage: target.page)
             let expected = try bytesShown(view, target.page)
             let access = MemoryFailure.accessInChild(base, filePage: target.page, expected: expected)
-            let state = entry.present ? "mapped at frame \(entry.frame)" : entry.swapped ? "a swap entry" : "unmapped"
+            let state = (entry.present ? "mapped at frame \(entry.frame)" : entry.swapped ? "a swap entry" : "unmapped")
+                + " (frame \(frames[target.page]!) before)"
             Log.note("\(label): page table entry \(state); an access: \(access)")
             guard hard else {
                 expect(access == .matched, "\(label) after the soft offline: an access shows \(access)")
                 continue
             }
-            // The kernel's rule, from the page's kind: a clean page of the
-            // base file (ext4 writes back) is dropped, every other is poisoned.
-            let dropped = target.kind == .sharedBase && fromBaseFile
-            if dropped {
+            // The kernel's rule, from the frame's flags before the hit and
+            // the page cache it was in (the base file's, on ext4, writes back).
+            if !poisons(target) {
                 expect(!entry.present || entry.frame != frames[target.page],
                        "\(label): the poisoned frame is still mapped (the reverse map missed this page table)")
-                expect(access == .matched, "\(label): dropped from the base file's page cache, an access shows \(access), want the data read again")
+                expect(access == .matched, "\(label): dropped (frame flags before: \(flags[target.page]!)), an access shows \(access), want the data read again")
             } else {
                 poisonedPages.insert(target.page)
-                expect(!entry.present && entry.swapped, "\(label): page table entry \(state), want a poison entry")
+                expect(!entry.present && entry.swapped, "\(label): page table entry \(state), want a poison entry (frame flags before: \(flags[target.page]!))")
                 expect(access == .killed(SIGBUS), "\(label): an access ends \(access), want SIGBUS")
             }
         }

@@ -8,10 +8,15 @@ import MemoryOverlayTesting
 /// and skips by throwing `SkipScenario`.
 struct Scenario {
     let name: String
+    /// It changes the guest until the next boot (Yama's ptrace_scope 3
+    /// cannot be lowered again): `tap` runs it only with `--irreversible`,
+    /// which vm/guest-suite passes in its last step, and nothing else then.
+    let irreversible: Bool
     let body: () throws -> Void
 
-    init(_ name: String, _ body: @escaping () throws -> Void) {
+    init(_ name: String, irreversible: Bool = false, _ body: @escaping () throws -> Void) {
         self.name = name
+        self.irreversible = irreversible
         self.body = body
     }
 
@@ -22,7 +27,8 @@ struct Scenario {
             + LifecycleScenarios.all + ReverseMapScenarios.all + ErrnoScenarios.all + SegmentScenarios.all
             + MapFilesScenarios.all + LayerScenarios.all + StackRequestScenarios.all + FuseScenarios.all
             + SharingScenarios.all + FleetScenarios.all + RemoteScenarios.all + UnmodifiedClientScenarios.all
-            + LoadingSetScenarios.all + LoadingSetFileScenarios.all + ModuleReloadScenarios.all
+            + LoadingSetScenarios.all + LoadingSetFileScenarios.all + MemoryFailureScenarios.all
+            + MappingAdviceScenarios.all + ModuleReloadScenarios.all
     }
 }
 

@@ -13,6 +13,9 @@ struct ScenarioOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Run only the scenarios whose name contains this.", valueName: "substring"))
     var filter: String?
 
+    @Flag(help: ArgumentHelp("Run only the scenarios that change the system until the next boot (Yama's ptrace_scope 3); without it they are left out. Run them last."))
+    var irreversible = false
+
     @Option(help: ArgumentHelp("Seconds one scenario may run before it is killed and fails (default: 180; stress: 600).",
                                valueName: "seconds"))
     var timeout: Int?
@@ -28,9 +31,13 @@ struct ScenarioOptions: ParsableArguments {
         }
     }
 
-    /// `scenarios` whose name contains `--filter`.
+    /// `scenarios` whose name contains `--filter`, the irreversible ones
+    /// only with `--irreversible`, the others only without it.
     func selected(_ scenarios: [Scenario]) -> [Scenario] {
-        guard let filter else { return scenarios }
-        return scenarios.filter { $0.name.contains(filter) }
+        scenarios.filter { scenario in
+            guard scenario.irreversible == irreversible else { return false }
+            guard let filter else { return true }
+            return scenario.name.contains(filter)
+        }
     }
 }

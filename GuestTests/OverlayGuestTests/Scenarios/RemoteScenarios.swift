@@ -20,8 +20,14 @@ enum RemoteScenarios {
                  refusals),
         Scenario("remote: the ptrace rule of process_vm_writev decides: unprivileged callers attach to their own user's process, not to another user's, nor with a real uid other than their effective one",
                  ptraceRule),
+        Scenario("remote: with Yama's ptrace_scope 0 (classic) the same callers follow process_vm_writev: nobody attaches to another nobody's process too",
+                 { try ptraceRule(underScope: 0) }),
+        Scenario("remote: with Yama's ptrace_scope 1 (descendants only) the same callers follow process_vm_writev: nobody attaches to its own child, not to another nobody's process",
+                 { try ptraceRule(underScope: 1) }),
         Scenario("remote: with Yama's ptrace_scope 2 (admin-only attach) the same callers follow process_vm_writev: root attaches, nobody does not, even to its own child",
-                 ptraceRuleUnderAdminOnlyScope),
+                 { try ptraceRule(underScope: 2) }),
+        Scenario("remote: with Yama's ptrace_scope 3 (no attach, until reboot) the same callers follow process_vm_writev: nobody attaches, root neither; the scope cannot be lowered again",
+                 irreversible: true, { try ptraceRule(underScope: 3) }),
         Scenario("remote: the target's threads read its pages during the attach: each shows base.bin or the chain, and once one shows the chain none goes back",
                  threadsReadDuringTheAttach),
         Scenario("remote: clean pages the target had mapped are replaced, one it wrote is EBUSY and stays; the id is the caller's; the listing shows target=PID; the target's view outlives the cleanup",
@@ -135,10 +141,12 @@ enum RemoteScenarios {
     /// A caller's request succeeds exactly when `process_vm_writev` from it
     /// may write the target (and fails with EPERM otherwise): nobody against
     /// its own child (allowed unless Yama's ptrace_scope is 2 or more),
-    /// nobody against root's process, a caller whose real uid is nobody and
-    /// effective uid 1000 against its child of uid 1000 (the kernel's
-    /// /proc/PID/mem check, made with the filesystem uid, would let it), and
-    /// root against nobody's process.
+    /// nobody against root's process, nobody against another nobody's
+    /// process that is not its descendant (allowed only while Yama's
+    /// ptrace_scope is 0), a caller whose real uid is nobody and effective
+    /// uid 1000 against its child of uid 1000 (the kernel's /proc/PID/mem
+    /// check, made with the filesystem uid, would let it), and root against
+    /// nobody's process (allowed unless ptrace_scope is 3: no attach at all).
     static func ptraceRule() throws {
         try withDevice { device in
             let data = try TestData.load()
@@ -196,12 +204,22 @@ enum RemoteScenarios {
             try rootsTarget.awaitStep()
             try nobodysTarget.awaitStep()
 
-            attempt("root against nobody's process", target: nobodysTarget.pid, slot: 1, wantWritable: true)
+            attempt("root against nobody's process", target: nobodysTarget.pid, slot: 1, wantWritable: scope < 3)
             let againstRoot = ChildProcess.spawn("nobody against root's process") {
                 try becomeUser(unprivilegedUser)
                 attempt("nobody against root's process", target: rootsTarget.pid, slot: 0, wantWritable: false)
             }
             againstRoot.expectSuccess("nobody against root's process")
+            // A sibling, not a descendant: Yama's scope 1 refuses what the
+            // classic rule (same user, dumpable) allows.
+            let othersTarget = try spawnTarget("another nobody's process", user: unprivilegedUser, slot: 4)
+            defer { othersTarget.finish() }
+            try othersTarget.awaitStep()
+            let againstSibling = ChildProcess.spawn("nobody against another nobody's process") {
+                try becomeUser(unprivilegedUser)
+                attempt("nobody against another nobody's process", target: othersTarget.pid, slot: 4, wantWritable: scope == 0)
+            }
+            againstSibling.expectSuccess("nobody against another nobody's process")
 
             // Callers that fork their target before dropping their ids: the
             // target is their descendant (Yama's ptrace_scope 1 allows that).
@@ -227,19 +245,25 @@ enum RemoteScenarios {
             }
             rootsTarget.finish()
             nobodysTarget.finish()
+            othersTarget.finish()
         }
     }
 
-    /// `ptraceRule` with Yama's ptrace_scope at 2, then back as it was
-    /// (3 would stay for the rest of the run: it cannot be lowered).
-    static func ptraceRuleUnderAdminOnlyScope() throws {
+    /// `ptraceRule` with Yama's ptrace_scope at `scope`, then back as it
+    /// was; except 3, which the kernel locks until reboot (the scenario
+    /// checks that it is locked: that is why it runs last, alone).
+    static func ptraceRule(underScope scope: Int) throws {
         let path = "/proc/sys/kernel/yama/ptrace_scope"
         guard let before = SystemFiles.read(path)?.filter({ !$0.isWhitespace }) else {
             throw SkipScenario("no \(path): Yama is not built in")
         }
-        try SystemFiles.write(path, "2")
-        defer { try? SystemFiles.write(path, before) }
+        try SystemFiles.write(path, "\(scope)")
+        defer { if scope < 3 { try? SystemFiles.write(path, before) } }
         try ptraceRule()
+        if scope == 3 {
+            expect((try? SystemFiles.write(path, "2")) == nil && yamaPtraceScope() == 3,
+                   "ptrace_scope 3 was lowered to \(yamaPtraceScope()): Yama should lock it")
+        }
     }
 
     // MARK: Threads racing the attach

@@ -22,7 +22,7 @@ struct Scenario {
             + LifecycleScenarios.all + ReverseMapScenarios.all + ErrnoScenarios.all + SegmentScenarios.all
             + MapFilesScenarios.all + LayerScenarios.all + StackRequestScenarios.all + FuseScenarios.all
             + SharingScenarios.all + FleetScenarios.all + RemoteScenarios.all + UnmodifiedClientScenarios.all
-            + LoadingSetScenarios.all + LoadingSetFileScenarios.all + ModuleReloadScenarios.all
+            + LoadingSetScenarios.all + LoadingSetFileScenarios.all + GuestMemoryScenarios.all + ModuleReloadScenarios.all
     }
 }
 

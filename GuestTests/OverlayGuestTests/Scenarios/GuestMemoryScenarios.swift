@@ -17,15 +17,15 @@ import SystemPackage
 /// may reach the files or another restore's view.
 enum GuestMemoryScenarios {
     static var all: [Scenario] { [
-        Scenario("guest memory: process_vm_writev into untouched own and shared pages makes private copies (files and other views unchanged); process_vm_readv reads the view exactly",
+        Scenario("vmm: process_vm_writev into untouched own and shared pages makes private copies (files and other views unchanged); process_vm_readv reads the view exactly",
                  processVM),
-        Scenario("guest memory: KSM merges identical private pages of an overlay mapping and a write unmerges them; the view stays and another restore's view never changes",
+        Scenario("vmm: KSM merges identical private pages of an overlay mapping into one frame and a write unmerges one; the view stays and another restore's view never changes",
                  ksmMerging),
-        Scenario("guest memory: move_pages, mbind and migrate_pages move own, shared and written pages between NUMA nodes (shared page cache only with MPOL_MF_MOVE_ALL); contents unchanged",
+        Scenario("vmm: move_pages, mbind and migrate_pages move own, shared and written pages between NUMA nodes (shared page cache only with MPOL_MF_MOVE_ALL); contents unchanged",
                  numaMigration),
-        Scenario("guest memory: NUMA balancing during a touch loop keeps every page's contents",
+        Scenario("vmm: NUMA balancing during a touch loop keeps every page's contents",
                  numaBalancing),
-        Scenario("guest memory: MADV_COLLAPSE and khugepaged leave overlay mappings (read-write, and PROT_EXEC read-only) at small pages; every page keeps its contents",
+        Scenario("vmm: MADV_COLLAPSE and khugepaged leave overlay mappings (read-write, and PROT_EXEC read-only) at small pages; every page keeps its contents",
                  hugePages),
     ] }
 
@@ -132,13 +132,29 @@ enum GuestMemoryScenarios {
         return (KernelKnobs.integer(ksm + "pages_sharing") ?? 0, false)
     }
 
+    /// The page frame of each of `pages` of the mapping at `address`
+    /// (`firstFilePage` its first file page) in process `pid` (this one by
+    /// default): 0 for a page not present, or with `anonymousOnly` for a
+    /// page of a page cache (which every mapping of it shares).
+    static func frames(_ address: UnsafeMutableRawPointer, _ pages: [Int], pid: pid_t? = nil,
+                       anonymousOnly: Bool = false) throws -> [UInt64] {
+        try pages.map { page in
+            let entry = try PageResidency.entries(of: address + page * pageSize, pages: 1, pid: pid)[0]
+            return entry.present && !(anonymousOnly && entry.isFileOrShared) ? entry.frame : 0
+        }
+    }
+
     /// With ksmd running fast, a restore marked MADV_MERGEABLE gets eight
     /// pages (four own, four shared, untouched before) written with the
-    /// same bytes: ksmd merges them (bounded wait). A write to one gives it
-    /// its own page again (ksmd then counts one merged page less). The view
-    /// is right throughout; a neighbour's restore of the same plan (also
-    /// mergeable, its own copies equal to this process's) keeps its view,
-    /// and a page it writes does not change this process's view.
+    /// same bytes: ksmd merges them into one page frame (pagemap, bounded
+    /// wait). A write to one of them gives it a frame of its own at once;
+    /// the others stay merged. The view is right throughout. A neighbour
+    /// restores the same plan (mapped at the same address, also mergeable):
+    /// its own pages' private copies equal this process's, and KSM may
+    /// merge them across the two processes (counted, not required); its
+    /// view never changes, no page of it ever shares a frame with a page
+    /// this process wrote, and a page it writes does not change this
+    /// process's view.
     static func ksmMerging() throws {
         try withDevice { device in
             guard SystemFiles.exists(ksm + "run") else { throw SkipScenario("kernel config: CONFIG_KSM is not set") }
@@ -150,19 +166,22 @@ enum GuestMemoryScenarios {
             try knobs.set(ksm + "run", "1")
             try eachKind(data, stream: 1400) { mix in
                 let neighbourPage = mix.untouched(6).own[5]
+                let neighbourBase = try MappedFile.map(DataFile.base.name, name: "\(mix.label): neighbour's base.bin",
+                                                       protection: PROT_READ | PROT_WRITE)
+                defer { neighbourBase.unmap() }
                 let neighbour = try Peer.spawn("\(mix.label): neighbour") { link in
-                    let restore = try mix.restore(device, label: "\(mix.label): neighbour")
-                    expectErrno(madvise(restore.base.address, restore.base.length, madviseMergeable) == 0 ? 0 : errno, 0,
+                    let restore = try mix.restore(device, on: neighbourBase, label: "\(mix.label): neighbour")
+                    expectErrno(madvise(neighbourBase.address, neighbourBase.length, madviseMergeable) == 0 ? 0 : errno, 0,
                                 "\(mix.label): neighbour's MADV_MERGEABLE")
-                    verifyPages(restore.base, mix.layerView, label: "\(mix.label): neighbour's view")
+                    verifyPages(neighbourBase, mix.layerView, label: "\(mix.label): neighbour's view")
                     try link.step()
-                    verifyPages(restore.base, mix.layerView, label: "\(mix.label): neighbour's view, this process's pages merged")
+                    verifyPages(neighbourBase, mix.layerView, label: "\(mix.label): neighbour's view, this process's pages merged")
                     let bytes = OverlayMix.stamp(page: neighbourPage, tag: 0x11)
-                    try require(restore.base.write(filePage: neighbourPage, bytes: bytes) == 0, "neighbour's write")
+                    try require(neighbourBase.write(filePage: neighbourPage, bytes: bytes) == 0, "neighbour's write")
                     var view = mix.layerView
                     view.write(page: neighbourPage, bytes: bytes, what: "neighbour's write")
                     try link.step()
-                    verifyPages(restore.base, view, label: "\(mix.label): neighbour's view at the end")
+                    verifyPages(neighbourBase, view, label: "\(mix.label): neighbour's view at the end")
                     expectErrno(try device.cleanup(restore.id), 0, "\(mix.label): neighbour's cleanup")
                 }
                 defer { neighbour.finish() }
@@ -182,14 +201,22 @@ enum GuestMemoryScenarios {
                     view.write(page: page, bytes: twin, what: "twin page \(page)")
                 }
                 verifyPages(mapping, view, label: "\(mix.label): before merging")
-                let start = ksmMergingPages()
-                // Per process every twin counts; system-wide one of them is
-                // the KSM page the others share.
-                let want = start.perProcess ? twins.count : start.count + twins.count - 1
-                let merged = KernelKnobs.await(seconds: 90) { ksmMergingPages().count >= want }
-                let mergedCount = ksmMergingPages().count
-                Log.note("\(mix.label): KSM merged pages \(start.perProcess ? "of this process" : "(pages_sharing)"): \(start.count) -> \(mergedCount) (8 twins, \(mix.ownPages.count) own pages equal to the neighbour's copies)")
-                expect(merged, "\(mix.label): ksmd merged \(mergedCount) pages within 90 s, want at least \(want) (8 identical private pages)")
+                var twinFrames: [UInt64] = []
+                let merged = KernelKnobs.await(seconds: 40) {
+                    twinFrames = (try? frames(mapping.address, twins)) ?? []
+                    return twinFrames.count == twins.count && twinFrames[0] != 0 && Set(twinFrames).count == 1
+                }
+                expect(merged, "\(mix.label): ksmd did not merge 8 identical private pages within 40 s (frames \(twinFrames.map { hex($0) }))")
+                let pages = Array(mapping.filePages)
+                let mine = try frames(mapping.address, pages, anonymousOnly: true)
+                let theirs = try frames(neighbourBase.address, pages, pid: neighbour.pid, anonymousOnly: true)
+                let acrossProcesses = pages.indices.filter { mine[$0] != 0 && mine[$0] == theirs[$0] }.map { pages[$0] }
+                Log.note("\(mix.label): twins merged: \(merged); KSM merged pages \(ksmMergingPages().perProcess ? "of this process" : "(pages_sharing)") \(ksmMergingPages().count); own pages merged with the neighbour's copies: \(acrossProcesses.count) of \(mix.ownPages.count)")
+                let ownSet = Set(mix.ownPages)
+                expect(acrossProcesses.allSatisfy { ownSet.contains($0) && view.written[$0] == nil },
+                       "\(mix.label): pages share a frame with the neighbour's though their views differ or they are no own copies: \(acrossProcesses.filter { !ownSet.contains($0) || view.written[$0] != nil })")
+                let writtenFrames = Set(view.written.keys.map { mine[pages.firstIndex(of: $0)!] })
+                expect(theirs.allSatisfy { $0 == 0 || !writtenFrames.contains($0) }, "\(mix.label): a neighbour's page shares a frame with a page this process wrote")
                 verifyPages(mapping, view, label: "\(mix.label): twins merged")
                 neighbour.proceed()
                 try neighbour.awaitStep()
@@ -197,12 +224,12 @@ enum GuestMemoryScenarios {
                 let unmerged = OverlayMix.stamp(page: twins[0], tag: 0x7B)
                 try require(mapping.write(filePage: twins[0], bytes: unmerged) == 0, "write a merged page")
                 view.write(page: twins[0], bytes: unmerged, what: "twin page \(twins[0]) written again")
-                verifyPages(mapping, view, label: "\(mix.label): a merged page written")
                 if merged {
-                    let fewer = KernelKnobs.await(seconds: 90) { ksmMergingPages().count < mergedCount }
-                    expect(fewer, "\(mix.label): ksmd still counts \(ksmMergingPages().count) merged pages after a write to one of \(mergedCount)")
+                    let after = try frames(mapping.address, twins)
+                    expect(after[0] != twinFrames[0] && Set(after.dropFirst()) == [twinFrames[0]],
+                           "\(mix.label): after a write to merged page \(twins[0]): frames \(after.map { hex($0) }), want a new one for it and \(hex(twinFrames[0])) for the rest")
                 }
-                verifyPages(mapping, view, label: "\(mix.label): after ksmd saw the write")
+                verifyPages(mapping, view, label: "\(mix.label): a merged page written")
                 expectErrno(try device.cleanup(restore.id), 0, "\(mix.label): cleanup")
                 neighbour.finish()
                 try mix.expectFilesUnchanged("\(mix.label): after KSM")

@@ -427,7 +427,7 @@ enum GuestMemoryScenarios {
             for (name, value) in [("scan_sleep_millisecs", "10"), ("alloc_sleep_millisecs", "10"), ("pages_to_scan", "4096")] {
                 try knobs.set(thp + "khugepaged/" + name, value)
             }
-            Log.note("THP enabled: \(KernelKnobs.value(thp + "enabled") ?? "?"); READ_ONLY_THP_FOR_FS: \(SystemFiles.exists("/sys/kernel/mm/transparent_hugepage/khugepaged/max_ptes_none") ? "khugepaged present" : "?")")
+            Log.note("THP enabled: \(KernelKnobs.value(thp + "enabled") ?? "?")")
             var variants: [(OverlayMix.Kind, executable: Bool)] = OverlayMix.Kind.allCases.map { ($0, false) }
             variants.append((.seed, true))
             for (index, (kind, executable)) in variants.enumerated() {

@@ -25,8 +25,10 @@ enum GuestMemoryScenarios {
                  numaMigration),
         Scenario("vmm: NUMA balancing during a touch loop keeps every page's contents",
                  numaBalancing),
-        Scenario("vmm: MADV_COLLAPSE and khugepaged leave overlay mappings (read-write, and PROT_EXEC read-only) at small pages; every page keeps its contents",
+        Scenario("vmm: MADV_COLLAPSE (EINVAL) and khugepaged leave overlay mappings at small pages; every page keeps its contents",
                  hugePages),
+        Scenario("vmm: a restore over a PROT_EXEC read-only mapping, private pages written through /proc/self/mem: MADV_COLLAPSE (EINVAL) and khugepaged leave it at small pages, contents kept",
+                 executableHugePages),
     ] }
 
     static let madviseMergeable: Int32 = 12
@@ -292,6 +294,9 @@ enum GuestMemoryScenarios {
                     verifyPages(mapping, mix.view, label: "\(mix.label): after \(what) to node \(node)")
                 }
 
+                // Every page on the first node: each round then moves them.
+                let gathered = NumaPlacement.move(addresses, to: first, flags: NumaPlacement.moveAll)
+                expect(gathered.result >= 0, "\(mix.label): move_pages(MPOL_MF_MOVE_ALL) to node \(first): \(Errno.describe(gathered.errno))")
                 for node in [second, first] {
                     for (flags, name) in [(NumaPlacement.moveOwn, "move_pages(MPOL_MF_MOVE)"), (NumaPlacement.moveAll, "move_pages(MPOL_MF_MOVE_ALL)")] {
                         let before = try NumaPlacement.nodes(of: addresses)
@@ -407,17 +412,39 @@ enum GuestMemoryScenarios {
     }
 
     /// Each restore read-write (MADV_HUGEPAGE first, then written and read
-    /// whole), and the seed's as a PROT_EXEC read-only mapping (its private
-    /// pages written through /proc/self/mem): MADV_COLLAPSE, then khugepaged
-    /// scanning fast for two full scans. The module keeps its overlay file
-    /// counted as open for writing, so that no kernel collapses it: the
-    /// lower page cache mapped huge would hide the own layers' pages
-    /// (overlay.c, bs_overlay_inode_create). MADV_COLLAPSE then says EINVAL
-    /// on every kernel: without READ_ONLY_THP_FOR_FS (the Debian kernels)
-    /// no file mapping is eligible, with it (the debug kernel) a file open
-    /// for writing is not; later kernels take no anonymous inode. No page
-    /// is mapped huge, and every page shows what it showed.
+    /// whole): MADV_COLLAPSE, then khugepaged scanning fast for two full
+    /// scans. The module keeps its overlay file counted as open for
+    /// writing, so that no kernel collapses it: the lower page cache mapped
+    /// huge would hide the own layers' pages (overlay.c,
+    /// bs_overlay_inode_create). MADV_COLLAPSE says EINVAL on every kernel
+    /// (6.1, 6.12, 7.3: without READ_ONLY_THP_FOR_FS no file mapping is
+    /// eligible; with it, as in the debug kernel, a file open for writing is
+    /// not; later kernels take no anonymous inode). No page is mapped huge,
+    /// and every page shows what it showed, MADV_PAGEOUT after it too.
     static func hugePages() throws {
+        try withHugePageKnobs { device, data in
+            for (index, kind) in OverlayMix.Kind.allCases.enumerated() {
+                try collapse(device, data, kind, executable: false, stream: 1700 + UInt32(index) * 10)
+            }
+        }
+    }
+
+    /// The seed's restore over a PROT_EXEC read-only private mapping (as
+    /// guest memory that runs code may be mapped), its private pages written
+    /// through /proc/self/mem as a debugger writes them: the request
+    /// succeeds, and MADV_COLLAPSE and khugepaged do as on a read-write
+    /// one. On 7.3 the request fails with EPERM where 6.1 and 6.12 take it
+    /// (the module maps its overlay file with the mapping's PROT_EXEC;
+    /// likely the module's pseudo filesystem counts as noexec there).
+    static func executableHugePages() throws {
+        try withHugePageKnobs { device, data in
+            try collapse(device, data, .seed, executable: true, stream: 1750)
+        }
+    }
+
+    /// Runs `body` with khugepaged scanning fast (and THP not off),
+    /// restoring the settings afterwards.
+    static func withHugePageKnobs(_ body: (OverlayDevice, TestData) throws -> Void) throws {
         try withDevice { device in
             guard SystemFiles.exists(thp + "enabled") else { throw SkipScenario("kernel config: CONFIG_TRANSPARENT_HUGEPAGE is not set") }
             let data = try TestData.load()
@@ -428,45 +455,47 @@ enum GuestMemoryScenarios {
                 try knobs.set(thp + "khugepaged/" + name, value)
             }
             Log.note("THP enabled: \(KernelKnobs.value(thp + "enabled") ?? "?")")
-            var variants: [(OverlayMix.Kind, executable: Bool)] = OverlayMix.Kind.allCases.map { ($0, false) }
-            variants.append((.seed, true))
-            for (index, (kind, executable)) in variants.enumerated() {
-                let mix = try OverlayMix.make(kind, data: data, stream: 1700 + UInt32(index) * 10)
-                defer { mix.close() }
-                let label = "\(mix.label)\(executable ? " (PROT_EXEC, read-only)" : "")"
-                let restore = try mix.restore(device, protection: executable ? PROT_READ | PROT_EXEC : PROT_READ | PROT_WRITE,
-                                              label: label)
-                defer { restore.unmap() }
-                let mapping = restore.base
-                let advised = madvise(mapping.address, mapping.length, madviseHugePage) == 0 ? 0 : errno
-                if executable {
-                    for page in mix.writtenPages {
-                        try forceWrite(mapping.pointer(toFilePage: page), OverlayMix.stamp(page: page, tag: 0xC3))
-                    }
-                } else {
-                    try mix.writePrivately(mapping)
-                }
-                verifyPages(mapping, mix.view, label: "\(label): before MADV_COLLAPSE")
-                let collapsed = madvise(mapping.address, mapping.length, madviseCollapse) == 0 ? 0 : errno
-                Log.note("\(label): MADV_HUGEPAGE: \(Errno.describe(advised)); MADV_COLLAPSE: \(Errno.describe(collapsed))")
-                expectErrno(collapsed, EINVAL, "\(label): MADV_COLLAPSE of an overlay mapping")
-                verifyPages(mapping, mix.view, label: "\(label): after MADV_COLLAPSE")
-                if let scans = KernelKnobs.integer(thp + "khugepaged/full_scans") {
-                    let done = KernelKnobs.await(seconds: 60) { (KernelKnobs.integer(thp + "khugepaged/full_scans") ?? 0) >= scans + 2 }
-                    expect(done, "\(label): khugepaged made no two full scans within 60 s")
-                }
-                let filePmd = smapsField(mapping, "FilePmdMapped")
-                let anonHuge = smapsField(mapping, "AnonHugePages")
-                Log.note("\(label): after khugepaged: FilePmdMapped \(filePmd.map(String.init) ?? "?") kB, AnonHugePages \(anonHuge.map(String.init) ?? "?") kB")
-                expect((filePmd ?? 0) == 0 && (anonHuge ?? 0) == 0,
-                       "\(label): parts of the overlay mapping are mapped huge (FilePmdMapped \(filePmd ?? 0) kB, AnonHugePages \(anonHuge ?? 0) kB)")
-                verifyPages(mapping, mix.view, label: "\(label): after khugepaged")
-                // MADV_PAGEOUT then brings each page back from where it lives.
-                expectErrno(madvise(mapping.address, mapping.length, madvisePageOut) == 0 ? 0 : errno, 0, "\(label): MADV_PAGEOUT")
-                verifyPages(mapping, mix.view, label: "\(label): after MADV_PAGEOUT")
-                expectErrno(try device.cleanup(restore.id), 0, "\(label): cleanup")
-                try mix.expectFilesUnchanged("\(label): after THP")
-            }
+            try body(device, data)
         }
+    }
+
+    /// One restore of `kind` through MADV_HUGEPAGE, MADV_COLLAPSE,
+    /// khugepaged and MADV_PAGEOUT, checked after each.
+    static func collapse(_ device: OverlayDevice, _ data: TestData, _ kind: OverlayMix.Kind, executable: Bool, stream: UInt32) throws {
+        let mix = try OverlayMix.make(kind, data: data, stream: stream)
+        defer { mix.close() }
+        let label = "\(mix.label)\(executable ? " (PROT_EXEC, read-only)" : "")"
+        let restore = try mix.restore(device, protection: executable ? PROT_READ | PROT_EXEC : PROT_READ | PROT_WRITE,
+                                      label: label)
+        defer { restore.unmap() }
+        let mapping = restore.base
+        let advised = madvise(mapping.address, mapping.length, madviseHugePage) == 0 ? 0 : errno
+        if executable {
+            for page in mix.writtenPages {
+                try forceWrite(mapping.pointer(toFilePage: page), OverlayMix.stamp(page: page, tag: 0xC3))
+            }
+        } else {
+            try mix.writePrivately(mapping)
+        }
+        verifyPages(mapping, mix.view, label: "\(label): before MADV_COLLAPSE")
+        let collapsed = madvise(mapping.address, mapping.length, madviseCollapse) == 0 ? 0 : errno
+        Log.note("\(label): MADV_HUGEPAGE: \(Errno.describe(advised)); MADV_COLLAPSE: \(Errno.describe(collapsed))")
+        expectErrno(collapsed, EINVAL, "\(label): MADV_COLLAPSE of an overlay mapping")
+        verifyPages(mapping, mix.view, label: "\(label): after MADV_COLLAPSE")
+        if let scans = KernelKnobs.integer(thp + "khugepaged/full_scans") {
+            let done = KernelKnobs.await(seconds: 60) { (KernelKnobs.integer(thp + "khugepaged/full_scans") ?? 0) >= scans + 2 }
+            expect(done, "\(label): khugepaged made no two full scans within 60 s")
+        }
+        let filePmd = smapsField(mapping, "FilePmdMapped")
+        let anonHuge = smapsField(mapping, "AnonHugePages")
+        Log.note("\(label): after khugepaged: FilePmdMapped \(filePmd.map(String.init) ?? "?") kB, AnonHugePages \(anonHuge.map(String.init) ?? "?") kB")
+        expect((filePmd ?? 0) == 0 && (anonHuge ?? 0) == 0,
+               "\(label): parts of the overlay mapping are mapped huge (FilePmdMapped \(filePmd ?? 0) kB, AnonHugePages \(anonHuge ?? 0) kB)")
+        verifyPages(mapping, mix.view, label: "\(label): after khugepaged")
+        // MADV_PAGEOUT then brings each page back from where it lives.
+        expectErrno(madvise(mapping.address, mapping.length, madvisePageOut) == 0 ? 0 : errno, 0, "\(label): MADV_PAGEOUT")
+        verifyPages(mapping, mix.view, label: "\(label): after MADV_PAGEOUT")
+        expectErrno(try device.cleanup(restore.id), 0, "\(label): cleanup")
+        try mix.expectFilesUnchanged("\(label): after THP")
     }
 }

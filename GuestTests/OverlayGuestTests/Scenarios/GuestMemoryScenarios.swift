@@ -438,8 +438,29 @@ enum GuestMemoryScenarios {
     /// likely the module's pseudo filesystem counts as noexec there).
     static func executableHugePages() throws {
         try withHugePageKnobs { device, data in
+            try expectOverlayFileExecutable(device, data)
             try collapse(device, data, .seed, executable: true, stream: 1750)
         }
+    }
+
+    /// An overlay file reopened through /proc/self/map_files maps with
+    /// PROT_EXEC as its layers would: what a request over a PROT_EXEC
+    /// mapping needs (the module maps the file with the mapping's
+    /// protection), apart from the request itself.
+    static func expectOverlayFileExecutable(_ device: OverlayDevice, _ data: TestData) throws {
+        let fixture = try SeedFixture()
+        defer { fixture.unmap() }
+        let id = try device.overlay(RawCreateRequest(base: fixture.base.address, overlay: fixture.overlay.address,
+                                                     segments: seedSegments), "read-write seed request")
+        let fd = open(fixture.base.mapFilesPath, O_RDONLY | O_CLOEXEC)
+        try require(fd >= 0, "open \(fixture.base.mapFilesPath): \(Errno.current)")
+        defer { close(fd) }
+        let mapped = mmap(nil, pageSize, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0)
+        let code = mapped == MAP_FAILED ? errno : 0
+        if mapped != MAP_FAILED { munmap(mapped, pageSize) }
+        Log.note("mmap(PROT_READ | PROT_EXEC) of the overlay file: \(Errno.describe(code))")
+        expectErrno(code, 0, "mmap(PROT_READ | PROT_EXEC) of the overlay file reopened through map_files")
+        expectErrno(try device.cleanup(id), 0, "cleanup of the read-write seed request")
     }
 
     /// Runs `body` with khugepaged scanning fast (and THP not off),

@@ -31,7 +31,10 @@ enum GuestMemoryScenarios {
 
     /// The PROT_EXEC restore, apart: 7.3 refuses it (EPERM), 6.1, 6.12 and
     /// the debug kernel take it.
-    static var executable: [Scenario] { [] }
+    static var executable: [Scenario] { [
+        Scenario("vmm: a restore over a PROT_EXEC read-only mapping, private pages written through /proc/self/mem: MADV_COLLAPSE (EINVAL) and khugepaged leave it at small pages, contents kept",
+                 executableHugePages),
+    ] }
 
     static let madviseMergeable: Int32 = 12
     static let madviseHugePage: Int32 = 14

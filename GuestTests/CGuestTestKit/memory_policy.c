@@ -5,7 +5,10 @@
  * process_vm_readv only with _GNU_SOURCE and has no wrappers for the NUMA
  * calls without libnuma, which the guest lacks).
  */
+#define _GNU_SOURCE
 #include "CGuestTestKit.h"
+
+#include <sched.h>
 
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -33,4 +36,13 @@ ssize_t guest_process_vm_read(pid_t pid, void *destination, const void *address,
 	struct iovec remote = { .iov_base = (void *)address, .iov_len = length };
 
 	return syscall(SYS_process_vm_readv, pid, &local, 1UL, &remote, 1UL, 0UL);
+}
+
+int guest_pin_to_cpu(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set);
 }

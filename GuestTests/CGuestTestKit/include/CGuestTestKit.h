@@ -177,6 +177,9 @@ long guest_mbind(void *address, unsigned long length, int mode, const unsigned l
 long guest_migrate_pages(pid_t pid, unsigned long maxnode, const unsigned long *old_nodes,
 			 const unsigned long *new_nodes);
 
+/* sched_setaffinity(2) of the calling thread to CPU `cpu` alone. */
+int guest_pin_to_cpu(int cpu);
+
 /* process_vm_readv(2) of one range: the bytes read, or -1 and errno. */
 ssize_t guest_process_vm_read(pid_t pid, void *destination, const void *address, size_t length);
 

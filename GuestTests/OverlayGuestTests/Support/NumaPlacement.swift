@@ -26,6 +26,12 @@ enum NumaPlacement {
         return (online[0], online[1])
     }
 
+    /// The first CPU of `node` (nil for a node without CPUs).
+    static func firstCPU(of node: Int) -> Int32? {
+        let list = SystemFiles.read("/sys/devices/system/node/node\(node)/cpulist") ?? ""
+        return Int32(list.prefix { $0.isNumber })
+    }
+
     /// The node of each page at `addresses` in process `pid` (0: this one),
     /// or the negative errno move_pages reports for it (-ENOENT: not
     /// present, -EFAULT: no page there).

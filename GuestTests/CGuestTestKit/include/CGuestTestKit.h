@@ -158,4 +158,29 @@ static inline int guest_uffdio_copy(int fd, struct uffdio_copy *copy)
 	return ioctl(fd, UFFDIO_COPY, copy);
 }
 
+/*
+ * Guest memory as a VMM handles it (memory_policy.c): NUMA placement and
+ * reads of another process's memory. Each returns what the system call
+ * does (-1 and errno on failure).
+ */
+
+/* move_pages(2): with `nodes` NULL, `status` receives each page's node (or
+ * a negative errno); else each page moves to its node. */
+long guest_move_pages(pid_t pid, unsigned long count, void **pages, const int *nodes, int *status, int flags);
+
+/* mbind(2) of [address, address + length). */
+long guest_mbind(void *address, unsigned long length, int mode, const unsigned long *nodemask,
+		 unsigned long maxnode, unsigned int flags);
+
+/* migrate_pages(2): every page of `pid` on a node of `old_nodes` moves to
+ * `new_nodes`; the pages it could not move, or -1. */
+long guest_migrate_pages(pid_t pid, unsigned long maxnode, const unsigned long *old_nodes,
+			 const unsigned long *new_nodes);
+
+/* sched_setaffinity(2) of the calling thread to CPU `cpu` alone. */
+int guest_pin_to_cpu(int cpu);
+
+/* process_vm_readv(2) of one range: the bytes read, or -1 and errno. */
+ssize_t guest_process_vm_read(pid_t pid, void *destination, const void *address, size_t length);
+
 #endif

@@ -15,7 +15,9 @@ import SystemPackage
 /// forks a child that reads the slots, tries to clean up the parent's ids
 /// (EPERM or ENOENT) and creates an overlay of its own before it exits,
 /// cleans up random ids, and lays layers by pidfd over the slots of a child
-/// that exits meanwhile.
+/// that exits meanwhile. It also does to the slots what a VMM does to guest
+/// memory: MADV_MERGEABLE (KSM), move_pages to a random NUMA node,
+/// MADV_COLLAPSE, MADV_PAGEOUT and process_vm_writev.
 final class ArenaMutator {
     let device: OverlayDevice
     let files: FuzzFiles
@@ -25,6 +27,8 @@ final class ArenaMutator {
     var generator: SplitMix64
     private(set) var operations: [String: Int] = [:]
     private let noise = UnsafeMutableRawPointer.allocate(byteCount: pageSize, alignment: pageSize)
+    /// The online NUMA nodes, for move_pages.
+    private let nodes = NumaPlacement.nodes()
 
     static let mremapMayMove: Int32 = 1
     static let mremapFixed: Int32 = 2
@@ -94,8 +98,18 @@ final class ArenaMutator {
                     return arena.refill(start + from * pageSize, moved * pageSize)
                 }
                 count("mremap (failed)")
-            case ..<75:
+            case ..<70:
                 count(madvise(at, length, MADV_DONTNEED) == 0 ? "madvise(DONTNEED)" : "madvise(DONTNEED) (failed)")
+            case ..<72:
+                advise("madvise(MERGEABLE)", at, length, GuestMemoryScenarios.madviseMergeable)
+            case ..<74:
+                movePages(at, pages: min(pages, 64))
+            case ..<76:
+                advise("madvise(COLLAPSE)", at, length, GuestMemoryScenarios.madviseCollapse)
+            case ..<78:
+                advise("madvise(PAGEOUT)", at, length, GuestMemoryScenarios.madvisePageOut)
+            case ..<80:
+                writeAsAnotherProcess(at, length: min(length, 8 * pageSize))
             default:
                 var faults = 0
                 for page in 0..<min(pages, 8) {
@@ -109,6 +123,67 @@ final class ArenaMutator {
 
     private func count(_ operation: String) {
         operations[operation, default: 0] += 1
+    }
+
+    /// What each madvise may say about a slot: ENOMEM where part of the
+    /// range is unmapped; EINVAL where the advice does not apply (MADV_PAGEOUT
+    /// of locked or PFN mappings, MADV_COLLAPSE of a mapping not eligible,
+    /// which overlay mappings never are); EAGAIN where MADV_COLLAPSE met
+    /// pages it could not take now, or KSM could not register the process.
+    static let allowedAdvice: [Int32: Set<Int32>] = [
+        GuestMemoryScenarios.madviseMergeable: [ENOMEM, EAGAIN],
+        GuestMemoryScenarios.madviseCollapse: [ENOMEM, EINVAL, EAGAIN],
+        GuestMemoryScenarios.madvisePageOut: [ENOMEM, EINVAL],
+    ]
+
+    private func advise(_ name: String, _ at: UnsafeMutableRawPointer, _ length: Int, _ advice: Int32) {
+        let code = madvise(at, length, advice) == 0 ? 0 : errno
+        tally.add(name, code: code)
+        count(code == 0 ? name : "\(name) (failed)")
+        if code != 0 {
+            expect(Self.allowedAdvice[advice]!.contains(code), "mutator: \(name) of a slot: unexpected \(Errno.describe(code))")
+        }
+    }
+
+    /// Each page's status after move_pages to a node: the node, or what
+    /// may stop a page from moving (not present, no page or the zero page,
+    /// shared, busy, no memory, a dirty page that could not be written back).
+    static let allowedPageStatus: Set<Int32> = [ENOENT, EFAULT, EACCES, EBUSY, ENOMEM, EIO, EINVAL]
+
+    /// move_pages of up to 64 pages from `at` to a random node: each page
+    /// is on that node afterwards, or its status says why not.
+    private func movePages(_ at: UnsafeMutableRawPointer, pages: Int) {
+        let node = nodes.isEmpty ? 0 : generator.pick(nodes)
+        let addresses = (0..<pages).map { at + $0 * pageSize }
+        let moved = NumaPlacement.move(addresses, to: node, flags: generator.chance(50) ? NumaPlacement.moveOwn : NumaPlacement.moveAll)
+        tally.add("move_pages", code: moved.errno)
+        count(moved.result >= 0 ? "move_pages" : "move_pages (failed)")
+        // MPOL_MF_MOVE_ALL needs CAP_SYS_NICE.
+        guard expect(moved.result >= 0 || (moved.errno == EPERM && geteuid() != 0),
+                     "mutator: move_pages: \(Errno.describe(moved.errno))"), moved.result >= 0 else { return }
+        for status in moved.status where status != Int32(node) {
+            expect(status < 0 && Self.allowedPageStatus.contains(-status),
+                   "mutator: move_pages to node \(node): a page's status \(status)")
+        }
+    }
+
+    /// process_vm_writev of noise into the slot, from this process to
+    /// itself as a VMM writes a guest's memory: the bytes written (possibly
+    /// fewer than asked where the range ends in a hole), or EFAULT (nothing
+    /// writable at the start), ENOMEM (no memory for the copy).
+    private func writeAsAnotherProcess(_ at: UnsafeMutableRawPointer, length: Int) {
+        let source = UnsafeMutableRawPointer.allocate(byteCount: length, alignment: pageSize)
+        defer { source.deallocate() }
+        for offset in stride(from: 0, to: length, by: pageSize) { memcpy(source + offset, noise, pageSize) }
+        let written = batch_syscalls_process_vm_write(getpid(), at, source, length)
+        let code = written < 0 ? errno : 0
+        tally.add("process_vm_writev", code: code)
+        count(written < 0 ? "process_vm_writev (failed)" : "process_vm_writev")
+        if written < 0 {
+            expect([EFAULT, ENOMEM].contains(code), "mutator: process_vm_writev into a slot: unexpected \(Errno.describe(code))")
+        } else {
+            expect(written <= length, "mutator: process_vm_writev wrote \(written) of \(length) bytes")
+        }
     }
 
     private func cleanupRandomID() {

@@ -113,6 +113,15 @@ static inline void bs_vma_flags_set(struct vm_area_struct *vma, unsigned long fl
 #endif
 }
 
+static inline void bs_vma_flags_clear(struct vm_area_struct *vma, unsigned long flags)
+{
+#ifdef BS_HAVE_VM_FLAGS_SET
+	vm_flags_clear(vma, flags);
+#else
+	vma->vm_flags &= ~flags;
+#endif
+}
+
 /* 6.4 added faults under the VMA's lock alone; before, every fault held the
  * mmap lock, and this flag is never set. */
 #ifdef BS_HAVE_FAULT_FLAG_VMA_LOCK

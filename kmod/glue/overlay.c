@@ -69,14 +69,24 @@ static const struct vm_operations_struct bs_overlay_vm_ops = {
  */
 static int bs_overlay_mmap(struct file *file, struct vm_area_struct *vma)
 {
-	bool shared = vma->vm_flags & VM_SHARED, no_huge_pages = false;
+	bool shared = vma->vm_flags & VM_SHARED, no_huge_pages = false, no_exec = false;
 	int error;
 
 	if (shared && (vma->vm_flags & VM_MAYWRITE))
 		return -EACCES;
-	error = bs_swift_overlay_mmap(file_inode(file)->i_private, shared, &no_huge_pages);
+	error = bs_swift_overlay_mmap(file_inode(file)->i_private, shared, &no_huge_pages, &no_exec);
 	if (error)
 		return error;
+	/*
+	 * A layer on a noexec mount: the overlay may not be executed either,
+	 * as mmap does for such a file itself (EPERM for PROT_EXEC, and no
+	 * mprotect to it later).
+	 */
+	if (no_exec) {
+		if (vma->vm_flags & VM_EXEC)
+			return -EPERM;
+		bs_vma_flags_clear(vma, VM_MAYEXEC);
+	}
 	file_accessed(file);
 	vma->vm_ops = &bs_overlay_vm_ops;
 	if (no_huge_pages)

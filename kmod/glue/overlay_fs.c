@@ -122,7 +122,16 @@ static const struct file_operations bs_lower_fops = {
 int bs_overlay_fs_mount(void)
 {
 	bs_mount = kern_mount(&bs_overlay_fs_type);
-	return PTR_ERR_OR_ZERO(bs_mount);
+	if (IS_ERR(bs_mount))
+		return PTR_ERR(bs_mount);
+	/*
+	 * 7.x marks every pseudo filesystem noexec (init_pseudo), so an
+	 * overlay over an executable mapping could not be mapped at all.
+	 * Whether an overlay may be executed is its layers' to say instead:
+	 * bs_overlay_mmap refuses PROT_EXEC where a layer's mount forbids it.
+	 */
+	bs_mount->mnt_sb->s_iflags &= ~SB_I_NOEXEC;
+	return 0;
 }
 
 void bs_overlay_fs_unmount(void)
@@ -211,6 +220,9 @@ void bs_file_describe(struct file *file, struct bs_file_info *info)
 	info->attachment = file->f_op == &bs_overlay_fops ? file->private_data : NULL;
 	info->block_filesystem_magic = inode->i_sb->s_bdev ? inode->i_sb->s_magic : 0;
 	info->large_folios = mapping_large_folio_support(file->f_mapping);
+	/* path_noexec's test; it is not exported. */
+	info->no_exec = (file->f_path.mnt->mnt_flags & MNT_NOEXEC) ||
+			(file->f_path.mnt->mnt_sb->s_iflags & SB_I_NOEXEC);
 }
 
 void bs_file_stamp(struct file *file, struct bs_layer_stamp *stamp)

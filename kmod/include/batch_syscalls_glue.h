@@ -211,6 +211,8 @@ struct bs_file_info {
 	uint64_t block_filesystem_magic;
 	/* Its page cache may hold large folios (mapping_large_folio_support). */
 	bool large_folios;
+	/* Its mount or filesystem forbids executing it (path_noexec). */
+	bool no_exec;
 };
 
 /*
@@ -419,8 +421,9 @@ uint32_t bs_swift_overlay_fault(void *overlay, void *_Nullable attachment, struc
 				bool write);
 /* Fault-around of an overlay's mapping, pages first..last; under RCU. */
 uint32_t bs_swift_overlay_map_pages(void *overlay, struct vm_fault *vmf, uint64_t first, uint64_t last);
-/* Whether an overlay may be mapped (0 or a negative errno), and whether to keep huge pages out. */
-int bs_swift_overlay_mmap(void *overlay, bool shared, bool *no_huge_pages);
+/* Whether an overlay may be mapped (0 or a negative errno), whether to keep huge pages
+ * out, and whether a layer forbids executing it. */
+int bs_swift_overlay_mmap(void *overlay, bool shared, bool *no_huge_pages, bool *no_exec);
 /* The page cache an overlay's files map. */
 struct address_space *bs_swift_overlay_mapping(void *overlay);
 void bs_swift_overlay_release(void *overlay);

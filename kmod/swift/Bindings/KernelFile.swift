@@ -96,6 +96,8 @@ struct FileInfo {
     let blockFilesystemMagic: UInt64
     /// Its page cache may hold large folios.
     let hasLargeFolios: Bool
+    /// Its mount or filesystem forbids executing it (a noexec mount).
+    let forbidsExecution: Bool
 
     /// A regular file opened for reading whose pages the module can read:
     /// it can be a layer.
@@ -114,6 +116,7 @@ struct FileInfo {
         attachment = info.attachment
         blockFilesystemMagic = info.block_filesystem_magic
         hasLargeFolios = info.large_folios
+        forbidsExecution = info.no_exec
     }
 }
 

@@ -84,8 +84,10 @@ public func bs_swift_overlay_map_pages(_ overlay: UnsafeMutableRawPointer, _ fau
 
 @c @implementation
 public func bs_swift_overlay_mmap(_ overlay: UnsafeMutableRawPointer, _ shared: Bool,
-                               _ noHugePages: UnsafeMutablePointer<Bool>) -> Int32 {
+                               _ noHugePages: UnsafeMutablePointer<Bool>, _ noExec: UnsafeMutablePointer<Bool>) -> Int32 {
     let hasOwnPages = OverlayHandle(overlay).pointer.pointee.hasOwnPages
+    // What the overlay shows may not be executed where a layer may not be.
+    noExec.pointee = OverlayHandle(overlay).pointer.pointee.forbidsExecution
     // A shared mapping shows the page cache as it is: it cannot show own
     // pages, which are private copies.
     if shared && hasOwnPages { return -EACCES }

@@ -54,6 +54,12 @@ struct LayerList: ~Copyable {
         return true
     }
 
+    /// Whether a layer file may not be executed (its mount is noexec).
+    var forbidsExecution: Bool {
+        for layer in 0..<count where entries.withElement(layer, { $0.file.info.forbidsExecution }) { return true }
+        return false
+    }
+
     /// Whether `other` reads the same files (by identity) in the same order.
     func hasSameFiles(as other: borrowing LayerList) -> Bool {
         guard count == other.count else { return false }

@@ -91,6 +91,12 @@ struct Overlay: ~Copyable {
         return false
     }
 
+    /// Whether a layer, shared or own, may not be executed: then neither
+    /// may the overlay (its mapping refuses PROT_EXEC).
+    var forbidsExecution: Bool {
+        ownLayers.forbidsExecution || lower.pointer.pointee.layers.forbidsExecution
+    }
+
     /// Whether any page is the restore's own.
     var hasOwnPages: Bool { own.count > 0 }
 

@@ -22,6 +22,12 @@ enum OverlayPublication {
         let overlay = published.overlay
         let inode = published.inode
         Log.debug("overlay composed, own segments", Int64(overlay.pointer.pointee.own.count))
+        // An executable mapping may show only layers that may be executed
+        // (refused here, before the mapping is touched: the overlay file's
+        // ->mmap would refuse it too, but after MAP_FIXED took the range).
+        if range.flags.contains(.execute) && overlay.pointer.pointee.forbidsExecution {
+            throw .kernel(errno: EPERM)
+        }
 
         let attachment = try AttachmentHandle.store(
             try OverlayAttachment(id: OverlayID.random(), owner: origin.owner, targetProcessID: origin.targetProcessID,

@@ -79,6 +79,34 @@ struct BenchSparseDiffs: Sendable, Equatable {
         return (basePages.count + diffPages) * MemoryPage.size / 1024
     }
 
+    /// An upper bound of the memory `processes` restores by `method` hold,
+    /// KiB, from the files alone: the base read whole (read-around reads
+    /// nearly all of it even for a 25 % touch), each diff's pages read
+    /// through a mapping or with pread with a read-around window of 32 pages
+    /// (the default 128 KiB) about each dirty run, the private copies each
+    /// method makes, and each process's page tables and a MiB of its own.
+    /// A method is run at some P only when this fits the guest's memory.
+    func estimatedKiB(_ method: BenchMethod, processes: Int) -> Int {
+        let window = 32
+        var total = pages
+        for index in 0..<processes {
+            let runs = dirtyRuns(index)
+            let dirty = BenchRuns(runs).pageCount
+            let diffRead = min(pages, dirty + window * runs.count)
+            let touched = pages * touchPercent / 100
+            switch method {
+            case .floor: break
+            case .overlay: total += 2 * dirty
+            case .mapFixed: total += diffRead
+            case .eager: total += dirty + diffRead
+            case .userfaultfd: total += touched + diffRead
+            case .merge: total += pages + diffRead
+            }
+            total += pages * 8 / MemoryPage.size + 256
+        }
+        return total * MemoryPage.size / 1024
+    }
+
     /// Pages of process `index`'s diff that hold data.
     func dirtyPageCount(_ index: Int) -> Int { BenchRuns(dirtyRuns(index)).pageCount }
 

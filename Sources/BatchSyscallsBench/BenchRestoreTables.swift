@@ -218,6 +218,7 @@ struct BenchRestoreTables {
             if let dirty = result.dirtyPercent { fields.append(("dirty_percent", .integer(dirty))) }
             if let touched = result.touchPercent { fields.append(("touch_percent", .integer(touched))) }
             if let estimate = result.estimatedKiB { fields.append(("estimated_kib", .integer(estimate))) }
+            if let diff = result.touchedDiffKiB { fields.append(("touched_diff_kib", .integer(diff))) }
             if let error = result.error { fields.append(("reason", .string(error.reason))) }
             return BenchJSON.object(fields)
         }

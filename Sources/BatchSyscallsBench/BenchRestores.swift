@@ -241,6 +241,8 @@ struct BenchRestoreResult: Sendable {
     /// The sparse case: the upper bound of its memory the run was checked
     /// against (``BenchSparseDiffs/estimatedKiB(_:processes:)``).
     var estimatedKiB: Int?
+    /// The sparse case: its restores' touched dirty pages, KiB.
+    var touchedDiffKiB: Int?
 
     var totalKiB: Int? { sample?.totalKiB }
     /// Memory per process.

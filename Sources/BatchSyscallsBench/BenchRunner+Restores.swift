@@ -59,6 +59,7 @@ extension BenchRunner {
                     result.dirtyPercent = benchCase.dirtyPercent
                     result.touchPercent = benchCase.touchPercent
                     result.estimatedKiB = sparse.estimatedKiB(benchCase.method, processes: benchCase.processes)
+                    result.touchedDiffKiB = sparse.touchedDiffKiB(processes: benchCase.processes)
                 }
                 var error = unavailable[benchCase.method]
                 if error == nil && benchCase.cache == .cold && !BenchSystem.isRoot {

@@ -68,6 +68,18 @@ struct BenchSparseDiffs: Sendable, Equatable {
     /// the base some process reads from it once, and each process's
     /// touched dirty pages once.
     func idealKiB(processes: Int) -> Int {
+        let parts = idealParts(processes: processes)
+        return (parts.basePages + parts.diffPages) * MemoryPage.size / 1024
+    }
+
+    /// The touched dirty pages of `processes` restores, KiB: the diff part
+    /// of the ideal (the base part a plain mapping's read-around may
+    /// exceed: the fan-out measures that with the floor).
+    func touchedDiffKiB(processes: Int) -> Int {
+        idealParts(processes: processes).diffPages * MemoryPage.size / 1024
+    }
+
+    private func idealParts(processes: Int) -> (basePages: Int, diffPages: Int) {
         var basePages = Set<Int>()
         var diffPages = 0
         for index in 0..<processes {
@@ -76,7 +88,7 @@ struct BenchSparseDiffs: Sendable, Equatable {
                 if dirty.contains(page) { diffPages += 1 } else { basePages.insert(page) }
             }
         }
-        return (basePages.count + diffPages) * MemoryPage.size / 1024
+        return (basePages.count, diffPages)
     }
 
     /// An upper bound of the memory `processes` restores by `method` hold,

@@ -71,7 +71,8 @@ struct BatchSyscallsBench: ParsableCommand {
     @Option(help: "Runs of each setup-only measurement (default: --repetitions).")
     var setupRepetitions: Int?
 
-    @Option(help: ArgumentHelp("Methods to run (default: all but eager).", valueName: "method,..."),
+    @Option(help: ArgumentHelp("Methods to run (default: all but eager; the restores' fan-out runs eager too).",
+                               valueName: "method,..."),
             transform: BatchSyscallsBench.methods)
     var methods: [BenchMethod] = BenchMethod.defaultCases
 
@@ -202,6 +203,8 @@ struct BatchSyscallsBench: ParsableCommand {
         configuration.repetitions = repetitions
         configuration.setupRepetitions = setupRepetitions ?? repetitions
         configuration.methods = BenchMethod.allCases.filter(methods.contains)
+        // The default set (eager left out of the other cases) gets eager in the fan-out.
+        configuration.fanOutMethods = methods == BenchMethod.defaultCases ? BenchMethod.allCases : configuration.methods
         configuration.caches = caches
         configuration.mapFixedMaxSegments = mapFixedMaxSegments ?? Int.max
         configuration.sharingRepetitions = sharingRepetitions

@@ -46,6 +46,10 @@ struct BenchConfiguration: Sendable {
     /// runs with each touch share.
     var restoreDirtyPercents = [1, 5, 20]
     var restoreTouchPercents = [25, 100]
+    /// The methods of the sparse case (the fan-out): eager too unless
+    /// `--methods` named others (eager is one of the two the fleet targets
+    /// compare with).
+    var fanOutMethods = BenchMethod.allCases
     /// Memory the sparse case leaves free: a method whose estimate exceeds
     /// what is available less this is not run at that P.
     var restoreMemoryMarginKiB = 256 * 1024

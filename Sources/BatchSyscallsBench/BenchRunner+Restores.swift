@@ -24,7 +24,8 @@ extension BenchRunner {
         var cases: [BenchRestoreCase] = []
         for cache in caches {
             for (dirty, touch) in cells {
-                for method in configuration.methods where kind.runs(method) {
+                for method in (kind == .sparseOwnDiffs ? configuration.fanOutMethods : configuration.methods)
+                    where kind.runs(method) {
                     for processes in configuration.restores {
                         cases.append(BenchRestoreCase(kind: kind, method: method, processes: processes, cache: cache,
                                                       dirtyPercent: dirty, touchPercent: touch))

@@ -213,6 +213,10 @@ struct BenchRestoreTables {
                 fields.append(("setup_ns", .string(sample.setupNanoseconds.map(String.init).joined(separator: ","))))
                 fields.append(("faults", .string(sample.faults.map(String.init).joined(separator: ","))))
                 fields.append(("contents_match", .bool(sample.contentsMatch)))
+                fields.append(("setup_p50_ns", optional(sample.setupP50)))
+                fields.append(("setup_p95_ns", optional(sample.setupP95)))
+                fields.append(("touch_p50_ns", optional(sample.touchP50)))
+                fields.append(("touch_p95_ns", optional(sample.touchP95)))
             }
             if let ideal = result.idealKiB { fields.append(("ideal_kib", .integer(ideal))) }
             if let dirty = result.dirtyPercent { fields.append(("dirty_percent", .integer(dirty))) }

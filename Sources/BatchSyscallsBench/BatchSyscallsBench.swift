@@ -71,7 +71,8 @@ struct BatchSyscallsBench: ParsableCommand {
     @Option(help: "Runs of each setup-only measurement (default: --repetitions).")
     var setupRepetitions: Int?
 
-    @Option(help: ArgumentHelp("Methods to run (default: all but eager).", valueName: "method,..."),
+    @Option(help: ArgumentHelp("Methods to run (default: all but eager; the restores' fan-out runs eager too).",
+                               valueName: "method,..."),
             transform: BatchSyscallsBench.methods)
     var methods: [BenchMethod] = BenchMethod.defaultCases
 
@@ -111,11 +112,25 @@ struct BatchSyscallsBench: ParsableCommand {
         """, valueName: "case,..."), transform: BatchSyscallsBench.restoreKinds)
     var restoreKinds: [BenchRestoreKind] = BenchRestoreKind.allCases
 
-    @Option(help: "Sparse own diffs: per cent of each view's pages dirty (in runs of 1 to 8 pages; 1 ... 50).")
-    var restoreDirtyPercent = 2
+    @Option(help: ArgumentHelp("""
+        Sparse own diffs: per cent of each view's pages dirty (in runs of 1 to 8 pages; each 1 ... 50); a list \
+        runs the fan-out matrix, every dirty share with every touch share (default: 1,5,20).
+        """, valueName: "n,n,..."), transform: BatchSyscallsBench.integers)
+    var restoreDirtyPercent: [Int] = [1, 5, 20]
 
-    @Option(help: "Sparse own diffs: per cent of the pages each process reads, chosen at random per process (1 ... 100).")
-    var restoreTouchPercent = 100
+    @Option(help: ArgumentHelp("""
+        Sparse own diffs: per cent of the pages each process reads, chosen at random per process (each 1 ... 100; \
+        default: 25,100).
+        """, valueName: "n,n,..."), transform: BatchSyscallsBench.integers)
+    var restoreTouchPercent: [Int] = [25, 100]
+
+    @Option(help: """
+        Sparse own diffs: MiB of the guest's memory to leave free. A method whose estimated memory at some P \
+        exceeds what is available less this is not run there (reported with the memory it would need): \
+        anonymous views beyond memory end in the OOM killer, file pages beyond it in reclaim that falsifies \
+        the count.
+        """)
+    var restoreMemoryMargin = 256
 
     @Option(help: "Seconds one run may take before it is killed and reported as failed.")
     var timeout = 300
@@ -168,9 +183,11 @@ struct BatchSyscallsBench: ParsableCommand {
         guard restores.allSatisfy({ $0 >= 1 && $0 <= 1024 }), restorePages >= 2 else {
             throw ValidationError("--restores: each count must be 1 ... 1024; --restore-pages at least 2")
         }
-        guard (1...50).contains(restoreDirtyPercent), (1...100).contains(restoreTouchPercent) else {
-            throw ValidationError("--restore-dirty-percent must be 1 ... 50, --restore-touch-percent 1 ... 100")
+        guard !restoreDirtyPercent.isEmpty, restoreDirtyPercent.allSatisfy({ (1...50).contains($0) }),
+              !restoreTouchPercent.isEmpty, restoreTouchPercent.allSatisfy({ (1...100).contains($0) }) else {
+            throw ValidationError("--restore-dirty-percent: each 1 ... 50; --restore-touch-percent: each 1 ... 100")
         }
+        guard restoreMemoryMargin >= 0 else { throw ValidationError("--restore-memory-margin must be 0 or more") }
         guard (cpu ?? 0) >= 0 else { throw ValidationError("--cpu must be a CPU number") }
         guard timeout >= 1 else { throw ValidationError("--timeout must be at least 1 second") }
         guard (0...255).contains(chainDiffs), chainExtents >= 1, chainExtents <= 1 << 20, chainRepetitions >= 1 else {
@@ -186,6 +203,8 @@ struct BatchSyscallsBench: ParsableCommand {
         configuration.repetitions = repetitions
         configuration.setupRepetitions = setupRepetitions ?? repetitions
         configuration.methods = BenchMethod.allCases.filter(methods.contains)
+        // The default set (eager left out of the other cases) gets eager in the fan-out.
+        configuration.fanOutMethods = methods == BenchMethod.defaultCases ? BenchMethod.allCases : configuration.methods
         configuration.caches = caches
         configuration.mapFixedMaxSegments = mapFixedMaxSegments ?? Int.max
         configuration.sharingRepetitions = sharingRepetitions
@@ -199,8 +218,9 @@ struct BatchSyscallsBench: ParsableCommand {
         configuration.restores = restores
         configuration.restorePages = min(restorePages, pages)
         configuration.restoreKinds = BenchRestoreKind.allCases.filter(restoreKinds.contains)
-        configuration.restoreDirtyPercent = restoreDirtyPercent
-        configuration.restoreTouchPercent = restoreTouchPercent
+        configuration.restoreDirtyPercents = Array(Set(restoreDirtyPercent)).sorted()
+        configuration.restoreTouchPercents = Array(Set(restoreTouchPercent)).sorted()
+        configuration.restoreMemoryMarginKiB = restoreMemoryMargin * 1024
         configuration.chainDiffs = chainDiffs
         configuration.chainExtents = chainExtents
         configuration.chainRepetitions = chainRepetitions
@@ -262,8 +282,14 @@ struct BatchSyscallsBench: ParsableCommand {
         if !results.sharing.isEmpty { out += "\nSharing (memory of processes reading every page)\n" + tables.sharing.text }
         if !results.restores.isEmpty {
             let restores = BenchRestoreTables(results: results.restores)
-            out += "\nRestores (P processes each composing the view and reading every page)\n" + restores.table.text
-            for line in restores.sparseSummary { out += line + "\n" }
+            if !restores.table.rows.isEmpty {
+                out += "\nRestores (P processes each composing the view and reading every page)\n" + restores.table.text
+            }
+            let fanOut = BenchFanOutTables(results: results.restores)
+            if !fanOut.results.isEmpty {
+                out += "\nFan-out: sparse own diffs (P restores over one base, each its own diff; caches dropped first)\n"
+                    + fanOut.table.text
+            }
         }
         if !results.chain.isEmpty {
             out += "\nSnapshot chain (a base and sparse diffs of one-page extents; median)\n" + BenchChain.table(results.chain).text

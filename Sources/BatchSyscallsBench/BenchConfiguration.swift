@@ -41,10 +41,18 @@ struct BenchConfiguration: Sendable {
     var restoreFragmentation = 1
     /// The restore kinds measured.
     var restoreKinds = BenchRestoreKind.allCases
-    /// The sparse own diffs: per cent of pages dirty, per cent each
-    /// process reads.
-    var restoreDirtyPercent = 2
-    var restoreTouchPercent = 100
+    /// The sparse own diffs (the fan-out matrix): the shares of pages
+    /// dirty, and of pages each process reads, per cent; each dirty share
+    /// runs with each touch share.
+    var restoreDirtyPercents = [1, 5, 20]
+    var restoreTouchPercents = [25, 100]
+    /// The methods of the sparse case (the fan-out): eager too unless
+    /// `--methods` named others (eager is one of the two the fleet targets
+    /// compare with).
+    var fanOutMethods = BenchMethod.allCases
+    /// Memory the sparse case leaves free: a method whose estimate exceeds
+    /// what is available less this is not run at that P.
+    var restoreMemoryMarginKiB = 256 * 1024
     /// The chain case (BenchChain): diffs (0: none), one-page extents in
     /// each, repetitions.
     var chainDiffs = 10

@@ -23,6 +23,10 @@ struct BenchInput {
     /// read-only, which reserves no commit charge for mappings far larger
     /// than the machine's memory.
     let writable: Bool
+    /// A sparse diff's dirty pages, one flag a page: the map userfaultfd's
+    /// handler serves faults from (made here, before the clock starts,
+    /// as a snapshot format would hold it). nil for the layouts.
+    let dirtyPages: [Bool]?
 
     /// The input of `method` over `layout`.
     ///
@@ -34,6 +38,7 @@ struct BenchInput {
         self.writable = writable
         runs = BenchRuns(layout)
         byDataExtents = false
+        dirtyPages = nil
         if method == .overlay {
             do {
                 segments = try layout.segmentList()
@@ -54,6 +59,9 @@ struct BenchInput {
         runs = BenchRuns(dirtyRuns)
         segments = nil
         byDataExtents = true
+        var dirty = [Bool](repeating: false, count: pages)
+        for run in dirtyRuns { for page in run { dirty[page] = true } }
+        dirtyPages = dirty
     }
 
     var protection: MappedFile.Protection { writable ? [.read, .write] : .read }

@@ -74,7 +74,8 @@ extension BenchMethod {
         case .overlay: try BenchOverlaySetup.setUp(input)
         case .mapFixed: try BenchMapFixedSetup.setUp(input)
         case .userfaultfd: try BenchUserfaultfdSetup.setUp(input)
-        case .merge: try BenchMergeSetup.setUp(input)
+        // The restores' sparse case (the fleet): each restore its own merged file.
+        case .merge: input.dirtyPages != nil ? try BenchMergedFileSetup.setUp(input) : try BenchMergeSetup.setUp(input)
         case .eager: try BenchEagerSetup.setUp(input)
         }
     }

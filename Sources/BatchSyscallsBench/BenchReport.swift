@@ -131,8 +131,9 @@ struct BenchReport {
                 + configuration.restores.map(String.init).joined(separator: ", ") + " processes ("
                 + configuration.restoreKinds.map(\.rawValue).joined(separator: ", ") + ")"
             if configuration.restoreKinds.contains(.sparseOwnDiffs) {
-                restores += ", sparse diffs \(configuration.restoreDirtyPercent) % dirty, "
-                    + "\(configuration.restoreTouchPercent) % of the pages read"
+                restores += ", sparse diffs " + configuration.restoreDirtyPercents.map(String.init).joined(separator: ", ")
+                    + " % dirty, " + configuration.restoreTouchPercents.map(String.init).joined(separator: ", ")
+                    + " % of the pages read"
             }
             parts.append(restores)
         }

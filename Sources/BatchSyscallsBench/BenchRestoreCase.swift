@@ -17,9 +17,10 @@ enum BenchRestoreKind: String, CaseIterable, Sendable {
     /// The name on the command line (`--restore-kinds`).
     var argument: String { String(rawValue.map { $0 == " " ? "-" : $0 }) }
 
-    /// Whether `method` can restore this kind: userfaultfd's handler knows
-    /// the every-other-run layout only.
-    func runs(_ method: BenchMethod) -> Bool { self != .sparseOwnDiffs || method != .userfaultfd }
+    /// Whether `method` can restore this kind (all can: userfaultfd's
+    /// handler serves a sparse diff's dirty pages from its map of them,
+    /// merge writes a merged file per restore).
+    func runs(_ method: BenchMethod) -> Bool { true }
 }
 
 /// One restore measurement: P processes, one after the other, each mapping
@@ -30,7 +31,15 @@ struct BenchRestoreCase: Hashable, Sendable {
     var method: BenchMethod
     var processes: Int
     var cache: BenchCache
+    /// The sparse case's cell of the fan-out matrix: per cent of pages
+    /// dirty in each diff, and per cent each process reads (0 and 100 for
+    /// the other kinds).
+    var dirtyPercent = 0
+    var touchPercent = 100
 
     /// For progress lines.
-    var label: String { "restores \(kind.rawValue) \(method.rawValue) x\(processes) \(cache.rawValue)" }
+    var label: String {
+        let cell = kind == .sparseOwnDiffs ? " dirty \(dirtyPercent)% touch \(touchPercent)%" : ""
+        return "restores \(kind.rawValue)\(cell) \(method.rawValue) x\(processes) \(cache.rawValue)"
+    }
 }

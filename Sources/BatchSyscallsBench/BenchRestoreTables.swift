@@ -5,10 +5,18 @@
 struct BenchRestoreTables {
     let results: [BenchRestoreResult]
 
-    func find(_ kind: BenchRestoreKind, _ method: BenchMethod, processes: Int, cache: BenchCache) -> BenchRestoreResult? {
-        results.first {
-            $0.benchCase == BenchRestoreCase(kind: kind, method: method, processes: processes, cache: cache) && $0.sample != nil
-        }
+    func find(_ kind: BenchRestoreKind, _ method: BenchMethod, processes: Int, cache: BenchCache,
+              dirty: Int = 0, touch: Int = 100) -> BenchRestoreResult? {
+        let wanted = BenchRestoreCase(kind: kind, method: method, processes: processes, cache: cache,
+                                      dirtyPercent: dirty, touchPercent: touch)
+        return results.first { $0.benchCase == wanted && $0.sample != nil }
+    }
+
+    /// The sparse case's cells of the fan-out matrix measured, in order.
+    var sparseCells: [BenchFanOutCell] {
+        Set(results.filter { $0.benchCase.kind == .sparseOwnDiffs }.map {
+            BenchFanOutCell(dirtyPercent: $0.benchCase.dirtyPercent, touchPercent: $0.benchCase.touchPercent)
+        }).sorted()
     }
 
     /// `value` over `reference`, when both are known.
@@ -24,7 +32,8 @@ struct BenchRestoreTables {
         return Double(value) / Double(reference)
     }
 
-    /// One row per case: memory (total, per process, over one process's,
+    /// One row per case of the template and own diffs (the sparse case
+    /// has the fan-out table, ``BenchFanOutTables``): memory (total, per process, over one process's,
     /// over map-fixed's) and first touches (the first restore's, a later
     /// one's, each over the floor's in the same run).
     var table: BenchTextTable {
@@ -33,7 +42,7 @@ struct BenchRestoreTables {
                       "overlays", "first touch", "vs floor", "later touch", "vs floor", "fastest later", "vs floor",
                       "faults", "note"],
             rightAligned: [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15])
-        for result in results {
+        for result in results where result.benchCase.kind != .sparseOwnDiffs {
             let benchCase = result.benchCase
             let one = find(benchCase.kind, benchCase.method, processes: 1, cache: benchCase.cache)
             let mapFixed = find(benchCase.kind, .mapFixed, processes: benchCase.processes, cache: benchCase.cache)
@@ -94,6 +103,7 @@ struct BenchRestoreTables {
         }
         var targets = [memory, touch]
         if let sparse = sparseTarget(many) { targets.append(sparse) }
+        targets += BenchFanOutTables(results: results).targets
         for index in targets.indices where targets[index].checks.isEmpty {
             targets[index].missing = "its measurements are missing (unavailable, skipped or not selected)"
         }
@@ -115,42 +125,29 @@ struct BenchRestoreTables {
     }
 
     /// Sparse own diffs (when measured): the overlay's memory at most
-    /// map-fixed's and eager's, and within 1.25x of the ideal.
+    /// map-fixed's and eager's, and within 1.25x of the ideal, at the
+    /// largest P, in each cell of the fan-out matrix.
     private func sparseTarget(_ many: Int) -> BenchTarget? {
         guard results.contains(where: { $0.benchCase.kind == .sparseOwnDiffs }) else { return nil }
         var target = BenchTarget(goal: "restores, sparse own diffs, \(many) processes: overlay memory at most map-fixed's "
             + "and eager's, and at most 1.25x the ideal (each base page and each diff page held once; caches dropped first)")
-        guard let overlayResult = find(.sparseOwnDiffs, .overlay, processes: many, cache: .cold),
-              let overlay = overlayResult.totalKiB else { return target }
-        for method in [BenchMethod.mapFixed, .eager] {
-            if let total = find(.sparseOwnDiffs, method, processes: many, cache: .cold)?.totalKiB,
-               let ratio = Self.ratio(overlay, total) {
-                target.checks.append(.init(label: "vs \(method.rawValue)", value: BenchFormat.ratio(ratio), held: ratio <= 1.0))
+        for cell in sparseCells {
+            guard let overlayResult = find(.sparseOwnDiffs, .overlay, processes: many, cache: .cold,
+                                           dirty: cell.dirtyPercent, touch: cell.touchPercent),
+                  let overlay = overlayResult.totalKiB else { continue }
+            for method in [BenchMethod.mapFixed, .eager] {
+                if let total = find(.sparseOwnDiffs, method, processes: many, cache: .cold,
+                                    dirty: cell.dirtyPercent, touch: cell.touchPercent)?.totalKiB,
+                   let ratio = Self.ratio(overlay, total) {
+                    target.checks.append(.init(label: "\(cell.label) vs \(method.rawValue)", value: BenchFormat.ratio(ratio),
+                                               held: ratio <= 1.0))
+                }
             }
-        }
-        if let ideal = overlayResult.idealKiB, let ratio = Self.ratio(overlay, ideal) {
-            target.checks.append(.init(label: "vs ideal", value: BenchFormat.ratio(ratio), held: ratio <= 1.25))
+            if let ideal = overlayResult.idealKiB, let ratio = Self.ratio(overlay, ideal) {
+                target.checks.append(.init(label: "\(cell.label) vs ideal", value: BenchFormat.ratio(ratio), held: ratio <= 1.25))
+            }
         }
         return target
-    }
-
-    /// Sparse own diffs, one line per process count: the ideal and each
-    /// method's total against it (caches dropped first).
-    var sparseSummary: [String] {
-        let counts = Set(results.filter { $0.benchCase.kind == .sparseOwnDiffs }.map(\.benchCase.processes)).sorted()
-        return counts.compactMap { processes in
-            guard let ideal = results.first(where: {
-                $0.benchCase.kind == .sparseOwnDiffs && $0.benchCase.processes == processes
-            })?.idealKiB else { return nil }
-            var parts = ["ideal \(BenchFormat.mebibytes(ideal)) MiB"]
-            for method in BenchMethod.allCases {
-                guard let total = find(.sparseOwnDiffs, method, processes: processes, cache: .cold)?.totalKiB else { continue }
-                parts.append("\(method.rawValue) \(BenchFormat.mebibytes(total)) MiB "
-                    + "(\(BenchFormat.ratio(Self.ratio(total, ideal))) of ideal)")
-            }
-            return "Sparse own diffs, \(processes) process\(processes == 1 ? "" : "es"), caches dropped first: "
-                + parts.joined(separator: "; ") + "."
-        }
     }
 
     /// The report's section.
@@ -166,7 +163,8 @@ struct BenchRestoreTables {
             P processes, started one after the other, each mapping the files itself, composing a \
             \(BenchFormat.grouped(first.pages))-page view\(layoutNote) with one method and reading every page; all hold their views \
             while the memory is counted. *template*: every process restores the same base, diff and segments; \
-            *own diffs*: each its own diff file over one shared base. \(sparseText)*total*: growth of the page cache \
+            *own diffs*: each its own diff file over one shared base (*sparse own diffs*: the fan-out, \
+            [below](#fan-out-sparse-own-diffs)). *total*: growth of the page cache \
             (/proc/meminfo `Cached`) from the start (cold: after dropping caches, so every page is counted; \
             warm: the files were read before, so their pages are not) to when all P hold their views, plus \
             each process's anonymous memory growth from its setup to the end of its touch (smaps_rollup: the \
@@ -179,22 +177,10 @@ struct BenchRestoreTables {
 
 
             """
-        out += table.markdown + "\n"
+        if !table.rows.isEmpty { out += table.markdown + "\n" }
         if let summary = ownDiffsSummary { out += summary + "\n\n" }
-        for line in sparseSummary { out += line + "\n\n" }
+        out += BenchFanOutTables(results: results).markdown
         return out
-    }
-
-    /// The sparse case's description (empty when it was not measured).
-    private var sparseText: String {
-        guard let sparse = results.first(where: { $0.benchCase.kind == .sparseOwnDiffs }),
-              let dirty = sparse.dirtyPercent, let touched = sparse.touchPercent else { return "" }
-        let reads = touched >= 100 ? "reading every page" : "reading a random \(touched) % of the pages"
-        return "*sparse own diffs*: each its own sparse diff file over one shared base, dirty runs of 1 to 8 pages "
-            + "covering about \(dirty) % of the pages and holes elsewhere (chosen per process by a seeded generator), "
-            + "\(reads); the overlay lays it by its data extents (one v2 request), map-fixed maps each run, eager "
-            + "preads each run into a private mapping of the base; *ideal*: each base page read once plus each "
-            + "diff page read once. "
     }
 
     /// One JSON object per result.
@@ -227,10 +213,16 @@ struct BenchRestoreTables {
                 fields.append(("setup_ns", .string(sample.setupNanoseconds.map(String.init).joined(separator: ","))))
                 fields.append(("faults", .string(sample.faults.map(String.init).joined(separator: ","))))
                 fields.append(("contents_match", .bool(sample.contentsMatch)))
+                fields.append(("setup_p50_ns", optional(sample.setupP50)))
+                fields.append(("setup_p95_ns", optional(sample.setupP95)))
+                fields.append(("touch_p50_ns", optional(sample.touchP50)))
+                fields.append(("touch_p95_ns", optional(sample.touchP95)))
             }
             if let ideal = result.idealKiB { fields.append(("ideal_kib", .integer(ideal))) }
             if let dirty = result.dirtyPercent { fields.append(("dirty_percent", .integer(dirty))) }
             if let touched = result.touchPercent { fields.append(("touch_percent", .integer(touched))) }
+            if let estimate = result.estimatedKiB { fields.append(("estimated_kib", .integer(estimate))) }
+            if let diff = result.touchedDiffKiB { fields.append(("touched_diff_kib", .integer(diff))) }
             if let error = result.error { fields.append(("reason", .string(error.reason))) }
             return BenchJSON.object(fields)
         }

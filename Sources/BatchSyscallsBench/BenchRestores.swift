@@ -32,7 +32,7 @@ struct BenchRestores {
             }
         case .warm:
             do {
-                try files.warm(benchCase.kind, processes: benchCase.processes)
+                try files.warm(benchCase)
             } catch {
                 throw .call("reading the files", error)
             }
@@ -89,15 +89,16 @@ struct BenchRestores {
         var region: BenchRegion?
         do throws(BenchError) {
             let anonymousBefore = BenchProcessMemory.of()?.anonymous ?? 0
-            let input = try files.input(benchCase.kind, index: index, layout: layout, method: benchCase.method)
+            let input = try files.input(benchCase, index: index, layout: layout)
             // The sparse case may read a random part of the view (the pages chosen before the clock starts).
             let sparse = benchCase.kind == .sparseOwnDiffs
-            let touched = sparse ? files.sparse.touchedPages(index) : nil
+            let diffs = files.sparse(benchCase)
+            let touched = sparse ? diffs.touchedPages(index) : nil
             let start = Stopwatch.now()
             region = try benchCase.method.setUp(input)
             let setup = Stopwatch.now() - start
             let composed = benchCase.method.composesLayers
-            let expected = sparse ? files.sparse.expectedChecksum(index, composed: composed)
+            let expected = sparse ? diffs.expectedChecksum(index, composed: composed)
                 : BenchDataFiles.expectedChecksum(layout: layout, composed: composed)
             var sum: UInt64 = 0
             let faultsBefore = Self.faults()
@@ -175,6 +176,14 @@ struct BenchRestoreSample: Sendable {
     /// A later restore's faults: the median of all but the first.
     var laterFaults: Int? { benchMedian(Array(faults.dropFirst())) }
 
+    /// Setup and first touch across the P restores: the median and the
+    /// 95th percentile (nearest rank: with fewer than 20 restores, the
+    /// slowest).
+    var setupP50: UInt64? { benchMedian(setupNanoseconds) }
+    var setupP95: UInt64? { benchPercentile(setupNanoseconds, 95) }
+    var touchP50: UInt64? { benchMedian(touchNanoseconds) }
+    var touchP95: UInt64? { benchPercentile(touchNanoseconds, 95) }
+
     /// The first restore's first touch.
     var firstTouch: UInt64? { touchNanoseconds.first }
 
@@ -221,14 +230,19 @@ struct BenchRestoreResult: Sendable {
     let benchCase: BenchRestoreCase
     let pages: Int
     let fragmentation: Int
-    let sample: BenchRestoreSample?
-    let error: BenchError?
+    var sample: BenchRestoreSample?
+    var error: BenchError?
     /// The sparse case: the least memory its restores could hold (each
     /// base page read once, each diff page once), and its diffs' share of
     /// dirty pages and of pages touched, per cent.
     var idealKiB: Int?
     var dirtyPercent: Int?
     var touchPercent: Int?
+    /// The sparse case: the upper bound of its memory the run was checked
+    /// against (``BenchSparseDiffs/estimatedKiB(_:processes:)``).
+    var estimatedKiB: Int?
+    /// The sparse case: its restores' touched dirty pages, KiB.
+    var touchedDiffKiB: Int?
 
     var totalKiB: Int? { sample?.totalKiB }
     /// Memory per process.

@@ -55,3 +55,12 @@ func benchMedian<Value: BinaryInteger>(_ values: [Value]) -> Value? {
     let middle = sorted.count / 2
     return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
 }
+
+/// The `percent`th percentile by nearest rank: the smallest value at least
+/// `percent` % of the values do not exceed.
+func benchPercentile<Value: BinaryInteger>(_ values: [Value], _ percent: Int) -> Value? {
+    guard !values.isEmpty else { return nil }
+    let sorted = values.sorted()
+    let rank = (percent * sorted.count + 99) / 100
+    return sorted[min(sorted.count, max(1, rank)) - 1]
+}

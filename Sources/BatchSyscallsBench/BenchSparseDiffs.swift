@@ -68,6 +68,18 @@ struct BenchSparseDiffs: Sendable, Equatable {
     /// the base some process reads from it once, and each process's
     /// touched dirty pages once.
     func idealKiB(processes: Int) -> Int {
+        let parts = idealParts(processes: processes)
+        return (parts.basePages + parts.diffPages) * MemoryPage.size / 1024
+    }
+
+    /// The touched dirty pages of `processes` restores, KiB: the diff part
+    /// of the ideal (the base part a plain mapping's read-around may
+    /// exceed: the fan-out measures that with the floor).
+    func touchedDiffKiB(processes: Int) -> Int {
+        idealParts(processes: processes).diffPages * MemoryPage.size / 1024
+    }
+
+    private func idealParts(processes: Int) -> (basePages: Int, diffPages: Int) {
         var basePages = Set<Int>()
         var diffPages = 0
         for index in 0..<processes {
@@ -76,7 +88,35 @@ struct BenchSparseDiffs: Sendable, Equatable {
                 if dirty.contains(page) { diffPages += 1 } else { basePages.insert(page) }
             }
         }
-        return (basePages.count + diffPages) * MemoryPage.size / 1024
+        return (basePages.count, diffPages)
+    }
+
+    /// An upper bound of the memory `processes` restores by `method` hold,
+    /// KiB, from the files alone: the base read whole (read-around reads
+    /// nearly all of it even for a 25 % touch), each diff's pages read
+    /// through a mapping or with pread with a read-around window of 32 pages
+    /// (the default 128 KiB) about each dirty run, the private copies each
+    /// method makes, and each process's page tables and a MiB of its own.
+    /// A method is run at some P only when this fits the guest's memory.
+    func estimatedKiB(_ method: BenchMethod, processes: Int) -> Int {
+        let window = 32
+        var total = pages
+        for index in 0..<processes {
+            let runs = dirtyRuns(index)
+            let dirty = BenchRuns(runs).pageCount
+            let diffRead = min(pages, dirty + window * runs.count)
+            let touched = pages * touchPercent / 100
+            switch method {
+            case .floor: break
+            case .overlay: total += 2 * dirty
+            case .mapFixed: total += diffRead
+            case .eager: total += dirty + diffRead
+            case .userfaultfd: total += touched + diffRead
+            case .merge: total += pages + diffRead
+            }
+            total += pages * 8 / MemoryPage.size + 256
+        }
+        return total * MemoryPage.size / 1024
     }
 
     /// Pages of process `index`'s diff that hold data.

@@ -16,6 +16,9 @@ final class BenchUserfaultHandler: @unchecked Sendable {
     private let userfaultfd: Userfaultfd
     private let region: UnsafeMutableRawPointer
     private let layout: BenchLayout
+    /// A sparse diff's dirty pages (served from the overlay file), or nil:
+    /// the layout says.
+    private let dirtyPages: [Bool]?
     private let base: UnsafeRawPointer
     private let overlay: UnsafeRawPointer
     /// Written to stop the thread, which polls it with the userfaultfd.
@@ -25,11 +28,12 @@ final class BenchUserfaultHandler: @unchecked Sendable {
 
     /// A handler for `region` (`layout.pages` pages), which `userfaultfd`
     /// (non-blocking) has registered for missing faults.
-    init(userfaultfd: Userfaultfd, region: UnsafeMutableRawPointer, layout: BenchLayout, base: UnsafeRawPointer,
-         overlay: UnsafeRawPointer) {
+    init(userfaultfd: Userfaultfd, region: UnsafeMutableRawPointer, layout: BenchLayout, dirtyPages: [Bool]? = nil,
+         base: UnsafeRawPointer, overlay: UnsafeRawPointer) {
         self.userfaultfd = userfaultfd
         self.region = region
         self.layout = layout
+        self.dirtyPages = dirtyPages
         self.base = base
         self.overlay = overlay
     }
@@ -93,7 +97,7 @@ final class BenchUserfaultHandler: @unchecked Sendable {
             }
             for address in faults {
                 let page = Int(address - regionStart) / pageSize
-                let source = layout.isOverlay(page) ? overlay : base
+                let source = (dirtyPages?[page] ?? layout.isOverlay(page)) ? overlay : base
                 // EEXIST: another thread's fault on the same page was served first.
                 if let error = userfaultfd.copy(to: address, from: source + page * pageSize), error != .fileExists {
                     fail(.call("UFFDIO_COPY of page \(page)", error))

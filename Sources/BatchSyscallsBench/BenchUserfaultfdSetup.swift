@@ -47,7 +47,7 @@ enum BenchUserfaultfdSetup {
             throw .call("UFFDIO_REGISTER", error)
         }
         let handler = BenchUserfaultHandler(userfaultfd: userfaultfd, region: memory.address, layout: input.layout,
-                                            base: base.address, overlay: overlay.address)
+                                            dirtyPages: input.dirtyPages, base: base.address, overlay: overlay.address)
         try handler.start()
         // The handler stops before the memory and the sources go.
         return BenchRegion(address: memory.address, pages: pages, owners: [handler, memory, base, overlay],

@@ -30,4 +30,12 @@ static inline int bench_malloc_trim(void)
 	return malloc_trim(0);
 }
 
+/* memfd_create(name, MFD_CLOEXEC) by its system call number (glibc declares
+ * it only with _GNU_SOURCE): the merged copies of the restores' sparse
+ * case are files in memory, one per restore. */
+static inline int bench_memfd_create(const char *name)
+{
+	return (int)syscall(SYS_memfd_create, name, 1U /* MFD_CLOEXEC */);
+}
+
 #endif

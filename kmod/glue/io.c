@@ -60,26 +60,6 @@ bool bs_read_direct_iter(struct file *layer, uint64_t first_page, uint64_t pages
 	return read == (ssize_t)bytes;
 }
 
-struct page *bs_layer_page_direct(struct file *layer, pgoff_t index)
-{
-	struct folio *folio = folio_alloc(GFP_HIGHUSER, 0);
-	struct bio_vec vector;
-
-	if (!folio)
-		return NULL;
-	struct iov_iter iter;
-
-	bvec_set_page(&vector, folio_page(folio, 0), PAGE_SIZE, 0);
-	iov_iter_bvec(&iter, ITER_DEST, &vector, 1, PAGE_SIZE);
-	if (!bs_read_direct_iter(layer, index, 1, &iter)) {
-		folio_put(folio);
-		return NULL;
-	}
-	/* Nobody else sees it yet: the lock is taken at once. */
-	folio_lock(folio);
-	return folio_page(folio, 0);
-}
-
 bool bs_layer_pages_direct(struct file *layer, uint64_t first, uint32_t count, struct page **pages)
 {
 	struct bio_vec vectors[BS_OWN_RUN_PAGES];
@@ -103,6 +83,17 @@ release:
 	while (allocated > 0)
 		put_page(pages[--allocated]);
 	return false;
+}
+
+struct page *bs_layer_page_direct(struct file *layer, pgoff_t index)
+{
+	struct page *page;
+
+	if (!bs_layer_pages_direct(layer, index, 1, &page))
+		return NULL;
+	/* Nobody else sees it yet: the lock is taken at once. */
+	lock_page(page);
+	return page;
 }
 
 bool bs_file_caches_page(struct file *file, uint64_t index)

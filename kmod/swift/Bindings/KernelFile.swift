@@ -129,6 +129,9 @@ struct FileStamp: Equatable {
 
     fileprivate init(_ stamp: bs_layer_stamp) { self.stamp = stamp }
 
+    /// The file's size when stamped.
+    var size: Int64 { stamp.size }
+
     static func == (a: FileStamp, b: FileStamp) -> Bool {
         a.stamp.size == b.stamp.size && a.stamp.ctime_sec == b.stamp.ctime_sec
             && a.stamp.ctime_nsec == b.stamp.ctime_nsec && a.stamp.mtime_sec == b.stamp.mtime_sec

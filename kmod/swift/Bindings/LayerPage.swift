@@ -5,6 +5,8 @@
 /// deinit unless a fault takes it as its copy source (`PageFault.give`).
 struct LayerPage: ~Copyable {
     fileprivate let page: OpaquePointer
+    /// A flag, not `discard self`: Embedded Swift refuses `discard` in a
+    /// type that is not `@frozen`.
     fileprivate var handedOver = false
 
     fileprivate init(adopting page: OpaquePointer) { self.page = page }

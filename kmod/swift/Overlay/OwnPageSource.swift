@@ -16,11 +16,11 @@ enum OwnPageSource {
     static func give(_ overlay: UnsafeMutablePointer<Overlay>, layer: LayerIndex, page: UInt64,
                      to fault: borrowing PageFault) -> FaultResult {
         overlay.pointee.withOwnFile(layer) { file in
-            let size = UInt64(Swift.max(file.info.size, 0))
-            let layerPages = (size + (1 << pageShift) - 1) >> pageShift
+            // The stamp gives the size too (no second look at the inode).
+            let stamp = file.stamp
+            let layerPages = (UInt64(Swift.max(stamp.size, 0)) + (1 << pageShift) - 1) >> pageShift
             // Past the layer's end the usual path gives SIGBUS.
             guard page < layerPages else { return fault.giveSource(page: page, of: file) }
-            let stamp = file.stamp
             if let kept = take(overlay, layer: layer, page: page, stamp: stamp) {
                 if !file.cachesPage(page) {
                     Log.trace("own page copied from a page read ahead", Int64(page))

@@ -28,7 +28,7 @@ struct Scenario {
             + MapFilesScenarios.all + LayerScenarios.all + StackRequestScenarios.all + FuseScenarios.all
             + SharingScenarios.all + FleetScenarios.all + RemoteScenarios.all + UnmodifiedClientScenarios.all
             + LoadingSetScenarios.all + LoadingSetFileScenarios.all + MemoryFailureScenarios.all
-            + MappingAdviceScenarios.all + GuestMemoryScenarios.all + ModuleReloadScenarios.all
+            + MappingAdviceScenarios.all + ReadaheadScenarios.all + GuestMemoryScenarios.all + ModuleReloadScenarios.all
     }
 }
 

@@ -23,6 +23,7 @@
 #include <linux/mm.h>
 #include <linux/pagemap.h>
 #include <linux/shmem_fs.h>
+#include <linux/version.h>
 
 /*
  * The shmem folio holding page `index`, read or swapped in, referenced.
@@ -136,6 +137,32 @@ static inline void bs_vma_flags_clear(struct vm_area_struct *vma, unsigned long 
 #define BS_NOHUGEPAGE_REFUSES_PMD_MAPPING 1
 #else
 #define BS_NOHUGEPAGE_REFUSES_PMD_MAPPING 0
+#endif
+
+/*
+ * Reads the ractl's next `count` pages into its page cache, no more and with
+ * no readahead marker among them (no lookahead), as fadvise(WILLNEED) does.
+ * 6.15 made the callers of page_cache_ra_unbounded hold the mapping's
+ * invalidate lock, which it took itself before. No declaration changed, so
+ * the version decides.
+ */
+static inline void bs_page_cache_read_exactly(struct readahead_control *ractl, unsigned long count)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 15, 0)
+	filemap_invalidate_lock_shared(ractl->mapping);
+	page_cache_ra_unbounded(ractl, count, 0);
+	filemap_invalidate_unlock_shared(ractl->mapping);
+#else
+	page_cache_ra_unbounded(ractl, count, 0);
+#endif
+}
+
+/* 6.3 added FMODE_NOREUSE (POSIX_FADV_NOREUSE); before, the advice changed
+ * nothing. */
+#ifdef FMODE_NOREUSE
+#define BS_FMODE_NOREUSE FMODE_NOREUSE
+#else
+#define BS_FMODE_NOREUSE 0
 #endif
 
 /* One page of `mm` (whose mmap lock the caller holds) by get_user_pages:

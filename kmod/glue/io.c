@@ -115,19 +115,20 @@ struct folio *bs_layer_folio(struct file *layer, pgoff_t index)
 
 /*
  * Starts reading pages `first_page ..< first_page + pages` of `file`'s page
- * cache without waiting for the reads, as a sequential stream's readahead
- * does (large folios where the mapping allows them), up to the file's end.
- * A readahead state of its own, whose window is one chunk, so that each
- * call reads the chunk asked for; page_cache_sync_ra takes the locks
- * readahead needs on every kernel (6.15 made the callers of
- * page_cache_ra_unbounded hold the invalidate lock themselves). The file
- * goes with the request: some filesystems' readahead needs it (FUSE's).
+ * cache without waiting for the reads, up to the file's end, in reads of
+ * one chunk each. Exactly those pages and no readahead marker among them,
+ * as fadvise(WILLNEED) reads: a marker would make the fault that reaches it
+ * start reading the pages after the range, and on 6.1 retry (counted as a
+ * major fault). Folios of the mapping's smallest order, as there. Pages
+ * already cached are skipped. The file goes with the
+ * request: some filesystems' readahead needs it (FUSE's).
  */
 void bs_file_prefetch(struct file *file, uint64_t first_page, uint64_t pages)
 {
 	const unsigned long chunk = BS_PREFETCH_CHUNK_PAGES;
 	struct address_space *mapping = file->f_mapping;
 	uint64_t end = DIV_ROUND_UP(i_size_read(mapping->host), PAGE_SIZE);
+	/* Not the file's: a prefetch must not move its readers' window. */
 	struct file_ra_state ra = { 0 };
 	uint64_t index;
 
@@ -138,16 +139,8 @@ void bs_file_prefetch(struct file *file, uint64_t first_page, uint64_t pages)
 	end = min(end, first_page + pages);
 	for (index = first_page; index < end; index += chunk) {
 		DEFINE_READAHEAD(ractl, file, &ra, mapping, index);
-		unsigned long count = min_t(uint64_t, chunk, end - index);
 
-		/*
-		 * A sequential miss: the window starts at `index`, and is the
-		 * chunk itself (a window larger than the request would read up
-		 * to four times the pages asked for).
-		 */
-		ra.ra_pages = count;
-		ra.prev_pos = index ? (loff_t)(index - 1) << PAGE_SHIFT : -1;
-		page_cache_sync_ra(&ractl, count);
+		bs_page_cache_read_exactly(&ractl, min_t(uint64_t, chunk, end - index));
 		if (fatal_signal_pending(current))
 			return;
 	}

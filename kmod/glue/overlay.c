@@ -20,6 +20,7 @@
  */
 #include <linux/bvec.h>
 #include <linux/err.h>
+#include <linux/fadvise.h>
 #include <linux/fs.h>
 #include <linux/highmem.h>
 #include <linux/huge_mm.h>
@@ -109,12 +110,84 @@ static int bs_overlay_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
+/*
+ * fadvise(2) on an overlay file, and madvise(MADV_WILLNEED) on its mappings
+ * (which the kernel turns into fadvise of the mapped file).
+ *
+ * WILLNEED: Swift starts reading each page from the page cache that serves
+ * it (the lower stack's or an own layer's), as a loading set does, so a
+ * page an own layer serves is not read from the base as well.
+ *
+ * The rest: where the overlay maps the base file's own page cache, the
+ * kernel's generic_fadvise applies as to the base file itself. A lower
+ * inode of the module's filesystem has no backing device, so
+ * generic_fadvise would ignore the advice; it is applied here the same
+ * way, with the overlay's own window as the device's: NORMAL restores it,
+ * SEQUENTIAL doubles it, RANDOM marks the file, DONTNEED drops the clean,
+ * unmapped pages of the range (a lower inode's pages are never dirty).
+ */
+static int bs_overlay_fadvise(struct file *file, loff_t offset, loff_t len, int advice)
+{
+	struct address_space *mapping = file->f_mapping;
+	bool lower_inode = mapping->host->i_sb == file_inode(file)->i_sb;
+	void *overlay = file_inode(file)->i_private;
+	/* The last byte, inclusive (len 0: to the end), as generic_fadvise counts. */
+	u64 last_byte = (u64)offset + (u64)len - 1;
+
+	if (len < 0 || offset < 0)
+		return -EINVAL;
+	if (!len || (u64)offset + (u64)len < (u64)len)
+		last_byte = LLONG_MAX;
+	if (advice == POSIX_FADV_WILLNEED) {
+		bs_swift_overlay_willneed(overlay, file, (u64)offset >> PAGE_SHIFT, last_byte >> PAGE_SHIFT);
+		return 0;
+	}
+	if (!lower_inode)
+		return generic_fadvise(file, offset, len, advice);
+	switch (advice) {
+	case POSIX_FADV_NORMAL:
+		file->f_ra.ra_pages = bs_swift_overlay_readahead_pages(overlay);
+		spin_lock(&file->f_lock);
+		file->f_mode &= ~(FMODE_RANDOM | BS_FMODE_NOREUSE);
+		spin_unlock(&file->f_lock);
+		return 0;
+	case POSIX_FADV_RANDOM:
+		spin_lock(&file->f_lock);
+		file->f_mode |= FMODE_RANDOM;
+		spin_unlock(&file->f_lock);
+		return 0;
+	case POSIX_FADV_SEQUENTIAL:
+		file->f_ra.ra_pages = 2 * bs_swift_overlay_readahead_pages(overlay);
+		spin_lock(&file->f_lock);
+		file->f_mode &= ~FMODE_RANDOM;
+		spin_unlock(&file->f_lock);
+		return 0;
+	case POSIX_FADV_NOREUSE:
+		spin_lock(&file->f_lock);
+		file->f_mode |= BS_FMODE_NOREUSE;
+		spin_unlock(&file->f_lock);
+		return 0;
+	case POSIX_FADV_DONTNEED: {
+		/* Whole pages only: a partial page at either end stays. */
+		pgoff_t first = DIV_ROUND_UP((u64)offset, PAGE_SIZE);
+		pgoff_t end = last_byte == LLONG_MAX ? ULONG_MAX : (pgoff_t)((last_byte + 1) >> PAGE_SHIFT);
+
+		if (end > first)
+			invalidate_mapping_pages(mapping, first, end == ULONG_MAX ? ULONG_MAX : end - 1);
+		return 0;
+	}
+	default:
+		return -EINVAL;
+	}
+}
+
 const struct file_operations bs_overlay_fops = {
 	.owner = THIS_MODULE,
 	.open = bs_overlay_open,
 	.mmap = bs_overlay_mmap,
 	.release = bs_overlay_release,
 	.llseek = generic_file_llseek,
+	.fadvise = bs_overlay_fadvise,
 };
 
 struct inode *bs_overlay_inode_create(void *overlay, int64_t size, int *error)
@@ -218,6 +291,8 @@ uint32_t bs_fault_state(struct vm_fault *vmf)
 		state |= BS_FAULT_NO_HUGE_PAGES;
 	if (BS_NOHUGEPAGE_REFUSES_PMD_MAPPING)
 		state |= BS_FAULT_NO_HUGE_PAGES_HONOURED;
+	if (vmf->vma->vm_flags & VM_RAND_READ)
+		state |= BS_FAULT_RANDOM_READ;
 	return state;
 }
 

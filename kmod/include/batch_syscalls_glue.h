@@ -326,6 +326,7 @@ enum {
 	BS_FAULT_PMD_NONE = 1 << 0, /* no page table below the fault's PMD yet */
 	BS_FAULT_NO_HUGE_PAGES = 1 << 1, /* the VMA has VM_NOHUGEPAGE */
 	BS_FAULT_NO_HUGE_PAGES_HONOURED = 1 << 2, /* and this kernel's faults honour it */
+	BS_FAULT_RANDOM_READ = 1 << 3, /* the VMA has VM_RAND_READ (MADV_RANDOM): no readahead */
 };
 uint32_t bs_fault_state(struct vm_fault *vmf);
 
@@ -345,8 +346,8 @@ int bs_check_zeroed_user(const void __user *_Nullable from, size_t size);
 
 /*
  * Starts reading pages [first_page, first_page + pages) of `file`'s page
- * cache without waiting (a sequential readahead, in chunks of
- * BS_PREFETCH_CHUNK_PAGES, each one read), up to its end: a layer's own
+ * cache without waiting (exactly those pages, no readahead marker, in
+ * chunks of BS_PREFETCH_CHUNK_PAGES, each one read), up to its end: a layer's own
  * page cache, or, through an overlay's file, the lower page cache it maps.
  */
 void bs_file_prefetch(struct file *file, uint64_t first_page, uint64_t pages);
@@ -426,6 +427,11 @@ uint32_t bs_swift_overlay_map_pages(void *overlay, struct vm_fault *vmf, uint64_
 int bs_swift_overlay_mmap(void *overlay, bool shared, bool *no_huge_pages, bool *no_exec);
 /* The page cache an overlay's files map. */
 struct address_space *bs_swift_overlay_mapping(void *overlay);
+/* fadvise(POSIX_FADV_WILLNEED) or madvise(MADV_WILLNEED) of pages first..last
+ * (clamped to the overlay) through `file`, an overlay file the caller holds. */
+void bs_swift_overlay_willneed(void *overlay, struct file *file, uint64_t first, uint64_t last);
+/* The readahead window of the overlay's files as opened, in pages. */
+uint32_t bs_swift_overlay_readahead_pages(void *overlay);
 void bs_swift_overlay_release(void *overlay);
 void bs_swift_attachment_release(void *attachment);
 /* A request's work in another process's address space (bs_run_in_address_space). */

@@ -97,6 +97,20 @@ public func bs_swift_overlay_mmap(_ overlay: UnsafeMutableRawPointer, _ shared: 
 }
 
 @c @implementation
+public func bs_swift_overlay_willneed(_ overlay: UnsafeMutableRawPointer, _ file: OpaquePointer, _ first: UInt64,
+                                   _ last: UInt64) {
+    // The caller (fadvise, madvise) holds the file for the call; the
+    // prefetch takes a reference of its own, as a loading set's does.
+    let view = KernelFile(adopting: bs_file_get(file))
+    OverlayHandle(overlay).pointer.pointee.prefetch(first: first, last: last, through: view)
+}
+
+@c @implementation
+public func bs_swift_overlay_readahead_pages(_ overlay: UnsafeMutableRawPointer) -> UInt32 {
+    OverlayHandle(overlay).pointer.pointee.readaheadPages
+}
+
+@c @implementation
 public func bs_swift_overlay_mapping(_ overlay: UnsafeMutableRawPointer) -> OpaquePointer {
     OverlayHandle(overlay).pointer.pointee.mapping.unsafeKernelPointer
 }

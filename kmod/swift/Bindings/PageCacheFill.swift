@@ -95,7 +95,7 @@ extension KernelFile {
     }
 
     /// Starts reading pages `first ..< first + count` into the file's page
-    /// cache without waiting (a sequential readahead, 2 MiB a read), up to
+    /// cache without waiting (those pages only, 2 MiB a read), up to
     /// its end: a layer's own, or the lower page cache an overlay's file maps.
     func prefetch(pages first: UInt64, count: UInt64) {
         bs_file_prefetch(unsafeKernelPointer, first, count)

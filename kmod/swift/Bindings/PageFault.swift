@@ -35,6 +35,10 @@ struct PageFault: ~Copyable {
         return !refused
     }
 
+    /// Whether the VMA was advised MADV_RANDOM (VM_RAND_READ): a fault
+    /// then reads its own page only, as filemap_fault does.
+    var readsAtRandom: Bool { bs_fault_state(fault) & UInt32(BS_FAULT_RANDOM_READ) != 0 }
+
     /// The lower page cache's page at the fault (filemap_fault).
     func faultLower() -> FaultResult { FaultResult(bs_fault_lower(fault)) }
 

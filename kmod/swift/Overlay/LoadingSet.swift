@@ -8,7 +8,7 @@
 /// the page cache that serves it: the lower stack's (the base file's own,
 /// or the lower inode's, whose fill runs in the module's fill workers) and
 /// each own layer's (whose pages a fault then copies from memory). Every
-/// read is a sequential readahead of up to 2 MiB, in page order, and none
+/// read is of up to 2 MiB, in page order, of those pages only, and none
 /// is waited for: a fault on a page still in flight waits for its folio
 /// alone. `populate` then maps them, read-only, as MADV_POPULATE_READ does.
 struct LoadingSet: ~Copyable {
@@ -28,17 +28,8 @@ struct LoadingSet: ~Copyable {
 
     /// Starts reading the set's pages that lie inside the overlay.
     func prefetch(_ published: borrowing PublishedOverlay) {
-        let overlay = published.overlay.pointer
-        let pageCount = (UInt64(overlay.pointee.size) + (1 << pageShift) - 1) >> pageShift
-        for range in pages.segments where range.first < pageCount {
-            let count = Swift.min(range.last, pageCount - 1) - range.first + 1
-            for run in FaultPlan(segments: overlay.pointee.own.segments, first: range.first, count: count) {
-                if run.layer == Layers.base {
-                    published.file.prefetch(pages: run.first, count: run.count)
-                } else {
-                    overlay.pointee.withOwnFile(run.layer) { file in file.prefetch(pages: run.first, count: run.count) }
-                }
-            }
+        for range in pages.segments {
+            published.overlay.pointer.pointee.prefetch(first: range.first, last: range.last, through: published.file)
         }
         Log.debug("loading set prefetched, ranges", Int64(pages.count))
     }

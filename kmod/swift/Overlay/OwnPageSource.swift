@@ -11,7 +11,8 @@
 /// overlay keeps those pages for their own faults (`ReadAheadPages`). A
 /// kept page is used only while its layer file is unchanged (its stamp)
 /// and its page cache does not hold the page (which may be newer than the
-/// disk); otherwise it is dropped and the page read as before.
+/// disk); otherwise it is dropped and the page read as before. A mapping
+/// advised MADV_RANDOM reads the faulting page alone.
 enum OwnPageSource {
     static func give(_ overlay: UnsafeMutablePointer<Overlay>, layer: LayerIndex, page: UInt64,
                      to fault: borrowing PageFault) -> FaultResult {
@@ -27,7 +28,9 @@ enum OwnPageSource {
                     return fault.give(kept, read: false)
                 }
             }
-            let run = overlay.pointee.own.run(from: page, limit: Swift.min(UInt64(LayerPage.runLimit), layerPages - page))
+            // MADV_RANDOM: the page alone, as a plain mapping's fault reads.
+            let runLimit = fault.readsAtRandom ? 1 : UInt64(LayerPage.runLimit)
+            let run = overlay.pointee.own.run(from: page, limit: Swift.min(runLimit, layerPages - page))
             if run > 1 {
                 var first: LayerPage? = nil
                 let read = file.readDirect(first: page, count: Int(run)) { (index: Int, readPage: consuming LayerPage) in

@@ -254,11 +254,11 @@ enum RemoteScenarios {
     /// checks that it is locked: that is why it runs last, alone).
     static func ptraceRule(underScope scope: Int) throws {
         let path = "/proc/sys/kernel/yama/ptrace_scope"
-        guard let before = SystemFiles.read(path)?.filter({ !$0.isWhitespace }) else {
-            throw SkipScenario("no \(path): Yama is not built in")
-        }
-        try SystemFiles.write(path, "\(scope)")
-        defer { if scope < 3 { try? SystemFiles.write(path, before) } }
+        guard KernelKnobs.value(path) != nil else { throw SkipScenario("no \(path): Yama is not built in") }
+        let knobs = KernelKnobs()
+        // Scope 3 stays until reboot: there is nothing to restore.
+        defer { if scope < 3 { knobs.restore() } }
+        try knobs.set(path, "\(scope)")
         try ptraceRule()
         if scope == 3 {
             expect((try? SystemFiles.write(path, "2")) == nil && yamaPtraceScope() == 3,

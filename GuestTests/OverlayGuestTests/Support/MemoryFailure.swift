@@ -41,10 +41,9 @@ enum MemoryFailure {
     /// process is signalled when a page is poisoned, only the ones that
     /// touch it afterwards. Restored afterwards.
     static func withLateKill<T>(_ body: () throws -> T) throws -> T {
-        let path = "/proc/sys/vm/memory_failure_early_kill"
-        let before = SystemFiles.read(path)?.filter { !$0.isWhitespace } ?? "0"
-        if before != "0" { try SystemFiles.write(path, "0") }
-        defer { if before != "0" { try? SystemFiles.write(path, before) } }
+        let knobs = KernelKnobs()
+        defer { knobs.restore() }
+        try knobs.set("/proc/sys/vm/memory_failure_early_kill", "0")
         return try body()
     }
 

@@ -26,7 +26,7 @@ struct BenchReadyFiles: Sendable {
         let pages = layout.pages
         let serving = layout.servingLayers
         func stream(ofLayer layer: UInt8) -> UInt32 { UInt32(70 + Int(layer)) }
-        if !Self.isValid(base, pages: pages, streams: (stream(ofLayer: 0), stream(ofLayer: 0))) {
+        if !BenchDataFiles.isValid(base, pattern: BenchReadyLayout.basePattern, pages: pages) {
             log("writing \(base) (\(pages) pages)")
             try BenchReadyLayout.basePattern.writeSparse(to: base, pages: pages, data: [0...(pages - 1)],
                                                          seed: BenchDataFiles.seed)
@@ -40,7 +40,7 @@ struct BenchReadyFiles: Sendable {
                                                             seed: BenchDataFiles.seed)
         }
         let ends = (stream(ofLayer: serving[0]), stream(ofLayer: serving[pages - 1]))
-        if !Self.isValid(merged, pages: pages, streams: ends) {
+        if !BenchDataFiles.isValid(merged, pages: pages, streams: ends) {
             log("writing \(merged) (\(pages) pages, the chain flattened)")
             try writeMerged(serving: serving)
         }
@@ -73,24 +73,6 @@ struct BenchReadyFiles: Sendable {
                 guard fsync(descriptor.rawValue) == 0 else { throw Errno(rawValue: errno) }
             }
         }
-    }
-
-    /// Whether `path` has `pages` pages, its first and last page from the
-    /// given streams (a cheap check: the contents come from a seed).
-    private static func isValid(_ path: FilePath, pages: Int, streams: (UInt32, UInt32)) -> Bool {
-        var info = stat()
-        guard stat(path.string, &info) == 0, Int(info.st_size) == pages * MemoryPage.size else { return false }
-        guard let descriptor = try? FileDescriptor.open(path, .readOnly, options: .closeOnExec) else { return false }
-        defer { try? descriptor.close() }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 16, alignment: 8)
-        defer { buffer.deallocate() }
-        for (page, stream) in [(0, streams.0), (pages - 1, streams.1)] {
-            guard (try? descriptor.read(fromAbsoluteOffset: Int64(page * MemoryPage.size), into: buffer)) == 16,
-                  let origin = PagePattern.origin(of: UnsafeRawBufferPointer(buffer)),
-                  origin.stream == stream, origin.page == page
-            else { return false }
-        }
-        return true
     }
 
     /// Whether the sparse file at `path` has `pages` pages and no more

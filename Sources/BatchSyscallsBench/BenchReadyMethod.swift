@@ -43,15 +43,7 @@ struct BenchReadyInput {
     init(files: BenchReadyFiles, loadingSet: LoadingSet) throws(BenchError) {
         self.files = files
         self.loadingSet = loadingSet
-        var lists: [SegmentList] = []
-        for k in 1...files.layout.diffs {
-            do {
-                lists.append(try SegmentList(files.layout.dirtyRuns(ofDiff: k)))
-            } catch {
-                throw .failed("segments of diff \(k): \(error)")
-            }
-        }
-        segments = lists
+        segments = try BenchOpen.segmentLists(diffs: files.layout.diffs, runs: files.layout.dirtyRuns(ofDiff:))
     }
 
     var pages: Int { files.layout.pages }
@@ -68,19 +60,11 @@ struct BenchReadyInput {
     }
 
     private func map(_ path: FilePath, protection: MappedFile.Protection) throws(BenchError) -> MappedFile {
-        do {
-            return try MappedFile(path: path, protection: protection, pages: pages)
-        } catch {
-            throw .call("mmap of \(path)", error)
-        }
+        try BenchOpen.map(path, protection: protection, pages: pages)
     }
 
     private func openDiff(_ k: Int) throws(BenchError) -> FileDescriptor {
-        do {
-            return try Errno.rethrowing { try FileDescriptor.open(files.diff(k), .readOnly, options: .closeOnExec) }
-        } catch {
-            throw .call("open \(files.diff(k))", error)
-        }
+        try BenchOpen.readOnly(files.diff(k))
     }
 
     private func floor(willNeed: Bool) throws(BenchError) -> BenchRegion {
@@ -98,31 +82,14 @@ struct BenchReadyInput {
     }
 
     private func mapFixed() throws(BenchError) -> BenchRegion {
-        let base = try map(files.base, protection: [.read, .write])
-        for k in 1...files.layout.diffs {
-            let descriptor = try openDiff(k)
-            defer { try? descriptor.close() }
-            try BenchMapFixedSetup.map(descriptor.rawValue, runs: segments[k - 1], over: base.address, writable: true) {
-                "mmap(MAP_FIXED) of extent \($0 + 1) of diff \(k)"
-            }
-        }
-        return BenchRegion(address: base.address, pages: pages, owners: [base])
+        try BenchMapFixedSetup.chain(base: files.base, pages: pages, diffs: (1...files.layout.diffs).map(files.diff),
+                                     segments: segments)
     }
 
     private func userfaultfd() throws(BenchError) -> BenchRegion {
         let merged = try map(files.merged, protection: .read)
         let memory = try BenchAnonymousMemory(pages: pages)
-        let userfaultfd: Userfaultfd
-        do {
-            userfaultfd = try Userfaultfd(nonBlocking: true, userModeOnly: true)
-        } catch {
-            throw .unavailable("userfaultfd or UFFDIO_API: \(error.name)")
-        }
-        do {
-            try userfaultfd.registerMissing(memory.address, length: memory.length)
-        } catch {
-            throw .call("UFFDIO_REGISTER", error)
-        }
+        let userfaultfd = try BenchUserfaultfdSetup.register(memory)
         let source = UnsafeRawPointer(merged.address)
         let pageSize = MemoryPage.size
         let handler = BenchUserfaultHandler(userfaultfd: userfaultfd, region: memory.address, pages: pages,
@@ -134,12 +101,7 @@ struct BenchReadyInput {
     }
 
     private func overlay(loadingSet: LoadingSet?, populate: Bool) throws(BenchError) -> BenchRegion {
-        let device: OverlayDevice
-        do {
-            device = try OverlayDevice()
-        } catch {
-            throw .unavailable("cannot open \(OverlayDevice.defaultPath): \(error)")
-        }
+        let device = try BenchOpen.device()
         let base = try map(files.base, protection: [.read, .write])
         var descriptors: [FileDescriptor] = []
         defer { descriptors.forEach { try? $0.close() } }

@@ -90,7 +90,9 @@ test-packages: deb
 demo:
 	vm/demo
 
-# Benchmarks in the QEMU guest: prints the tables, writes docs/benchmarks/.
+# Benchmarks in the QEMU guest: prints the tables, writes docs/benchmarks/;
+# on the default guest kernel (6.12), or KERNEL=6.1|6.12|7.3 (vm/config.sh
+# reads it from the environment, where make puts command-line variables).
 bench:
 	vm/bench
 

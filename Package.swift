@@ -81,6 +81,11 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        // The bench's pure parts (layouts, orders, tables) on the host.
+        .testTarget(
+            name: "BatchSyscallsBenchTests",
+            dependencies: ["BatchSyscallsBench", "MemoryOverlay", "SampleFiles"]
+        ),
 
         // The test programs, under GuestTests/: nothing there ships.
         // The kit the guest programs share (the tests and the bench): the

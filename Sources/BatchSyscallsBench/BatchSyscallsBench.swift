@@ -32,7 +32,10 @@ struct BatchSyscallsBench: ParsableCommand {
             snapshot chain (a base and --chain-diffs sparse diffs of --chain-extents one-page extents \
             each) restored with one v2 request (data extents, or segment lists), one v1 request per \
             diff, mmap(MAP_FIXED) per extent and a merged copy: setup and first touch, files cached \
-            and cold. Each run is a child process of its own; the numbers are medians.
+            and cold; and the time to ready (--ready-pages: a base, three sparse diffs, a recorded loading \
+            set of a 25 % working set): each of floor, floor+willneed, map-fixed, uffd-prefetch, overlay, \
+            overlay+loading-set and overlay+loading-set+populate timed until the working set is read, cold \
+            and warm, with faults and disk reads. Each run is a child process of its own; the numbers are medians.
 
             Without /dev/batch_syscalls the overlay method is reported as unavailable and the others \
             still run. The data files (2 x pages x 4 KiB) are written into --dir unless they are \
@@ -150,6 +153,15 @@ struct BatchSyscallsBench: ParsableCommand {
     @Option(help: "Runs of each chain measurement.")
     var chainRepetitions = 3
 
+    @Option(help: """
+        Pages of the time-to-ready case's base (0: none): three sparse diffs over it, a working set of 25 % of \
+        the pages in 1,000 clusters whose loading set is recorded, each method timed until the working set is read.
+        """)
+    var readyPages = 262_144
+
+    @Option(help: "Runs of each time-to-ready measurement (default: --repetitions).")
+    var readyRepetitions: Int?
+
     @Option(help: "Directory of the data files.")
     var dir = "bench-data"
 
@@ -193,6 +205,9 @@ struct BatchSyscallsBench: ParsableCommand {
         guard (0...255).contains(chainDiffs), chainExtents >= 1, chainExtents <= 1 << 20, chainRepetitions >= 1 else {
             throw ValidationError("--chain-diffs must be 0 to 255, --chain-extents 1 to 1,048,576, --chain-repetitions at least 1")
         }
+        guard readyPages == 0 || readyPages >= 4096, (readyRepetitions ?? 1) >= 1 else {
+            throw ValidationError("--ready-pages must be 0 or at least 4096, --ready-repetitions at least 1")
+        }
     }
 
     func run() throws {
@@ -224,6 +239,8 @@ struct BatchSyscallsBench: ParsableCommand {
         configuration.chainDiffs = chainDiffs
         configuration.chainExtents = chainExtents
         configuration.chainRepetitions = chainRepetitions
+        configuration.readyPages = readyPages
+        configuration.readyRepetitions = readyRepetitions ?? repetitions
 
         let quiet = self.quiet
         let started = Stopwatch.now()
@@ -239,6 +256,7 @@ struct BatchSyscallsBench: ParsableCommand {
                 try runner.files.prepare(log: log)
                 try runner.restoreFiles.prepare(log: log)
                 if chainDiffs > 0 { try BenchChain(configuration: configuration, log: log).files.prepare(log: log) }
+                if readyPages > 0 { try BenchReady(configuration: configuration, log: log).files.prepare(log: log) }
             } catch {
                 throw BenchError.call("writing the data files in \(dir)", error)
             }
@@ -293,6 +311,11 @@ struct BatchSyscallsBench: ParsableCommand {
         }
         if !results.chain.isEmpty {
             out += "\nSnapshot chain (a base and sparse diffs of one-page extents; median)\n" + BenchChain.table(results.chain).text
+        }
+        if !results.ready.results.isEmpty {
+            let ready = BenchReadyTables(outcome: results.ready)
+            out += "\nTime to ready (\(ready.summary); median; vs floor: over the floor's, same cache state)\n"
+                + ready.table.text
         }
         out += "\nThe project's performance targets\n" + tables.targets.text
         return out

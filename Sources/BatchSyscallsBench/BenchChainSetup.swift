@@ -37,15 +37,9 @@ struct BenchChainInput {
 
     init(files: BenchChainFiles) throws(BenchError) {
         self.files = files
-        var lists: [SegmentList] = []
-        for k in 1...files.layout.diffs {
-            do {
-                lists.append(try SegmentList(files.layout.dirtyPages(ofDiff: k).lazy.map { $0...$0 }))
-            } catch {
-                throw .failed("segments of diff \(k): \(error)")
-            }
+        segments = try BenchOpen.segmentLists(diffs: files.layout.diffs) { k in
+            files.layout.dirtyPages(ofDiff: k).map { $0...$0 }
         }
-        segments = lists
     }
 
     var pages: Int { files.layout.pages }
@@ -59,32 +53,16 @@ struct BenchChainInput {
         }
     }
 
-    private func device() throws(BenchError) -> OverlayDevice {
-        do {
-            return try OverlayDevice()
-        } catch {
-            throw .unavailable("cannot open \(OverlayDevice.defaultPath): \(error)")
-        }
-    }
-
     private func mapBase() throws(BenchError) -> MappedFile {
-        do {
-            return try MappedFile(path: files.base, protection: [.read, .write], pages: pages)
-        } catch {
-            throw .call("mmap of \(files.base)", error)
-        }
+        try BenchOpen.map(files.base, protection: [.read, .write], pages: pages)
     }
 
     private func openDiff(_ k: Int) throws(BenchError) -> FileDescriptor {
-        do {
-            return try Errno.rethrowing { try FileDescriptor.open(files.diff(k), .readOnly, options: .closeOnExec) }
-        } catch {
-            throw .call("open \(files.diff(k))", error)
-        }
+        try BenchOpen.readOnly(files.diff(k))
     }
 
     private func stack(byExtents: Bool) throws(BenchError) -> BenchRegion {
-        let device = try device()
+        let device = try BenchOpen.device()
         let base = try mapBase()
         var descriptors: [FileDescriptor] = []
         defer { descriptors.forEach { try? $0.close() } }
@@ -101,7 +79,7 @@ struct BenchChainInput {
     }
 
     private func stackedV1() throws(BenchError) -> BenchRegion {
-        let device = try device()
+        let device = try BenchOpen.device()
         let base = try mapBase()
         var last: Overlay?
         for k in 1...files.layout.diffs {
@@ -124,15 +102,8 @@ struct BenchChainInput {
     }
 
     private func mapFixed() throws(BenchError) -> BenchRegion {
-        let base = try mapBase()
-        for k in 1...files.layout.diffs {
-            let descriptor = try openDiff(k)
-            defer { try? descriptor.close() }
-            try BenchMapFixedSetup.map(descriptor.rawValue, runs: segments[k - 1], over: base.address, writable: true) {
-                "mmap(MAP_FIXED) of extent \($0 + 1) of diff \(k)"
-            }
-        }
-        return BenchRegion(address: base.address, pages: pages, owners: [base])
+        try BenchMapFixedSetup.chain(base: files.base, pages: pages, diffs: (1...files.layout.diffs).map(files.diff),
+                                     segments: segments)
     }
 
     private func merge() throws(BenchError) -> BenchRegion {

@@ -58,6 +58,10 @@ struct BenchConfiguration: Sendable {
     var chainDiffs = 10
     var chainExtents = 10_000
     var chainRepetitions = 3
+    /// The time-to-ready case (BenchReady): pages of its base (0: none),
+    /// repetitions.
+    var readyPages = 262_144
+    var readyRepetitions = 5
 
     /// The methods in the setup-only runs: merge reads every page, so its
     /// setup grows with pages, not segments (the touch runs show it).

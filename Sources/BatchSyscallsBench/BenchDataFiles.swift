@@ -43,13 +43,20 @@ struct BenchDataFiles: Sendable {
     /// right origin (a cheap check: the full contents come from a seed).
     static func isValid(_ path: FilePath, pattern: PagePattern, pages: Int) -> Bool {
         guard case .seeded(let stream) = pattern else { return false }
+        return isValid(path, pages: pages, streams: (stream, stream))
+    }
+
+    /// Whether `path` has `pages` pages, its first page from the first
+    /// stream and its last from the second (a file of several layers'
+    /// pages, as the time-to-ready case's merged file).
+    static func isValid(_ path: FilePath, pages: Int, streams: (first: UInt32, last: UInt32)) -> Bool {
         var info = stat()
         guard stat(path.string, &info) == 0, Int(info.st_size) == pages * MemoryPage.size else { return false }
         guard let descriptor = try? FileDescriptor.open(path, .readOnly, options: .closeOnExec) else { return false }
         defer { try? descriptor.close() }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 16, alignment: 8)
         defer { buffer.deallocate() }
-        for page in [0, pages - 1] {
+        for (page, stream) in [(0, streams.first), (pages - 1, streams.last)] {
             guard (try? descriptor.read(fromAbsoluteOffset: Int64(page * MemoryPage.size), into: buffer)) == 16,
                   let origin = PagePattern.origin(of: UnsafeRawBufferPointer(buffer)),
                   origin.stream == stream, origin.page == page

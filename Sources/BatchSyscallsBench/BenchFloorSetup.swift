@@ -10,10 +10,6 @@ enum BenchFloorSetup {
 
     /// The private mapping of the base file every file-backed method starts from.
     static func mapBase(_ input: BenchInput) throws(BenchError) -> MappedFile {
-        do {
-            return try MappedFile(path: input.files.base, protection: input.protection, pages: input.layout.pages)
-        } catch {
-            throw .call("mmap of \(input.files.base)", error)
-        }
+        try BenchOpen.map(input.files.base, protection: input.protection, pages: input.layout.pages)
     }
 }

@@ -56,7 +56,7 @@ enum BenchJSON {
     /// The lines for all results.
     static func lines(_ results: BenchRunner.Results) -> [String] {
         (results.touch + results.setup).map(object(for:)) + results.sharing.map(object(for:))
-            + BenchRestoreTables(results: results.restores).jsonLines
+            + BenchRestoreTables(results: results.restores).jsonLines + BenchReadyTables(outcome: results.ready).jsonLines
     }
 
     /// A touch or setup-only measurement.

@@ -21,6 +21,23 @@ enum BenchMapFixedSetup {
         return BenchRegion(address: base.address, pages: input.layout.pages, owners: [base])
     }
 
+    /// A snapshot chain by hand: a writable private mapping of the file at
+    /// `base` (`pages` pages), then each extent of each diff (`diffs[i]`
+    /// holding `segments[i]`) mapped over it, lowest diff first.
+    static func chain(base: FilePath, pages: Int, diffs: [FilePath],
+                      segments: [SegmentList]) throws(BenchError) -> BenchRegion {
+        let mapping = try BenchOpen.map(base, protection: [.read, .write], pages: pages)
+        for (index, diff) in diffs.enumerated() {
+            let descriptor = try BenchOpen.readOnly(diff)
+            defer { try? descriptor.close() }
+            try map(descriptor.rawValue, runs: segments[index], over: mapping.address, writable: true) {
+                "mmap(MAP_FIXED) of extent \($0 + 1) of diff \(index + 1)"
+            }
+        }
+        // Unmapping the base range unmaps the extents too.
+        return BenchRegion(address: mapping.address, pages: pages, owners: [mapping])
+    }
+
     /// Maps each run of pages of the file open as `descriptor` over the
     /// same pages of the mapping at `address`, one `mmap(MAP_FIXED |
     /// MAP_PRIVATE)` each; `describe(index)` names a run whose mmap fails.

@@ -20,18 +20,8 @@ enum BenchOverlaySetup {
     }
 
     static func setUp(_ input: BenchInput) throws(BenchError) -> BenchRegion {
-        let device: OverlayDevice
-        let base: MappedFile
-        do {
-            device = try OverlayDevice()
-        } catch {
-            throw .unavailable("cannot open \(OverlayDevice.defaultPath): \(error)")
-        }
-        do {
-            base = try MappedFile(path: input.files.base, protection: input.protection, pages: input.layout.pages)
-        } catch {
-            throw .call("mmap of \(input.files.base)", error)
-        }
+        let device = try BenchOpen.device()
+        let base = try BenchFloorSetup.mapBase(input)
         let overlay = try input.byDataExtents ? stack(device, base: base, input) : create(device, base: base, input)
         return BenchRegion(address: base.address, pages: input.layout.pages, owners: [], overlay: overlay)
     }
@@ -55,12 +45,7 @@ enum BenchOverlaySetup {
 
     /// One v2 stack request of one layer: the overlay file's data extents.
     private static func stack(_ device: OverlayDevice, base: MappedFile, _ input: BenchInput) throws(BenchError) -> Overlay {
-        let file: FileDescriptor
-        do {
-            file = try Errno.rethrowing { try FileDescriptor.open(input.files.overlay, .readOnly, options: .closeOnExec) }
-        } catch {
-            throw .call("open \(input.files.overlay)", error)
-        }
+        let file = try BenchOpen.readOnly(input.files.overlay)
         defer { try? file.close() }
         do {
             return try device.stack(base: base, layers: [Layer.dataExtents(of: file)])

@@ -92,6 +92,7 @@ struct BenchReport {
         }
 
         out += BenchRestoreTables(results: results.restores).markdown(fragmentation: configuration.restoreFragmentation)
+        out += BenchReadyTables(outcome: results.ready).markdown
         out += methodNotes
         return out
     }

@@ -21,6 +21,7 @@ struct BenchRunner {
         var sharing: [BenchSharingResult] = []
         var restores: [BenchRestoreResult] = []
         var chain: [BenchChain.Result] = []
+        var ready = BenchReady.Outcome()
     }
 
     func run() throws(BenchError) -> Results {
@@ -54,6 +55,7 @@ struct BenchRunner {
             results.restores = runRestores(unavailable: unavailable)
         }
         if configuration.chainDiffs > 0 { results.chain = BenchChain(configuration: configuration, log: log).run() }
+        if configuration.readyPages > 0 { results.ready = BenchReady(configuration: configuration, log: log).run() }
         return results
     }
 

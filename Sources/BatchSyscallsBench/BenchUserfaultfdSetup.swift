@@ -24,17 +24,8 @@ enum BenchUserfaultfdSetup {
         try Userfaultfd(nonBlocking: true, userModeOnly: true)
     }
 
-    static func setUp(_ input: BenchInput) throws(BenchError) -> BenchRegion {
-        let pages = input.layout.pages
-        let base: MappedFile
-        let overlay: MappedFile
-        do {
-            base = try MappedFile(path: input.files.base, protection: .read, pages: pages)
-            overlay = try MappedFile(path: input.files.overlay, protection: .read, pages: pages)
-        } catch {
-            throw .call("mmap of the data files", error)
-        }
-        let memory = try BenchAnonymousMemory(pages: pages)
+    /// A userfaultfd with `memory` registered for missing faults.
+    static func register(_ memory: BenchAnonymousMemory) throws(BenchError) -> Userfaultfd {
         let userfaultfd: Userfaultfd
         do {
             userfaultfd = try openUserfaultfd()
@@ -46,6 +37,21 @@ enum BenchUserfaultfdSetup {
         } catch {
             throw .call("UFFDIO_REGISTER", error)
         }
+        return userfaultfd
+    }
+
+    static func setUp(_ input: BenchInput) throws(BenchError) -> BenchRegion {
+        let pages = input.layout.pages
+        let base: MappedFile
+        let overlay: MappedFile
+        do {
+            base = try MappedFile(path: input.files.base, protection: .read, pages: pages)
+            overlay = try MappedFile(path: input.files.overlay, protection: .read, pages: pages)
+        } catch {
+            throw .call("mmap of the data files", error)
+        }
+        let memory = try BenchAnonymousMemory(pages: pages)
+        let userfaultfd = try register(memory)
         let handler = BenchUserfaultHandler(userfaultfd: userfaultfd, region: memory.address, layout: input.layout,
                                             dirtyPages: input.dirtyPages, base: base.address, overlay: overlay.address)
         try handler.start()

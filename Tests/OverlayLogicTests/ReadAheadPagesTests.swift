@@ -120,15 +120,92 @@ private extension ReadAheadPages where Page == ModelPage, Stamp == Int {
 }
 
 @Suite struct SegmentTableRunTests {
+    /// The run a fault reads touching forward (the previous fault on the
+    /// page before): its pages from `page` on, at most `limit`; 0 when no
+    /// segment covers `page`.
+    private func forwardRun(_ table: borrowing SegmentTable, from page: UInt64, limit: UInt64) -> UInt64 {
+        guard let run = table.run(around: page, limit: limit, end: .max, previous: page &- 1) else { return 0 }
+        #expect(run.first == page)
+        return run.count
+    }
+
     @Test func runsEndAtTheirSegmentOrTheLimit() throws {
         let table = try makeTable([r(10, 19), r(20, 24), r(40, 40)])  // 10...24 merge
-        #expect(table.run(from: 10, limit: 100) == 15)
-        #expect(table.run(from: 22, limit: 100) == 3)
-        #expect(table.run(from: 12, limit: 4) == 4)
-        #expect(table.run(from: 40, limit: 16) == 1)
-        #expect(table.run(from: 9, limit: 16) == 0)
-        #expect(table.run(from: 25, limit: 16) == 0)
-        #expect(table.run(from: 41, limit: 16) == 0)
+        #expect(forwardRun(table, from: 10, limit: 100) == 15)
+        #expect(forwardRun(table, from: 22, limit: 100) == 3)
+        #expect(forwardRun(table, from: 12, limit: 4) == 4)
+        #expect(forwardRun(table, from: 40, limit: 16) == 1)
+        #expect(forwardRun(table, from: 9, limit: 16) == 0)
+        #expect(forwardRun(table, from: 25, limit: 16) == 0)
+        #expect(forwardRun(table, from: 41, limit: 16) == 0)
+    }
+
+    @Test func runsAroundAPageReachBothWays() throws {
+        let table = try makeTable([r(10, 19), r(20, 24), r(40, 40), r(100, 163)])  // 10...24 merge
+        // The whole run, from any of its pages.
+        for page in UInt64(10)...24 { #expect(table.run(around: page, limit: 16, end: 1000, previous: nil)! == (10, 15)) }
+        #expect(table.run(around: 40, limit: 16, end: 1000, previous: nil)! == (40, 1))
+        // A long run: centred, or reaching back from its end.
+        #expect(table.run(around: 130, limit: 16, end: 1000, previous: nil)! == (122, 16))
+        #expect(table.run(around: 163, limit: 16, end: 1000, previous: nil)! == (148, 16))
+        #expect(table.run(around: 101, limit: 16, end: 1000, previous: nil)! == (100, 16))
+        // Not past the layer's end; one page under MADV_RANDOM.
+        #expect(table.run(around: 20, limit: 16, end: 22, previous: nil)! == (10, 12))
+        #expect(table.run(around: 15, limit: 1, end: 1000, previous: nil)! == (15, 1))
+        // No segment, or at or past the end.
+        #expect(table.run(around: 9, limit: 16, end: 1000, previous: nil) == nil)
+        #expect(table.run(around: 25, limit: 16, end: 1000, previous: nil) == nil)
+        #expect(table.run(around: 22, limit: 16, end: 22, previous: nil) == nil)
+        #expect(table.run(around: 15, limit: 0, end: 1000, previous: nil) == nil)
+        // Following the previous fault: forward from the page, backward up to it.
+        #expect(table.run(around: 130, limit: 16, end: 1000, previous: 129)! == (130, 16))
+        #expect(table.run(around: 160, limit: 16, end: 1000, previous: 159)! == (160, 4))
+        #expect(table.run(around: 130, limit: 16, end: 1000, previous: 131)! == (115, 16))
+        #expect(table.run(around: 105, limit: 16, end: 1000, previous: 106)! == (100, 6))
+        #expect(table.run(around: 0, limit: 16, end: 1000, previous: 1) == nil)
+    }
+
+    /// Whatever the table, limit, page and previous fault: the run holds
+    /// `page`, lies inside the segment covering it and before `end`, and is
+    /// at most `limit` long; as long as the limit allows within the
+    /// segment, or its part from `page` on (touching forward) or up to
+    /// `page` (backward).
+    @Test func runsAroundHoldTheirPage() throws {
+        var random = SplitMix64(seed: 11)
+        for _ in 0..<200 {
+            let ranges = (0..<20).map { _ -> PageRange in
+                let first = random.below(300)
+                return r(first, first + random.below(40))
+            }
+            let table = try makeTable(ranges)
+            for _ in 0..<50 {
+                let page = random.below(360), limit = random.below(20), end = random.below(400)
+                let direction = random.below(3)
+                let previous: UInt64? = direction == 0 ? nil : direction == 1 ? page &- 1 : page + 1
+                let covered = table.layer(forPage: page) != Layers.base
+                guard let run = table.run(around: page, limit: limit, end: end, previous: previous) else {
+                    #expect(!covered || limit == 0 || page >= end)
+                    continue
+                }
+                #expect(covered && limit > 0 && page < end)
+                #expect(run.first <= page && page < run.first + run.count && run.count <= limit)
+                #expect(run.first + run.count <= end)
+                for p in run.first..<(run.first + run.count) { #expect(table.layer(forPage: p) != Layers.base) }
+                // Not shorter than it could be: the segment's pages before
+                // `end`, up to the limit.
+                var available: UInt64 = 1
+                var before = page, after = page
+                while before > 0, table.layer(forPage: before - 1) != Layers.base { before -= 1 }
+                while after + 1 < end, table.layer(forPage: after + 1) != Layers.base { after += 1 }
+                available = after - before + 1
+                switch direction {
+                case 0: #expect(run.count == Swift.min(available, limit))
+                case 1 where page > 0: #expect(run.first == page && run.count == Swift.min(after - page + 1, limit))
+                case 2: #expect(run.first + run.count == page + 1 && run.count == Swift.min(page - before + 1, limit))
+                default: break
+                }
+            }
+        }
     }
 
     @Test func runsFollowTheTopLayerInStackedTables() throws {
@@ -142,7 +219,7 @@ private extension ReadAheadPages where Page == ModelPage, Stamp == Int {
             let layer = table.layer(forPage: page)
             var expected: UInt64 = 0
             while layer != Layers.base, expected < 16, table.layer(forPage: page + expected) == layer { expected += 1 }
-            #expect(table.run(from: page, limit: 16) == expected, "page \(page)")
+            #expect(forwardRun(table, from: page, limit: 16) == expected, "page \(page)")
         }
     }
 }

@@ -9,19 +9,24 @@ import SystemPackage
 extension FleetScenarios {
     /// A restore's own diff of runs of 8, 20, 1 and 16 pages, caches
     /// dropped, each run read page by page in order. A fault on an own page
-    /// that reads it from the disk reads the rest of its run (up to 16
+    /// that reads it from the disk reads its run around it (up to 16
     /// pages) in the same I/O and keeps those pages for their faults, so a
     /// run costs at most 2 major faults per 16 pages (the read fault and
     /// the copy-on-write fault nested in it; one more for the mapping's
     /// first copy, whose fault may be retried), where reading page by page
-    /// cost 2 per page. Then a page kept that way whose layer is written
+    /// cost 2 per page. A run read from its last page backwards costs the
+    /// same (the read goes around the page, back to the run's start, as a
+    /// plain mapping's read-around does). Then a page kept that way whose layer is written
     /// before its fault: the fault shows the layer's new bytes, not the
     /// disk's old ones the run read.
     static func ownRunsReadAtOnce() throws {
         try withDevice { device in
             let data = try TestData.load()
             let pages = data.base.pageCount
-            let runs = [10...17, 40...59, 100...100, 200...215]
+            // 300...311 is read from its end, as a restore touching a
+            // recorded cluster backwards does.
+            let backwardRun = 300...311
+            let runs = [10...17, 40...59, 100...100, 200...215, backwardRun]
             let diff = try SparseLayer.write(name: "fleet-runs", pages: pages, data: runs, stream: 950)
             defer { diff.close() }
             let base = try MappedFile.map(DataFile.base.name, protection: PROT_READ | PROT_WRITE)
@@ -33,7 +38,7 @@ extension FleetScenarios {
 
             var majorsInAll = 0
             var counts: [String] = []
-            for run in runs where run != 40...59 {
+            for run in runs where run != 40...59 && run != backwardRun {
                 let before = PageResidency.majorFaults()
                 base.touch(run)
                 let majors = PageResidency.majorFaults() - before
@@ -45,9 +50,18 @@ extension FleetScenarios {
                 expect(majors <= allowed,
                        "reading own pages \(run) one by one took \(majors) major faults, want at most \(allowed) (its run read at once)")
             }
+            // Backwards: the fault on the run's last page reads the run
+            // around it, not that page alone.
+            let beforeBackward = PageResidency.majorFaults()
+            base.touch(backwardRun.reversed())
+            let backwardMajors = PageResidency.majorFaults() - beforeBackward
+            majorsInAll += backwardMajors
+            counts.append("\(backwardRun.count) pages backwards: \(backwardMajors)")
+            expect(backwardMajors <= 2,
+                   "reading own pages \(backwardRun) one by one from the last took \(backwardMajors) major faults, want at most 2 (its run read at once)")
             Log.note("major faults reading own runs page by page: \(counts.joined(separator: ", "))")
             // The measurement measures: the own pages came from the disk.
-            expect(majorsInAll > 0, "reading 25 own pages after dropping caches took no major fault")
+            expect(majorsInAll > 0, "reading 37 own pages after dropping caches took no major fault")
 
             // Page 40's fault reads 40...55 and keeps 41...55. The layer's
             // page 45 is then written: its fault must show the new bytes.

@@ -25,7 +25,7 @@ enum FleetScenarios {
         Scenario("fleet: reclaim, compaction and MADV_PAGEOUT of shared and private pages keep every page's contents",
                  reclaimAndMigration),
         Scenario("fleet: fork with own pages copied and not yet copied; parent or child exits first", forkAndExit),
-        Scenario("fleet: a fault on an own page reads the rest of its run in the same I/O (at most 2 major faults per 16 pages, not 2 per page); a page read ahead whose layer changed before its fault shows the new bytes",
+        Scenario("fleet: a fault on an own page reads its run in the same I/O, forwards or backwards (at most 2 major faults per 16 pages, not 2 per page); a page read ahead whose layer changed before its fault shows the new bytes",
                  ownRunsReadAtOnce),
     ] }
 

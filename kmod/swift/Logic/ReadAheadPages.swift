@@ -27,6 +27,9 @@ struct ReadAheadPages<Page: ~Copyable, Stamp: Equatable>: ~Copyable {
     let capacity: Int
     /// Where the next insert goes (the oldest entry, when full).
     private var next = 0
+    /// The own page faulted on last: which way the touching goes, as a
+    /// plain file's readahead remembers its previous position.
+    var lastFault: (layer: LayerIndex, index: UInt64)? = nil
 
     init(capacity: Int) throws(OverlayError) {
         precondition(capacity > 0)

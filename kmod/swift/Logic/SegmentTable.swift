@@ -190,15 +190,31 @@ struct SegmentTable: ~Copyable {
         return index < segments.count && segments[index].first <= page ? segments[index].layer : Layers.base
     }
 
-    /// Pages from `page` on that the segment covering `page` serves, at
-    /// most `limit` (0 when no segment covers `page`): the run a read of
-    /// `page` may take in the same I/O. Segments of one layer that touch
-    /// are merged, so a run never stops where its layer goes on.
-    func run(from page: UInt64, limit: UInt64) -> UInt64 {
+    /// The pages around `page` that the segment covering it serves, before
+    /// `end`: at most `limit` of them, `page` among them (nil when no
+    /// segment covers `page`): what a read of `page` may take in the same
+    /// I/O. Like a plain mapping's read-around, which follows the previous
+    /// fault (`previous`): after page - 1 (touching forward) from `page` on,
+    /// after page + 1 (backward) up to `page`; otherwise as near the
+    /// middle as the segment allows, reaching further back where it ends
+    /// soon after `page` (so a run touched from its end is read at once).
+    func run(around page: UInt64, limit: UInt64, end: UInt64, previous: UInt64?) -> (first: UInt64, count: UInt64)? {
         let segments = self.segments
         let index = SegmentTable.firstIndex(in: segments, endingAtOrAfter: page)
-        guard index < segments.count, segments[index].first <= page else { return 0 }
-        return Swift.min(segments[index].last - page + 1, limit)
+        guard limit > 0, page < end, index < segments.count, segments[index].first <= page else { return nil }
+        var last = Swift.min(segments[index].last, end - 1)
+        var first: UInt64
+        if page > 0, previous == page - 1 {
+            first = page
+        } else if previous == page + 1 {
+            first = page + 1 - Swift.min(page + 1, limit)
+            last = page
+        } else {
+            first = page - Swift.min(page, limit / 2)
+            if last + 1 < first + limit { first = last + 1 >= limit ? last + 1 - limit : 0 }
+        }
+        first = Swift.max(first, segments[index].first)
+        return (first, Swift.min(last - first + 1, limit))
     }
 
     /// The runs of pages `first ..< first + count`, each served by one layer.

@@ -5,10 +5,12 @@
 ///
 /// A page not in its layer's page cache is read straight from the disk (no
 /// second copy in memory). Read one by one, a run of own pages would cost
-/// one synchronous I/O per page, where a plain mapping's readahead reads
-/// the run at once; so the first fault in a run reads the rest of it (up to
-/// `LayerPage.runLimit` pages, inside its layer) in the same I/O, and the
-/// overlay keeps those pages for their own faults (`ReadAheadPages`). A
+/// one synchronous I/O per page, where a plain mapping's read-around reads
+/// the run at once; so the first fault in a run reads the run around the
+/// page (up to `LayerPage.runLimit` pages, inside its layer, both sides of
+/// the page: a run touched from its end is read at once too) in the same
+/// I/O, and the overlay keeps the others for their own faults
+/// (`ReadAheadPages`). A
 /// kept page is used only while its layer file is unchanged (its stamp)
 /// and its page cache does not hold the page (which may be newer than the
 /// disk); otherwise it is dropped and the page read as before. A mapping
@@ -22,7 +24,14 @@ enum OwnPageSource {
             let layerPages = (UInt64(Swift.max(stamp.size, 0)) + (1 << pageShift) - 1) >> pageShift
             // Past the layer's end the usual path gives SIGBUS.
             guard page < layerPages else { return fault.giveSource(page: page, of: file) }
-            if let kept = take(overlay, layer: layer, page: page, stamp: stamp) {
+            var kept: LayerPage? = nil
+            let previous: UInt64? = overlay.pointee.withOwnReadAhead { pages in
+                let previous = pages.lastFault.flatMap { $0.layer == layer ? $0.index : nil }
+                pages.lastFault = (layer, page)
+                kept = pages.take(layer: layer, index: page, stamp: stamp)
+                return previous
+            } ?? nil
+            if let kept = kept.take() {
                 if !file.cachesPage(page) {
                     Log.trace("own page copied from a page read ahead", Int64(page))
                     return fault.give(kept, read: false)
@@ -30,36 +39,28 @@ enum OwnPageSource {
             }
             // MADV_RANDOM: the page alone, as a plain mapping's fault reads.
             let runLimit = fault.readsAtRandom ? 1 : UInt64(LayerPage.runLimit)
-            let run = overlay.pointee.own.run(from: page, limit: Swift.min(runLimit, layerPages - page))
-            if run > 1 {
-                var first: LayerPage? = nil
-                let read = file.readDirect(first: page, count: Int(run)) { (index: Int, readPage: consuming LayerPage) in
-                    if index == 0 {
-                        first = Optional(readPage)
+            if let run = overlay.pointee.own.run(around: page, limit: runLimit, end: layerPages,
+                                                   previous: previous), run.count > 1 {
+                var source: LayerPage? = nil
+                let read = file.readDirect(first: run.first, count: Int(run.count)) { (index: Int, readPage: consuming LayerPage) in
+                    let readIndex = run.first + UInt64(index)
+                    if readIndex == page {
+                        source = Optional(readPage)
                         return
                     }
                     var pending = Optional(readPage)
                     _ = overlay.pointee.withOwnReadAhead { pages in
                         if let kept = pending.take() {
-                            pages.insert(layer: layer, index: page + UInt64(index), stamp: stamp, page: kept)
+                            pages.insert(layer: layer, index: readIndex, stamp: stamp, page: kept)
                         }
                     }
                 }
-                if read, let source = first.take() {
-                    Log.trace("own page's run read at once", Int64(run))
+                if read, let source = source.take() {
+                    Log.trace("own page's run read at once", Int64(run.count))
                     return fault.give(source, read: true)
                 }
             }
             return fault.giveSource(page: page, of: file)
         }
-    }
-
-    /// The page read ahead for `page` of `layer`, taken out, if the
-    /// overlay keeps one read under `stamp`.
-    private static func take(_ overlay: UnsafeMutablePointer<Overlay>, layer: LayerIndex, page: UInt64,
-                             stamp: FileStamp) -> LayerPage? {
-        var taken: LayerPage? = nil
-        _ = overlay.pointee.withOwnReadAhead { pages in taken = pages.take(layer: layer, index: page, stamp: stamp) }
-        return taken
     }
 }

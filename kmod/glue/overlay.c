@@ -110,6 +110,15 @@ static int bs_overlay_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
+/* Sets `set` and clears `clear` in the file's mode, under its lock (as
+ * generic_fadvise changes it). */
+static void bs_file_mode_change(struct file *file, fmode_t set, fmode_t clear)
+{
+	spin_lock(&file->f_lock);
+	file->f_mode = (file->f_mode & ~clear) | set;
+	spin_unlock(&file->f_lock);
+}
+
 /*
  * fadvise(2) on an overlay file, and madvise(MADV_WILLNEED) on its mappings
  * (which the kernel turns into fadvise of the mapped file).
@@ -147,25 +156,17 @@ static int bs_overlay_fadvise(struct file *file, loff_t offset, loff_t len, int 
 	switch (advice) {
 	case POSIX_FADV_NORMAL:
 		file->f_ra.ra_pages = bs_swift_overlay_readahead_pages(overlay);
-		spin_lock(&file->f_lock);
-		file->f_mode &= ~(FMODE_RANDOM | BS_FMODE_NOREUSE);
-		spin_unlock(&file->f_lock);
+		bs_file_mode_change(file, 0, FMODE_RANDOM | BS_FMODE_NOREUSE);
 		return 0;
 	case POSIX_FADV_RANDOM:
-		spin_lock(&file->f_lock);
-		file->f_mode |= FMODE_RANDOM;
-		spin_unlock(&file->f_lock);
+		bs_file_mode_change(file, FMODE_RANDOM, 0);
 		return 0;
 	case POSIX_FADV_SEQUENTIAL:
 		file->f_ra.ra_pages = 2 * bs_swift_overlay_readahead_pages(overlay);
-		spin_lock(&file->f_lock);
-		file->f_mode &= ~FMODE_RANDOM;
-		spin_unlock(&file->f_lock);
+		bs_file_mode_change(file, 0, FMODE_RANDOM);
 		return 0;
 	case POSIX_FADV_NOREUSE:
-		spin_lock(&file->f_lock);
-		file->f_mode |= BS_FMODE_NOREUSE;
-		spin_unlock(&file->f_lock);
+		bs_file_mode_change(file, BS_FMODE_NOREUSE, 0);
 		return 0;
 	case POSIX_FADV_DONTNEED: {
 		/* Whole pages only: a partial page at either end stays. */

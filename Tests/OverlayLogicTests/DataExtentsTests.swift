@@ -20,6 +20,14 @@ private struct SparseFile: DataExtentSource {
 }
 
 @Suite struct DataExtentsTests {
+    @Test func aFileCoversItsPartPages() {
+        #expect(pageCount(ofFileBytes: 0) == 0)
+        #expect(pageCount(ofFileBytes: 1) == 1)
+        #expect(pageCount(ofFileBytes: 4096) == 1)
+        #expect(pageCount(ofFileBytes: 4097) == 2)
+        #expect(pageCount(ofFileBytes: -1) == 0)
+    }
+
     private func pages(_ file: SparseFile) throws -> [ClosedRange<UInt64>] {
         // The table must outlive the read of its segments.
         let table = try SegmentTable.dataExtents(of: file)

@@ -193,11 +193,10 @@ private extension ReadAheadPages where Page == ModelPage, Stamp == Int {
                 for p in run.first..<(run.first + run.count) { #expect(table.layer(forPage: p) != Layers.base) }
                 // Not shorter than it could be: the segment's pages before
                 // `end`, up to the limit.
-                var available: UInt64 = 1
                 var before = page, after = page
                 while before > 0, table.layer(forPage: before - 1) != Layers.base { before -= 1 }
                 while after + 1 < end, table.layer(forPage: after + 1) != Layers.base { after += 1 }
-                available = after - before + 1
+                let available = after - before + 1
                 switch direction {
                 case 0: #expect(run.count == Swift.min(available, limit))
                 case 1 where page > 0: #expect(run.first == page && run.count == Swift.min(after - page + 1, limit))

@@ -7,18 +7,18 @@ import SampleFiles
 import SystemPackage
 
 extension FleetScenarios {
-    /// A restore's own diff of runs of 8, 20, 1 and 16 pages, caches
+    /// A restore's own diff of runs of 8, 20, 1, 16 and 12 pages, caches
     /// dropped, each run read page by page in order. A fault on an own page
     /// that reads it from the disk reads its run around it (up to 16
     /// pages) in the same I/O and keeps those pages for their faults, so a
     /// run costs at most 2 major faults per 16 pages (the read fault and
     /// the copy-on-write fault nested in it; one more for the mapping's
     /// first copy, whose fault may be retried), where reading page by page
-    /// cost 2 per page. A run read from its last page backwards costs the
-    /// same (the read goes around the page, back to the run's start, as a
-    /// plain mapping's read-around does). Then a page kept that way whose layer is written
-    /// before its fault: the fault shows the layer's new bytes, not the
-    /// disk's old ones the run read.
+    /// cost 2 per page. The run of 12 is read from its last page backwards
+    /// and costs the same (the read goes around the page, back to the run's
+    /// start, as a plain mapping's read-around does). Then a page kept that
+    /// way whose layer is written before its fault: the fault shows the
+    /// layer's new bytes, not the disk's old ones the run read.
     static func ownRunsReadAtOnce() throws {
         try withDevice { device in
             let data = try TestData.load()
@@ -38,11 +38,16 @@ extension FleetScenarios {
 
             var majorsInAll = 0
             var counts: [String] = []
-            for run in runs where run != 40...59 && run != backwardRun {
+            /// Major faults taken touching `pages` one by one, in order.
+            func majorFaults(touching pages: some Sequence<Int>) -> Int {
                 let before = PageResidency.majorFaults()
-                base.touch(run)
+                base.touch(pages)
                 let majors = PageResidency.majorFaults() - before
                 majorsInAll += majors
+                return majors
+            }
+            for run in runs where run != 40...59 && run != backwardRun {
+                let majors = majorFaults(touching: run)
                 counts.append("\(run.count) pages: \(majors)")
                 // The mapping's first copy may retry under the mmap lock (its
                 // anon_vma is made there), and a retried fault counts as major.
@@ -52,10 +57,7 @@ extension FleetScenarios {
             }
             // Backwards: the fault on the run's last page reads the run
             // around it, not that page alone.
-            let beforeBackward = PageResidency.majorFaults()
-            base.touch(backwardRun.reversed())
-            let backwardMajors = PageResidency.majorFaults() - beforeBackward
-            majorsInAll += backwardMajors
+            let backwardMajors = majorFaults(touching: backwardRun.reversed())
             counts.append("\(backwardRun.count) pages backwards: \(backwardMajors)")
             expect(backwardMajors <= 2,
                    "reading own pages \(backwardRun) one by one from the last took \(backwardMajors) major faults, want at most 2 (its run read at once)")

@@ -41,3 +41,9 @@ extension SegmentTable {
 
 /// log2 of the page size (x86-64; the C glue asserts it).
 let pageShift: UInt64 = 12
+
+/// The pages a file of `bytes` bytes covers, its last one partly (0 when
+/// it is empty).
+func pageCount(ofFileBytes bytes: Int64) -> UInt64 {
+    (UInt64(Swift.max(bytes, 0)) + (1 << pageShift) - 1) >> pageShift
+}

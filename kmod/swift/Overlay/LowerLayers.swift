@@ -70,11 +70,10 @@ struct LowerLayers: ~Copyable {
     /// Whether every page of the stack lies inside the layer that serves it
     /// (the base as long as the stack, each segment inside its layer's file).
     private var everyPageInsideItsLayer: Bool {
-        let pageCount = { (size: Int64) in (UInt64(size) + (1 << pageShift) - 1) >> pageShift }
-        let stackPages = pageCount(size)
-        guard layers.withFile(Layers.base, { pageCount($0.info.size) }) >= stackPages else { return false }
+        let stackPages = pageCount(ofFileBytes: size)
+        guard layers.withFile(Layers.base, { pageCount(ofFileBytes: $0.info.size) }) >= stackPages else { return false }
         for segment in segments.segments {
-            let layerPages = layers.withFile(segment.layer) { pageCount($0.info.size) }
+            let layerPages = layers.withFile(segment.layer) { pageCount(ofFileBytes: $0.info.size) }
             if segment.last >= layerPages { return false }
         }
         return true

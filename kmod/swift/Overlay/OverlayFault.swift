@@ -66,7 +66,7 @@ enum OverlayFault {
         // raise SIGBUS; every own page that has data stays right.
         guard overlay.pointee.hasOwnPages, fault.mayMapHugePage, let range = hugeRange(of: fault, in: overlay),
               let ownPage = overlay.pointee.own.firstCoveredPage(in: range, insideLayer: { layer in
-                  overlay.pointee.withOwnFile(layer) { file in (UInt64(file.info.size) + (1 << pageShift) - 1) >> pageShift }
+                  overlay.pointee.withOwnFile(layer) { file in pageCount(ofFileBytes: file.info.size) }
               })
         else { return nil }
         let span = fault.mapping

@@ -9,9 +9,9 @@ extension Overlay {
     /// page cache, from which a fault then copies them. What a loading set
     /// and `MADV_WILLNEED` (fadvise) on an overlay mapping do.
     func prefetch(first: UInt64, last: UInt64, through file: borrowing KernelFile) {
-        let pageCount = (UInt64(Swift.max(size, 0)) + (1 << pageShift) - 1) >> pageShift
-        guard first < pageCount, first <= last else { return }
-        let count = Swift.min(last, pageCount - 1) - first + 1
+        let pages = pageCount(ofFileBytes: size)
+        guard first < pages, first <= last else { return }
+        let count = Swift.min(last, pages - 1) - first + 1
         for run in FaultPlan(segments: own.segments, first: first, count: count) {
             if run.layer == Layers.base {
                 file.prefetch(pages: run.first, count: run.count)

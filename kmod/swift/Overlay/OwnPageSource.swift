@@ -21,7 +21,7 @@ enum OwnPageSource {
         overlay.pointee.withOwnFile(layer) { file in
             // The stamp gives the size too (no second look at the inode).
             let stamp = file.stamp
-            let layerPages = (UInt64(Swift.max(stamp.size, 0)) + (1 << pageShift) - 1) >> pageShift
+            let layerPages = pageCount(ofFileBytes: stamp.size)
             // Past the layer's end the usual path gives SIGBUS.
             guard page < layerPages else { return fault.giveSource(page: page, of: file) }
             var kept: LayerPage? = nil

@@ -55,7 +55,7 @@ final class ChainInput {
                     do {
                         extents = try SegmentList(dataExtentsOf: file.descriptor)
                     } catch {
-                        throw ToolFailure("find the data extents of \(path) (SEEK_DATA)", error)
+                        throw ToolFailure("find the data extents of \(path) (FIEMAP, SEEK_DATA)", error)
                     }
                     diffs.append(Diff(file: file, pages: extents, specified: false))
                 }

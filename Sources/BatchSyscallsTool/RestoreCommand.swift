@@ -21,8 +21,9 @@ struct RestoreCommand: ParsableCommand {
             that serves P, or the base file's page P when none does.
 
             A DIFF serves the pages of its file that hold data (its data extents, \
-            found with SEEK_DATA and SEEK_HOLE; a page partly data counts as \
-            data), so sparse diff files need no segment list. --segments-for \
+            found by the filesystem's extent map (FIEMAP), else with SEEK_DATA and \
+            SEEK_HOLE; a page partly data counts as data, preallocated blocks never \
+            written as holes), so sparse diff files need no segment list. --segments-for \
             DIFF=SPEC gives a diff's pages instead, as `apply --segments` takes \
             them (pages and ranges, or @FILE); DIFF is named as among the \
             arguments.

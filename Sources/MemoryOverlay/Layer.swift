@@ -7,7 +7,8 @@ import SystemPackage
 ///
 /// A diff file written sparse (holding only the pages that were dirtied, as
 /// Firecracker's diff snapshots are) needs no segment list: ``Pages/dataExtents``
-/// lets the module find its data with `SEEK_DATA` and `SEEK_HOLE`.
+/// lets the module find its data by the filesystem's extent map (`FIEMAP`),
+/// or with `SEEK_DATA` and `SEEK_HOLE` where it keeps none.
 public struct Layer: Sendable {
     /// The most layers one request may lay (`MEM_OVERLAY_MAX_LAYERS`).
     public static let maximumCount = Int(BATCH_SYSCALLS_MAX_LAYERS)
@@ -17,7 +18,8 @@ public struct Layer: Sendable {
         /// The file pages of a segment list.
         case segments(SegmentList)
         /// The pages of the file that hold data, found by the module
-        /// (`SEEK_DATA`/`SEEK_HOLE`); a page partly data counts as data,
+        /// (`FIEMAP`, else `SEEK_DATA`/`SEEK_HOLE`); a page partly data
+        /// counts as data, a preallocated extent never written is a hole,
         /// and a filesystem that cannot report holes gives all of the
         /// file. ``SegmentList/init(dataExtentsOf:)`` finds the same pages
         /// in userspace.

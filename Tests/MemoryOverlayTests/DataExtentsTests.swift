@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+import CGuestTestKit
 import Glibc
 import MemoryOverlay
 import SampleFiles
@@ -84,6 +85,31 @@ struct DataExtentsTests {
         #expect(pipe(&ends) == 0)
         defer { close(ends[0]); close(ends[1]) }
         #expect(throws: Errno.illegalSeek) { try SegmentList(dataExtentsOf: FileDescriptor(rawValue: ends[0])) }
+    }
+
+    /// Preallocated blocks never written read as zeros and are holes,
+    /// even when their zeros are cached; data written into preallocated
+    /// blocks is data before it is written back (the extent map is read
+    /// after writeback, when the filesystem marks the blocks written).
+    @Test func preallocatedExtentsAreHolesUntilWritten() throws {
+        let path = directory.path.appending("extents-\(getpid())-preallocated")
+        let writer = try FileDescriptor.open(path, .readWrite, options: [.create, .truncate], permissions: .ownerReadWrite)
+        defer {
+            try? writer.close()
+            unlink(path.string)
+        }
+        let fill = [UInt8](repeating: 0xA5, count: 5 * page)
+        _ = try fill.withUnsafeBytes { try writer.writeAll(toAbsoluteOffset: 0, $0) }
+        #expect(fsync(writer.rawValue) == 0)
+        guard batch_syscalls_fallocate(writer.rawValue, 0, 10 * page, 20 * page) == 0, try reportsHoles() else {
+            return  // no preallocation here (or no holes): nothing to tell apart
+        }
+        _ = try fill[0..<page].withUnsafeBytes { try writer.writeAll(toAbsoluteOffset: Int64(15 * page), $0) }
+        var zeros = [UInt8](repeating: 1, count: page)
+        #expect(pread(writer.rawValue, &zeros, page, off_t(20 * page)) == page)
+        #expect(zeros.allSatisfy { $0 == 0 }, "a preallocated page reads as zeros")
+        let found = try SegmentList(dataExtentsOf: writer)
+        #expect(found.ranges == [0...4, 15...15])
     }
 
     @Test func generatedChainDiffsHoldTheirDirtyPages() throws {

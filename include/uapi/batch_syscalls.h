@@ -65,8 +65,10 @@ struct mem_overlay_cleanup_req {
  * with identical stacks exactly as a v1 overlay is.
  */
 
-/* The layer serves the pages of its file that hold data (SEEK_DATA and
- * SEEK_HOLE; a page partly data counts as data); `segments` is ignored. A
+/* The layer serves the pages of its file that hold data (by the
+ * filesystem's extent map, FIEMAP, after writing back the file's dirty
+ * pages, else SEEK_DATA and SEEK_HOLE; a page partly data counts as data, a
+ * preallocated extent never written is a hole); `segments` is ignored. A
  * filesystem that cannot report holes gives all of the file. */
 #define MEM_OVERLAY_LAYER_DATA_EXTENTS (1U << 0)
 

@@ -339,6 +339,21 @@ struct file *_Nullable bs_file_reopen(struct file *file, int *error);
 enum { BS_SEEK_DATA = 3, BS_SEEK_HOLE = 4 };
 /* vfs_llseek: the new position, or a negative errno (-ENXIO: none). */
 int64_t bs_file_seek(struct file *file, int64_t offset, int whence);
+/* One extent of a file's extent map: bytes [offset, offset + length). */
+struct bs_file_extent {
+	uint64_t offset;
+	uint64_t length;
+	bool unwritten; /* preallocated, never written: reads as zeros */
+	bool last; /* the filesystem's last extent of the file */
+};
+/*
+ * Up to `max` extents of `file` that end after byte `from`, in file order,
+ * by its filesystem's extent map (FIEMAP), after its dirty pages are
+ * written back (a preallocated block is marked written only then): their
+ * count, 0 when none follows, or a negative errno (-EOPNOTSUPP: the
+ * filesystem keeps no map).
+ */
+int bs_file_map_extents(struct file *file, uint64_t from, struct bs_file_extent *out, uint32_t max);
 /* 1 when `size` user bytes at `from` are all zero, 0 when not, or -EFAULT. */
 int bs_check_zeroed_user(const void __user *_Nullable from, size_t size);
 

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+import CGuestTestKit
 import Glibc
 import GuestTestKit
 import MemoryOverlay
@@ -29,6 +30,8 @@ enum StackRequestScenarios {
         Scenario("chains: 255 layers in one request show the page model page by page, caches dropped", longestChain),
         Scenario("data extents on ext4: an all-holes diff serves nothing, an all-data diff every page, partial-page data its page; SegmentList(dataExtentsOf:) agrees; file positions kept",
                  dataExtents),
+        Scenario("data extents by the extent map: on ext4 preallocated blocks are holes though their zeros are cached, data written into them is data before writeback; on tmpfs (no map) by SEEK_DATA; SegmentList(dataExtentsOf:) agrees",
+                 preallocatedDataExtents),
         Scenario("mixing v1 and v2 on one mapping: EEXIST both ways while registered; after cleanup each stacks on the other",
                  mixedRequests),
         Scenario("chains across processes: a forked child sees the chain; either side unmaps or exits first; munmap and exit release the id",
@@ -522,6 +525,64 @@ enum StackRequestScenarios {
                 try SystemFiles.dropCaches()
                 verifyPages(base, view, label: "\(label) (caches dropped)")
                 expectListing(id, ChainView(basePages: pages, layers: sets), label)
+                expectErrno(try device.cleanup(id), 0, "\(label): cleanup")
+            }
+        }
+    }
+
+    /// A layer with preallocated blocks, on the test disk (ext4, which
+    /// keeps an extent map) and on tmpfs (which does not): data written at
+    /// pages 0...9 and 60 and written back; pages 20..<40 preallocated, page
+    /// 30 written into them (left dirty), page 35 read (its zeros cached);
+    /// pages past the end preallocated too. Only 0...9, 30 and 60 hold
+    /// data, by either way of finding it.
+    static func preallocatedDataExtents() throws {
+        try withDevice { device in
+            let data = try TestData.load()
+            let pages = data.base.pageCount
+            let want = PageSet([0...9, 30...30, 60...60])
+            let keepSize: Int32 = 0x01
+            for (directory, filesystem) in [(".", "ext4"), ("/dev/shm", "tmpfs")] {
+                let path = "\(directory)/.overlay-tests-\(getpid())-preallocated"
+                let writer = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+                try require(writer >= 0, "\(filesystem): create \(path): \(Errno.current)")
+                unlink(path)
+                let page = [UInt8](repeating: 0xC3, count: pageSize)
+                func writePage(_ index: Int) throws {
+                    try require(pwrite(writer, page, pageSize, off_t(index * pageSize)) == pageSize,
+                                "\(filesystem): write page \(index): \(Errno.current)")
+                }
+                try require(ftruncate(writer, off_t(pages * pageSize)) == 0, "\(filesystem): ftruncate")
+                for index in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 60] { try writePage(index) }
+                try require(fsync(writer) == 0, "\(filesystem): fsync: \(Errno.current)")
+                try require(batch_syscalls_fallocate(writer, 0, 20 * pageSize, 20 * pageSize) == 0,
+                            "\(filesystem): fallocate pages 20..<40: \(Errno.current)")
+                try require(batch_syscalls_fallocate(writer, keepSize, pages * pageSize, 16 * pageSize) == 0,
+                            "\(filesystem): fallocate past the end: \(Errno.current)")
+                try writePage(30)
+                var zeros = [UInt8](repeating: 1, count: pageSize)
+                try require(pread(writer, &zeros, pageSize, off_t(35 * pageSize)) == pageSize, "\(filesystem): read page 35")
+                expect(zeros.allSatisfy { $0 == 0 }, "\(filesystem): a preallocated page reads as zeros")
+                let reader = open("/proc/self/fd/\(writer)", O_RDONLY | O_CLOEXEC)
+                close(writer)
+                try require(reader >= 0, "\(filesystem): reopen read-only: \(Errno.current)")
+                defer { close(reader) }
+                let label = "\(filesystem) layer with preallocated pages"
+
+                do {
+                    let found = try SegmentList(dataExtentsOf: FileDescriptor(rawValue: reader))
+                    expect(PageSet(found) == want, "\(label): SegmentList(dataExtentsOf:) \(found.ranges), want \(want.ranges)")
+                } catch {
+                    Log.fail("\(label): SegmentList(dataExtentsOf:): \(error)")
+                }
+                let base = try MappedFile.map(DataFile.base.name, protection: PROT_READ | PROT_WRITE)
+                defer { base.unmap() }
+                let id = try device.stack(RawStackRequest(baseAddress: base.address,
+                                                          layers: [RawLayer.dataExtents(fileDescriptor: reader)]), label)
+                let view = ExpectedView(base: data.base).overlaid(try FileImage.onDemand(fd: reader, name: label), want.ranges)
+                try SystemFiles.dropCaches()
+                verifyPages(base, view, label: "\(label) (caches dropped)")
+                expectListing(id, ChainView(basePages: pages, layers: [want]), label)
                 expectErrno(try device.cleanup(id), 0, "\(label): cleanup")
             }
         }

@@ -3,7 +3,8 @@
  * The ABI header as a Clang module for userspace Swift, plus what Swift
  * cannot import from it by itself: the ioctl numbers (function-like macros)
  * and non-variadic ioctl and pidfd_open (Swift does not call C variadic
- * functions).
+ * functions); and the extent map's ioctl (FIEMAP), with which the library
+ * finds a layer's data extents as the module does.
  * Nothing else: the bench's and the tests' C shims are their own.
  */
 #ifndef CBATCH_SYSCALLS_H
@@ -13,6 +14,7 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
+#include <linux/fiemap.h>
 #include "../../../include/uapi/batch_syscalls.h"
 
 enum {
@@ -29,6 +31,8 @@ static const unsigned int batch_syscalls_layer_own = MEM_OVERLAY_LAYER_OWN;
 static const unsigned int batch_syscalls_layer_shared = MEM_OVERLAY_LAYER_SHARED;
 static const unsigned int batch_syscalls_stack_pidfd = MEM_OVERLAY_STACK_PIDFD;
 static const unsigned int batch_syscalls_stack_populate = MEM_OVERLAY_STACK_POPULATE;
+/* FS_IOC_FIEMAP, spelled out: <linux/fs.h> clashes with Glibc's headers. */
+static const unsigned long batch_syscalls_fiemap_cmd = _IOWR('f', 11, struct fiemap);
 
 /* pidfd_open(2) (a system call Swift cannot make: syscall is variadic). */
 static inline int batch_syscalls_pidfd_open(pid_t pid)

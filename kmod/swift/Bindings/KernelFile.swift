@@ -65,6 +65,24 @@ struct KernelFile: ~Copyable {
         try seek(offset, whence: BS_SEEK_HOLE)
     }
 
+    /// The extents that end after byte `offset`, in file order, by the
+    /// filesystem's extent map (FIEMAP, after the file's dirty pages are
+    /// written back), at most `buffer.count` of them stored at the start of
+    /// `buffer`: their count, or nil when the filesystem keeps no map.
+    func mappedExtents(from offset: UInt64,
+                       into buffer: UnsafeMutableBufferPointer<MappedExtent>) throws(OverlayError) -> Int? {
+        let extents = try PlatformBuffer<bs_file_extent>(capacity: buffer.count, chargedToCaller: true)
+        let result = bs_file_map_extents(unsafeKernelPointer, offset, extents.base, UInt32(buffer.count))
+        if result == -Int32(EOPNOTSUPP) { return nil }
+        guard result >= 0 else { throw .kernel(errno: -result) }
+        for index in 0..<Int(result) {
+            let extent = extents.base[index]
+            buffer[index] = MappedExtent(offset: extent.offset, length: extent.length,
+                                         isUnwritten: extent.unwritten, isLast: extent.last)
+        }
+        return Int(result)
+    }
+
     private func seek(_ offset: Int64, whence: Int) throws(OverlayError) -> Int64? {
         let result = bs_file_seek(unsafeKernelPointer, offset, Int32(whence))
         if result == -Int64(ENXIO) { return nil }

@@ -12,8 +12,11 @@ extension SegmentTable {
     }
 }
 
-/// A layer file's data extents come from SEEK_DATA and SEEK_HOLE on it.
+/// A layer file's data extents come from its filesystem's extent map, or
+/// from SEEK_DATA and SEEK_HOLE on it.
 extension KernelFile: DataExtentSource {
+    var byteSize: Int64 { info.size }
+
     func nextData(from offset: Int64) throws(OverlayError) -> Int64? {
         try seekData(from: offset)
     }

@@ -91,7 +91,9 @@ static inline int batch_syscalls_memfd_create(const char *name)
 }
 
 /* fallocate(2) (glibc declares it only with _GNU_SOURCE): the stress
- * suite punches holes in layer files while they are mapped. */
+ * suite punches holes in layer files while they are mapped, scenarios
+ * preallocate blocks. Its FALLOC_FL_ flags come from <linux/falloc.h>. */
+#include <linux/falloc.h>
 static inline int batch_syscalls_fallocate(int fd, int mode, long offset, long length)
 {
 	return (int)syscall(SYS_fallocate, fd, mode, offset, length);

@@ -281,7 +281,7 @@ enum FleetScenarios {
             // A hole over one read own page and one not read; the base cut in half.
             let punched = [read[0], notRead[0]]
             for page in punched {
-                try require(batch_syscalls_fallocate(writableDiff, 0x02 | 0x01, off_t(page * pageSize), off_t(pageSize)) == 0,
+                try require(batch_syscalls_fallocate(writableDiff, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off_t(page * pageSize), off_t(pageSize)) == 0,
                             "punch a hole at diff page \(page): \(Errno.current)")
             }
             try require(ftruncate(baseCopy.fd, off_t(pages / 2 * pageSize)) == 0, "truncate the base: \(Errno.current)")

@@ -541,7 +541,6 @@ enum StackRequestScenarios {
             let data = try TestData.load()
             let pages = data.base.pageCount
             let want = PageSet([0...9, 30...30, 60...60])
-            let keepSize: Int32 = 0x01
             for (directory, filesystem) in [(".", "ext4"), ("/dev/shm", "tmpfs")] {
                 let path = "\(directory)/.overlay-tests-\(getpid())-preallocated"
                 let writer = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
@@ -557,7 +556,7 @@ enum StackRequestScenarios {
                 try require(fsync(writer) == 0, "\(filesystem): fsync: \(Errno.current)")
                 try require(batch_syscalls_fallocate(writer, 0, 20 * pageSize, 20 * pageSize) == 0,
                             "\(filesystem): fallocate pages 20..<40: \(Errno.current)")
-                try require(batch_syscalls_fallocate(writer, keepSize, pages * pageSize, 16 * pageSize) == 0,
+                try require(batch_syscalls_fallocate(writer, FALLOC_FL_KEEP_SIZE, pages * pageSize, 16 * pageSize) == 0,
                             "\(filesystem): fallocate past the end: \(Errno.current)")
                 try writePage(30)
                 var zeros = [UInt8](repeating: 1, count: pageSize)

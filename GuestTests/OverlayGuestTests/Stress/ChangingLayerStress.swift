@@ -25,9 +25,6 @@ struct ChangingLayerStress {
     let configuration: StressConfiguration
     let seed: UInt64
 
-    static let punchHole: Int32 = 0x02  // FALLOC_FL_PUNCH_HOLE
-    static let keepSize: Int32 = 0x01  // FALLOC_FL_KEEP_SIZE
-
     /// A layer file on the test disk that is open for writing only while
     /// it is being changed (an open writer alone stops sharing).
     final class Layer: Sendable {
@@ -147,7 +144,7 @@ struct ChangingLayerStress {
         // Hole-punched: cached pages keep their data, later ones read zeros.
         check(first, pages: 100..<200, show: regrown, "pages read before the hole punch")
         try layer.change("fallocate(PUNCH_HOLE) pages 100..<200") {
-            batch_syscalls_fallocate($0, Self.punchHole | Self.keepSize, 100 * pageSize, 100 * pageSize)
+            batch_syscalls_fallocate($0, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 100 * pageSize, 100 * pageSize)
         }
         let punched = try layer.image
         check(first, pages: 100..<200, show: regrown, "after a hole punch: pages cached before it keep their data")
@@ -201,7 +198,7 @@ struct ChangingLayerStress {
                         try layer.change("regrow") { ftruncate($0, off_t(1024 * pageSize)) }
                         let hole = generator.below(1000)
                         try layer.change("punch") {
-                            batch_syscalls_fallocate($0, Self.punchHole | Self.keepSize, hole * pageSize, (1 + generator.below(24)) * pageSize)
+                            batch_syscalls_fallocate($0, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, hole * pageSize, (1 + generator.below(24)) * pageSize)
                         }
                     } catch {
                         Log.fail("churn round \(round): \(error)")

@@ -53,7 +53,7 @@ private struct DataRanges {
 
     /// The data by `FIEMAP`, written extents before the file's end only:
     /// false when the filesystem keeps no extent map (or reports one that
-    /// goes backwards), and nothing was added.
+    /// goes backwards); the caller then starts over.
     mutating func collectMapped(_ file: FileDescriptor) throws(Errno) -> Bool {
         var status = stat()
         guard fstat(file.rawValue, &status) == 0 else { throw .current }
@@ -71,7 +71,9 @@ private struct DataRanges {
             buffer.initializeMemory(as: UInt8.self, repeating: 0, count: header)
             request.pointee.fm_start = position
             request.pointee.fm_length = UInt64.max
-            request.pointee.fm_flags = UInt32(FIEMAP_FLAG_SYNC)
+            // Written back once, before the first call: later ones find
+            // nothing dirty.
+            request.pointee.fm_flags = position == 0 ? UInt32(FIEMAP_FLAG_SYNC) : 0
             request.pointee.fm_extent_count = UInt32(batch)
             if batch_syscalls_ioctl(file.rawValue, batch_syscalls_fiemap_cmd, buffer) != 0 {
                 let error = Errno.current
@@ -84,7 +86,7 @@ private struct DataRanges {
             for index in 0..<count {
                 let extent = (buffer + header + index * stride).load(as: fiemap_extent.self)
                 let (extentEnd, overflow) = extent.fe_logical.addingReportingOverflow(extent.fe_length)
-                guard !overflow, extentEnd > position else { ranges = []; return false }
+                guard !overflow, extentEnd > position else { return false }
                 position = extentEnd
                 let dataEnd = Swift.min(extentEnd, end)
                 if extent.fe_flags & UInt32(FIEMAP_EXTENT_UNWRITTEN) == 0 && extent.fe_logical < dataEnd {

@@ -45,7 +45,8 @@ int bs_file_map_extents(struct file *file, uint64_t from, struct bs_file_extent 
 {
 	struct inode *inode = file_inode(file);
 	struct fiemap_extent_info info = {
-		.fi_flags = FIEMAP_FLAG_SYNC,
+		/* Once a walk, at its start: the later calls find nothing dirty. */
+		.fi_flags = from == 0 ? FIEMAP_FLAG_SYNC : 0,
 		.fi_extents_max = max,
 	};
 	struct fiemap_extent __user *extents;

@@ -348,10 +348,10 @@ struct bs_file_extent {
 };
 /*
  * Up to `max` extents of `file` that end after byte `from`, in file order,
- * by its filesystem's extent map (FIEMAP), after its dirty pages are
- * written back (a preallocated block is marked written only then): their
- * count, 0 when none follows, or a negative errno (-EOPNOTSUPP: the
- * filesystem keeps no map).
+ * by its filesystem's extent map (FIEMAP): their count, 0 when none
+ * follows, or a negative errno (-EOPNOTSUPP: the filesystem keeps no map).
+ * The call from byte 0, which starts a walk, first writes back the file's
+ * dirty pages (a preallocated block is marked written only then).
  */
 int bs_file_map_extents(struct file *file, uint64_t from, struct bs_file_extent *out, uint32_t max);
 /* 1 when `size` user bytes at `from` are all zero, 0 when not, or -EFAULT. */

@@ -66,9 +66,9 @@ struct KernelFile: ~Copyable {
     }
 
     /// The extents that end after byte `offset`, in file order, by the
-    /// filesystem's extent map (FIEMAP, after the file's dirty pages are
-    /// written back), at most `buffer.count` of them stored at the start of
-    /// `buffer`: their count, or nil when the filesystem keeps no map.
+    /// filesystem's extent map (FIEMAP; the call from 0 first writes back
+    /// the file's dirty pages), at most `buffer.count` of them stored at the
+    /// start of `buffer`: their count, or nil when the filesystem keeps no map.
     func mappedExtents(from offset: UInt64,
                        into buffer: UnsafeMutableBufferPointer<MappedExtent>) throws(OverlayError) -> Int? {
         let extents = try PlatformBuffer<bs_file_extent>(capacity: buffer.count, chargedToCaller: true)

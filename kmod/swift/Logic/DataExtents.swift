@@ -22,7 +22,9 @@ protocol DataExtentSource: ~Copyable {
     /// The extents that end after byte `offset`, in file order, at most
     /// `buffer.count` of them, stored at the start of `buffer`: their count
     /// (0 when none follows), or nil when the file's filesystem keeps no
-    /// extent map (then `nextData` and `nextHole` answer).
+    /// extent map (then `nextData` and `nextHole` answer). A walk of the
+    /// map starts from 0, where the file's dirty pages are written back
+    /// first (a filesystem marks preallocated blocks written only then).
     func mappedExtents(from offset: UInt64,
                        into buffer: UnsafeMutableBufferPointer<MappedExtent>) throws(OverlayError) -> Int?
     /// The first byte offset at or after `offset` that starts data, or nil

@@ -140,6 +140,30 @@ import Testing
         #expect(count == 2)
     }
 
+    @Test func visitsEveryEntryAndRemovesThePickedOne() throws {
+        var index = SharedOverlayIndex()
+        try index.insert(fingerprint: 9, handle: handle(1))
+        try index.insert(fingerprint: 2, handle: handle(2))
+        try index.insert(fingerprint: 9, handle: handle(3))
+        var visited: [UnsafeMutableRawPointer] = []
+        index.forEach { visited.append($0) }
+        #expect(visited == [handle(2), handle(1), handle(3)], "fingerprint order, then insertion order")
+        var asked: [UnsafeMutableRawPointer] = []
+        let picked = index.removeFirst { candidate in
+            asked.append(candidate)
+            return candidate == handle(1) || candidate == handle(3)
+        }
+        #expect(picked == handle(1), "the first picked one")
+        #expect(asked == [handle(2), handle(1)], "no candidate after it is asked")
+        var left: [UnsafeMutableRawPointer] = []
+        index.forEach { left.append($0) }
+        #expect(left == [handle(2), handle(3)])
+        let none = index.removeFirst { _ in false }
+        #expect(none == nil)
+        let count = index.count
+        #expect(count == 2)
+    }
+
     @Test func fingerprintsFollowTheSegments() throws {
         func fingerprint(_ ranges: [PageRange], layer: LayerIndex = 1) throws -> UInt64 {
             var fingerprint = StackFingerprint()

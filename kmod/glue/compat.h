@@ -95,14 +95,6 @@ static inline struct timespec64 bs_inode_mtime(const struct inode *inode)
 #define BS_AOPS_ERROR_REMOVE .error_remove_page = generic_error_remove_page
 #endif
 
-/* super_operations.drop_inode that never caches an unused inode: 6.18
- * renamed generic_delete_inode to inode_just_drop. */
-#ifdef BS_HAVE_INODE_JUST_DROP
-#define BS_DROP_INODE_NOW inode_just_drop
-#else
-#define BS_DROP_INODE_NOW generic_delete_inode
-#endif
-
 /* 6.3 made vm_flags read-only behind vm_flags_set (with the VMA's lock
  * asserted); before, the flags were set directly. Called from ->mmap. */
 static inline void bs_vma_flags_set(struct vm_area_struct *vma, unsigned long flags)

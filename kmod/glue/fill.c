@@ -37,6 +37,11 @@ int bs_fill_workers_start(void)
 	return bs_fill_workqueue ? 0 : -ENOMEM;
 }
 
+void bs_fill_workers_flush(void)
+{
+	flush_workqueue(bs_fill_workqueue);
+}
+
 void bs_fill_workers_stop(void)
 {
 	/* Waits for every queued and running fill: they run module code. */

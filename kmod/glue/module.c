@@ -67,6 +67,7 @@ static int __init bs_module_init(void)
 	error = bs_overlay_fs_mount();
 	if (error)
 		goto stop_workers;
+	bs_unused_lowers_start();
 	error = misc_register(&bs_device);
 	if (error)
 		goto unmount;
@@ -76,6 +77,7 @@ static int __init bs_module_init(void)
 	return 0;
 
 unmount:
+	bs_unused_lowers_stop();
 	bs_overlay_fs_unmount();
 stop_workers:
 	bs_fill_workers_stop();
@@ -88,6 +90,9 @@ static void __exit bs_module_exit(void)
 {
 	debugfs_remove(bs_debugfs);
 	misc_deregister(&bs_device);
+	bs_unused_lowers_stop();
+	/* Fills hold their lower stack's inode: done before the unmount, which evicts the unused ones. */
+	bs_fill_workers_flush();
 	bs_overlay_fs_unmount();
 	/* After the last inode: a fill's worker may be returning from its iput. */
 	bs_fill_workers_stop();

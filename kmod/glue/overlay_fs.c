@@ -11,12 +11,20 @@
  * callback, after eviction and destroy_inode): so the module cannot go
  * while the VFS may still call it or read its operation tables for any
  * overlay, and the module's exit waits for those callbacks (rcu_barrier).
+ *
+ * A lower stack's inode holds no module reference: only overlays (which
+ * hold the module), requests (in the device's ioctl) and fill jobs (which
+ * the exit flushes first) reference it. So a lower stack that nothing uses
+ * any more may stay, unused, for the next restore of its chain (see
+ * bs_overlay_drop_inode) without keeping the module loaded: the unmount at
+ * the module's exit evicts it.
  */
 #include <linux/err.h>
 #include <linux/fs.h>
 #include <linux/fs_context.h>
 #include <linux/iversion.h>
 #include <linux/migrate.h>
+#include <linux/moduleparam.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/mount.h>
@@ -24,7 +32,9 @@
 #include <linux/pseudo_fs.h>
 #include <linux/rcupdate.h>
 #include <linux/shmem_fs.h>
+#include <linux/spinlock.h>
 #include <linux/types.h>
+#include <linux/workqueue.h>
 
 #include "batch_syscalls_glue.h"
 #include "compat.h"
@@ -50,18 +60,120 @@ static void bs_overlay_evict_inode(struct inode *inode)
 	}
 }
 
+static const struct address_space_operations bs_lower_aops;
+
 static void bs_overlay_free_inode(struct inode *inode)
 {
-	bool module_inode = S_ISREG(inode->i_mode); /* not the root directory */
+	/*
+	 * An overlay's inode holds the module; a lower stack's does not (nor
+	 * the root). By its page cache's operations: i_fop shares a union with
+	 * free_inode, which destroy_inode has set by now.
+	 */
+	bool holds_module = S_ISREG(inode->i_mode) && inode->i_data.a_ops != &bs_lower_aops;
 
 	free_inode_nonrcu(inode);
-	if (module_inode)
+	if (holds_module)
 		module_put(THIS_MODULE);
+}
+
+static const struct file_operations bs_lower_fops;
+
+/*
+ * Unused lower stacks kept for the next restore of their chain. A restore
+ * that ends takes its lower stack's page cache with it unless something
+ * keeps the inode: then the next restore of the same chain (a VM restored
+ * again from its template) reads every layer from the disk again. So the
+ * last reference of a lower stack that requests may share leaves its inode
+ * alive, unused (i_count 0; alloc_anon_inode's I_DIRTY keeps it off the
+ * inode LRU, so only this sweep and the unmount evict it), and a sweep
+ * every bs_lower_keep_seconds evicts those it found unused the time before
+ * (bs_swift_lower_sweep). Its page cache is reclaimable as any file's.
+ * bs_sweep_lock orders arming the sweep against the module's exit.
+ */
+static unsigned int bs_lower_keep_seconds = 30;
+static bool bs_sweep_enabled;
+static DEFINE_SPINLOCK(bs_sweep_lock);
+static void bs_lower_sweep(struct work_struct *work);
+static DECLARE_DELAYED_WORK(bs_sweep_work, bs_lower_sweep);
+
+/* Arms the sweep `delay` jiffies from now, unless it is armed (`rearm`: even then). */
+static void bs_lower_sweep_arm(unsigned long delay, bool rearm)
+{
+	spin_lock(&bs_sweep_lock);
+	if (bs_sweep_enabled) {
+		if (rearm)
+			mod_delayed_work(system_unbound_wq, &bs_sweep_work, delay);
+		else
+			queue_delayed_work(system_unbound_wq, &bs_sweep_work, delay);
+	}
+	spin_unlock(&bs_sweep_lock);
+}
+
+static void bs_lower_sweep(struct work_struct *work)
+{
+	unsigned int seconds = READ_ONCE(bs_lower_keep_seconds);
+
+	if (bs_swift_lower_sweep(seconds == 0))
+		bs_lower_sweep_arm(seconds * HZ, false);
+}
+
+/* Writing the parameter moves the next sweep one new period away; 0 sweeps at once, evicting every unused one. */
+static int bs_lower_keep_seconds_set(const char *value, const struct kernel_param *param)
+{
+	int error = param_set_uint_minmax(value, param, 0, 24 * 60 * 60);
+
+	if (!error)
+		bs_lower_sweep_arm(READ_ONCE(bs_lower_keep_seconds) * HZ, true);
+	return error;
+}
+
+static const struct kernel_param_ops bs_lower_keep_seconds_ops = {
+	.set = bs_lower_keep_seconds_set,
+	.get = param_get_uint,
+};
+module_param_cb(lower_keep_seconds, &bs_lower_keep_seconds_ops, &bs_lower_keep_seconds, 0644);
+MODULE_PARM_DESC(lower_keep_seconds,
+		 "Seconds an unused lower stack stays, with its page cache, for the next restore of its chain "
+		 "(evicted after one to two such periods; 0: not kept)");
+
+/*
+ * The inode's last reference is gone (under its i_lock): an overlay's goes
+ * at once; a lower stack's stays if it may serve the next restore.
+ */
+static int bs_overlay_drop_inode(struct inode *inode)
+{
+	unsigned int seconds = READ_ONCE(bs_lower_keep_seconds);
+	bool keep = false;
+
+	if (inode->i_fop == &bs_lower_fops && inode->i_private && seconds) {
+		spin_lock(&bs_sweep_lock);
+		keep = bs_sweep_enabled && bs_swift_lower_keeps_unused(inode->i_private);
+		if (keep)
+			queue_delayed_work(system_unbound_wq, &bs_sweep_work, seconds * HZ);
+		spin_unlock(&bs_sweep_lock);
+	}
+	return !keep;
+}
+
+void bs_unused_lowers_start(void)
+{
+	spin_lock(&bs_sweep_lock);
+	bs_sweep_enabled = true;
+	spin_unlock(&bs_sweep_lock);
+}
+
+void bs_unused_lowers_stop(void)
+{
+	spin_lock(&bs_sweep_lock);
+	bs_sweep_enabled = false;
+	spin_unlock(&bs_sweep_lock);
+	/* The sweep runs module code; from here nothing arms it. */
+	cancel_delayed_work_sync(&bs_sweep_work);
 }
 
 static const struct super_operations bs_overlay_super_ops = {
 	.statfs = simple_statfs,
-	.drop_inode = BS_DROP_INODE_NOW,
+	.drop_inode = bs_overlay_drop_inode,
 	.evict_inode = bs_overlay_evict_inode,
 	.free_inode = bs_overlay_free_inode,
 };
@@ -114,7 +226,7 @@ static const struct address_space_operations bs_lower_aops = {
 	BS_AOPS_ERROR_REMOVE,
 };
 
-/* An overlay inode is never opened: overlays map its page cache (overlay.c). */
+/* A lower stack's inode is never opened: overlays map its page cache (overlay.c). */
 static const struct file_operations bs_lower_fops = {
 	.owner = THIS_MODULE,
 };
@@ -147,8 +259,9 @@ struct inode *bs_module_inode_create(void *object, int64_t size, const struct fi
 
 	if (IS_ERR(inode))
 		return inode;
-	/* Dropped by bs_overlay_free_inode, whatever happens from here. */
-	__module_get(THIS_MODULE);
+	/* An overlay's: dropped by bs_overlay_free_inode, whatever happens from here. */
+	if (fops == &bs_overlay_fops)
+		__module_get(THIS_MODULE);
 	inode->i_mode = S_IFREG | 0400;
 	/* Listed on the superblock (new_inode does this, alloc_anon_inode not), so
 	 * that drop_caches drops an overlay's clean, unmapped pages like any file's. */
@@ -248,6 +361,11 @@ bool bs_file_has_writers(struct file *file)
 bool bs_inode_grab(struct inode *inode)
 {
 	return igrab(inode) != NULL;
+}
+
+bool bs_inode_unused(struct inode *inode)
+{
+	return atomic_read(&inode->i_count) == 0;
 }
 
 struct inode *bs_file_inode(struct file *file)

@@ -245,6 +245,15 @@ bool bs_inode_grab(struct inode *inode);
 /* Mounts and unmounts the module's pseudo filesystem (module init and exit). */
 int bs_overlay_fs_mount(void);
 void bs_overlay_fs_unmount(void);
+/*
+ * Keeping unused lower stacks for the next restore of their chain: from
+ * after the mount, until before it goes (the stop waits for a running
+ * sweep; the unmount then evicts those still kept).
+ */
+void bs_unused_lowers_start(void);
+void bs_unused_lowers_stop(void);
+/* Whether nothing references the inode (an unused lower stack's, kept). */
+bool bs_inode_unused(struct inode *inode);
 
 /*
  * A new inode of the module's pseudo filesystem whose page cache `overlay`
@@ -391,6 +400,8 @@ struct bs_fill_batch {
 /* The fill workers (module init and exit; the exit waits for every fill). */
 int bs_fill_workers_start(void);
 void bs_fill_workers_stop(void);
+/* Waits for every fill queued so far (each holds its lower stack's inode). */
+void bs_fill_workers_flush(void);
 /* Takes the next folios of a readahead request into `batch`: how many (0 at the end). */
 uint32_t bs_fill_batch_take(struct readahead_control *rac, struct bs_fill_batch *batch);
 /* A batch of the one locked folio read_folio must fill. */
@@ -431,6 +442,16 @@ void bs_swift_lower_readahead(void *overlay, struct readahead_control *rac);
 void bs_swift_lower_fill(void *lower, struct bs_fill_batch *batch);
 int bs_swift_lower_read_folio(void *overlay, struct folio *folio, uint64_t page);
 void bs_swift_lower_release(void *overlay);
+/*
+ * Whether a lower stack whose last reference is going stays, unused, for
+ * the next restore of its chain (under its inode's i_lock: no sleeping).
+ */
+bool bs_swift_lower_keeps_unused(void *lower);
+/*
+ * Evicts the unused lower stacks the last sweep found unused too (`all`:
+ * every unused one); whether unused ones remain kept.
+ */
+bool bs_swift_lower_sweep(bool all);
 /* A fault (write: a copy-on-write one) on page `pgoff` of a mapping of an
  * overlay's file, opened for the create request `attachment` (NULL: reopened). */
 uint32_t bs_swift_overlay_fault(void *overlay, void *_Nullable attachment, struct vm_fault *vmf, uint64_t pgoff,

@@ -25,6 +25,8 @@ enum FleetScenarios {
         Scenario("fleet: reclaim, compaction and MADV_PAGEOUT of shared and private pages keep every page's contents",
                  reclaimAndMigration),
         Scenario("fleet: fork with own pages copied and not yet copied; parent or child exits first", forkAndExit),
+        Scenario("fleet: a chain's lower stack outlives its last restore, unused, with its page cache: the next restore of the chain uses it again and reads only its own diff from the disk; a changed layer's is never used again (the new bytes show); lower_keep_seconds=0 evicts every unused one at once and keeps none",
+                 unusedLowerStacksServeTheNextRestore),
         Scenario("fleet: a fault on an own page reads its run in the same I/O, forwards or backwards (at most 2 major faults per 16 pages, not 2 per page); a page read ahead whose layer changed before its fault shows the new bytes",
                  ownRunsReadAtOnce),
     ] }
@@ -58,18 +60,35 @@ enum FleetScenarios {
         }
     }
 
-    static func lowerStacks() throws -> (alive: Int, shareable: Int) {
+    /// The module's lower stacks, from its stats: those alive, those
+    /// requests may share, and those of them kept unused for the next
+    /// restore of their chain (which a sweep may evict at any time).
+    struct LowerStacks: CustomStringConvertible {
+        var alive: Int
+        var shareable: Int
+        var unused: Int
+        /// Those some overlay or request uses.
+        var inUse: Int { alive - unused }
+        var shareableInUse: Int { shareable - unused }
+        var description: String { "alive \(alive), shareable \(shareable), unused \(unused)" }
+    }
+
+    static func lowerStacks() throws -> LowerStacks {
         let text = SystemFiles.read(ModuleStats.path) ?? ""
         var alive: Int?
         var shareable: Int?
+        var unused: Int?
         for field in text.split(whereSeparator: { $0 == " " || $0 == "\n" }) {
             let parts = field.split(separator: "=")
             guard parts.count == 2, let value = Int(parts[1]) else { continue }
             if parts[0] == "lowers" { alive = value }
             if parts[0] == "shareable_lowers" { shareable = value }
+            if parts[0] == "unused_lowers" { unused = value }
         }
-        guard let alive, let shareable else { throw TestFailure("\(ModuleStats.path) reads '\(text)': no lowers=") }
-        return (alive, shareable)
+        guard let alive, let shareable, let unused else {
+            throw TestFailure("\(ModuleStats.path) reads '\(text)': no lowers=, shareable_lowers= or unused_lowers=")
+        }
+        return LowerStacks(alive: alive, shareable: shareable, unused: unused)
     }
 
     /// The calling process's private (anonymous) memory, in KiB.
@@ -138,12 +157,16 @@ enum FleetScenarios {
             let stats = try ModuleStats.read()
             let lowers = try lowerStacks()
             expect(stats.overlays == before.overlays + 4, "overlays \(stats.overlays), want \(before.overlays + 4) (one per diff)")
-            expect(lowers.alive == lowersBefore.alive + 1, "lower stacks \(lowers.alive), want \(lowersBefore.alive + 1) (the base, once)")
+            expect(lowers.inUse == lowersBefore.inUse + 1, "lower stacks in use \(lowers.inUse), want \(lowersBefore.inUse + 1) (the base, once)")
             for peer in peers { peer.finish() }
             peers = []
             let after = try ModuleStats.await(before)
             expect(after == before, "stats after every restore left: \(after), want \(before)")
-            expect(try lowerStacks().alive == lowersBefore.alive, "lower stacks left behind")
+            let lowersAfter = try lowerStacks()
+            expect(lowersAfter.inUse == lowersBefore.inUse, "lower stacks left behind: \(lowersAfter), before \(lowersBefore)")
+            // The base file's own page cache stays anyway: nothing kept for it.
+            expect(lowersAfter.unused <= lowersBefore.unused,
+                   "a lower stack of the base alone kept unused: \(lowersAfter), before \(lowersBefore)")
         }
     }
 
@@ -193,8 +216,8 @@ enum FleetScenarios {
             }
             expectCachedOnce(growth, basePages: pages, what: "chain")
             let lowers = try lowerStacks()
-            expect(lowers.alive == lowersBefore.alive + 1 && lowers.shareable == lowersBefore.shareable + 1,
-                   "lower stacks \(lowers), want one more, shareable (base, c1 and c2 for all three)")
+            expect(lowers.inUse == lowersBefore.inUse + 1 && lowers.shareableInUse == lowersBefore.shareableInUse + 1,
+                   "lower stacks \(lowers) (before: \(lowersBefore)), want one more in use, shareable (base, c1 and c2 for all three)")
             for peer in peers { peer.finish() }
             peers = []
         }

@@ -40,7 +40,12 @@ struct LowerInode: ~Copyable {
 struct InodeReference {
     let unsafeKernelPointer: OpaquePointer
 
-    /// A new reference to a lower stack's inode, unless it is being evicted.
+    /// Whether nothing references the inode: a lower stack kept unused for
+    /// the next restore of its chain (see `OverlaySharing.sweepUnusedLowers`).
+    var isUnused: Bool { bs_inode_unused(unsafeKernelPointer) }
+
+    /// A new reference to a lower stack's inode, unless it is being evicted
+    /// (an unused one's too: it is used again).
     func grabLower() -> LowerInode? {
         guard bs_inode_grab(unsafeKernelPointer) else { return nil }
         return LowerInode(adopting: unsafeKernelPointer)

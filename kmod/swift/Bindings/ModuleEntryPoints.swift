@@ -70,6 +70,16 @@ public func bs_swift_lower_release(_ overlay: UnsafeMutableRawPointer) {
 }
 
 @c @implementation
+public func bs_swift_lower_keeps_unused(_ lower: UnsafeMutableRawPointer) -> Bool {
+    LowerHandle(lower).pointer.pointee.keepsUnused
+}
+
+@c @implementation
+public func bs_swift_lower_sweep(_ all: Bool) -> Bool {
+    OverlaySharing.sweepUnusedLowers(all: all)
+}
+
+@c @implementation
 public func bs_swift_overlay_fault(_ overlay: UnsafeMutableRawPointer, _ attachment: UnsafeMutableRawPointer?,
                                    _ fault: OpaquePointer, _ page: UInt64, _ write: Bool) -> UInt32 {
     OverlayFault.fault(OverlayHandle(overlay), attachment: attachment.map { AttachmentHandle($0) },

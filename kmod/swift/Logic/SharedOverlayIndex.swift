@@ -45,6 +45,22 @@ struct SharedOverlayIndex: ~Copyable {
         return false
     }
 
+    /// Calls `body` with every entry's handle, in fingerprint order.
+    func forEach(_ body: (UnsafeMutableRawPointer) -> Void) {
+        for position in 0..<entries.count { body(entries[position].handle) }
+    }
+
+    /// Removes and returns the first entry (in fingerprint order) that
+    /// `picks` picks.
+    mutating func removeFirst(where picks: (UnsafeMutableRawPointer) -> Bool) -> UnsafeMutableRawPointer? {
+        for position in 0..<entries.count where picks(entries[position].handle) {
+            let handle = entries[position].handle
+            entries.remove(at: position)
+            return handle
+        }
+        return nil
+    }
+
     /// The first candidate with `fingerprint` that `judge` takes, removing
     /// those it drops on the way.
     mutating func claim(fingerprint: UInt64,

@@ -60,6 +60,14 @@ struct LayerList: ~Copyable {
         return false
     }
 
+    /// Whether every layer file is on a filesystem with a block device.
+    var allOnBlockFilesystems: Bool {
+        for layer in 0..<count where entries.withElement(layer, { $0.file.info.blockFilesystemMagic == 0 }) {
+            return false
+        }
+        return true
+    }
+
     /// Whether `other` reads the same files (by identity) in the same order.
     func hasSameFiles(as other: borrowing LayerList) -> Bool {
         guard count == other.count else { return false }

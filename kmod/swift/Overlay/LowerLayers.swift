@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 
+import Synchronization
+
 /// The lower layers of overlays (see `Overlay`): the shared part of their
 /// stacks, an inode of the module's filesystem, and what its page cache is
 /// filled from. It lives in memory that the inode owns; the inode's eviction
@@ -20,8 +22,26 @@ struct LowerLayers: ~Copyable {
     /// The fingerprint of its stack (layer files and table), by which
     /// create requests find it to share it.
     let fingerprint: UInt64
-    /// Whether the sharing index lists it (under the sharing lock).
-    var indexed = false
+    /// Whether the sharing index lists it. Written under the sharing lock;
+    /// read there, and without it when its inode's last reference goes
+    /// (`keepsUnused`): whoever takes it out of the index then takes a
+    /// reference and drops it (`OverlaySharing.retire`), so a stale read
+    /// there cannot leave an unused stack behind outside the index.
+    var indexed: Bool {
+        get { indexedFlag.load(ordering: .relaxed) }
+        nonmutating set { indexedFlag.store(newValue, ordering: .relaxed) }
+    }
+    private let indexedFlag = Atomic<Bool>(false)
+    /// Whether it may stay, unused, for the next restore of its chain: a
+    /// composed stack (the base file's own page cache stays anyway), all of
+    /// whose layers are on block-device filesystems (a kept stack holds
+    /// its layer files open, and FUSE or network mounts are the ones a user
+    /// unmounts under a restore).
+    let keepsWhenUnused: Bool
+    /// The unused-stack sweep's marks (under the sharing lock): unused at
+    /// the last sweep, and to be evicted by this one. A claim clears both.
+    var unusedAtLastSweep = false
+    var evictionDue = false
     /// Whether its overlays map the base file's page cache (else its own).
     let servesFromBaseFile: Bool
     /// Whether overlays with own pages map it (then its page cache holds
@@ -43,9 +63,15 @@ struct LowerLayers: ~Copyable {
         self.underOwnPages = underOwnPages
         segments = stack.table
         layers = try LayerList(stack.layers)
+        keepsWhenUnused = !servesFromBaseFile && layers.allOnBlockFilesystems
         self.serial = serial
         self.fingerprint = fingerprint.value
     }
+
+    /// Whether it stays, unused, when its inode's last reference goes: a
+    /// stack requests may still find and share, that may be kept. Called
+    /// under the inode's i_lock (no sleeping, no locks).
+    var keepsUnused: Bool { keepsWhenUnused && indexed }
 
     /// The page cache its overlays map: the base file's, or its inode's.
     func mapping(_ inode: borrowing LowerInode) -> PageCacheMapping {

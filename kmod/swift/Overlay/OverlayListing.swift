@@ -85,12 +85,14 @@ enum OverlayListing {
 extension OverlayListing {
     /// Renders /sys/kernel/debug/batch_syscalls/stats: one line
     ///
-    ///     overlays=<n> shareable=<n> files=<n> ids=<n> lowers=<n> shareable_lowers=<n>
+    ///     overlays=<n> shareable=<n> files=<n> ids=<n> lowers=<n> shareable_lowers=<n> unused_lowers=<n>
     ///
     /// the overlays alive, those a create request may share, the create
-    /// requests' files alive (cleaned up or not), the ids registered, and
-    /// the lower stacks alive and those requests may share. All return to 0
-    /// when every mapping is gone.
+    /// requests' files alive (cleaned up or not), the ids registered, the
+    /// lower stacks alive, those requests may share, and those of them kept
+    /// unused for the next restore of their chain. All but the last two
+    /// return to 0 when every mapping is gone; those do once the unused
+    /// lower stacks are evicted (`lower_keep_seconds`).
     static func renderStats(into buffer: UnsafeMutableRawBufferPointer) -> Int? {
         let counts = OverlaySharing.counts
         let (files, ids) = ModuleState.current.pointee.registry.withLock { registry in
@@ -109,6 +111,8 @@ extension OverlayListing {
         text.append(UInt64(counts.lowers))
         text.append(" shareable_lowers=")
         text.append(UInt64(counts.shareableLowers))
+        text.append(" unused_lowers=")
+        text.append(UInt64(counts.unusedLowers))
         text.append("\n")
         return text.overflowed ? nil : text.count
     }

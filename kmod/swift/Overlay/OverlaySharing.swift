@@ -25,6 +25,13 @@
 /// match is compared in full. The indexes and the objects' `indexed` flags
 /// are guarded by the sharing lock, held only for in-memory work; an
 /// object's release takes it out of its index before it is freed.
+///
+/// A lower stack outlives its last overlay, unused, for the next restore
+/// of the same chain (a VM restored again from its template), with its
+/// page cache: its inode stays when its last reference goes
+/// (`LowerLayers.keepsUnused`, kmod/glue/overlay_fs.c), and a sweep every
+/// `lower_keep_seconds` (a module parameter) evicts those it found unused
+/// the time before too (`sweepUnusedLowers`).
 enum OverlaySharing {
     /// What the sharing lock guards.
     struct State: ~Copyable {
@@ -54,8 +61,11 @@ enum OverlaySharing {
         let shareable = lower.layers.isUnchangedAndUnwritten
         let candidate = try LowerHandle.store(lower)
         var failure: OverlayError? = nil
+        var retired: LowerInode? = nil
         let shared = ModuleState.current.pointee.sharing.withLock { (state: inout State) -> SharedLower? in
-            if shareable, let existing = claimLower(matching: candidate, in: &state.lowers) { return existing }
+            if shareable, let existing = claimLower(matching: candidate, in: &state.lowers, retiring: &retired) {
+                return existing
+            }
             let inode: LowerInode
             do throws(OverlayError) {
                 inode = try LowerInode.create(serving: candidate.raw, size: candidate.pointer.pointee.size,
@@ -74,6 +84,9 @@ enum OverlaySharing {
             }
             return SharedLower(inode: inode, lower: candidate)
         }
+        // Outside the lock, whose holder a lower stack's release takes: a
+        // stale stack nothing uses goes now.
+        _ = retired.take()
         guard let shared else {
             candidate.destroy()
             throw failure ?? .outOfMemory
@@ -146,33 +159,89 @@ enum OverlaySharing {
         }
     }
 
-    /// The overlays alive and those in the index; the lower stacks alive and
-    /// those in theirs.
-    static var counts: (overlays: Int, shareable: Int, lowers: Int, shareableLowers: Int) {
+    /// The overlays alive and those in the index; the lower stacks alive,
+    /// those in theirs, and those of them kept unused.
+    static var counts: (overlays: Int, shareable: Int, lowers: Int, shareableLowers: Int, unusedLowers: Int) {
         ModuleState.current.pointee.sharing.withLock { state in
-            (state.liveOverlays, state.overlays.count, state.liveLowers, state.lowers.count)
+            var unused = 0
+            state.lowers.forEach { raw in
+                if LowerHandle(raw).pointer.pointee.inode?.isUnused == true { unused += 1 }
+            }
+            return (state.liveOverlays, state.overlays.count, state.liveLowers, state.lowers.count, unused)
+        }
+    }
+
+    /// Evicts the unused lower stacks that the last sweep found unused too,
+    /// or whose layers changed (`all`: every unused one), and marks those
+    /// unused now for the next; whether unused ones remain kept. Each is
+    /// taken out of the index and referenced under the lock, and its
+    /// reference dropped outside it: the last, so the inode goes.
+    static func sweepUnusedLowers(all: Bool) -> Bool {
+        var remaining = false
+        ModuleState.current.pointee.sharing.withLock { state in
+            state.lowers.forEach { raw in
+                let lower = LowerHandle(raw).pointer
+                guard lower.pointee.inode?.isUnused == true else {
+                    lower.pointee.unusedAtLastSweep = false
+                    return
+                }
+                lower.pointee.evictionDue = all || lower.pointee.unusedAtLastSweep
+                    || !lower.pointee.layers.isUnchangedAndUnwritten
+                lower.pointee.unusedAtLastSweep = true
+                if !lower.pointee.evictionDue { remaining = true }
+            }
+        }
+        while true {
+            var evicted: LowerInode? = nil
+            let found = ModuleState.current.pointee.sharing.withLock { state -> Bool in
+                let picked = state.lowers.removeFirst { raw in
+                    let lower = LowerHandle(raw).pointer
+                    return lower.pointee.evictionDue && lower.pointee.inode?.isUnused == true
+                }
+                guard let picked else { return false }
+                let lower = LowerHandle(picked).pointer
+                lower.pointee.indexed = false
+                lower.pointee.evictionDue = false
+                evicted = lower.pointee.inode?.grabLower()
+                return true
+            }
+            guard found else { return remaining }
+            _ = evicted.take()
+            Log.debug("unused lower layers evicted")
         }
     }
 
     /// An indexed lower stack with `lower`'s layers and table whose layers
-    /// have not changed, with a new reference on its inode; stale
-    /// candidates leave the index on the way. Call with the sharing lock held.
-    private static func claimLower(matching lower: LowerHandle,
-                                   in index: inout SharedOverlayIndex) -> SharedLower? {
+    /// have not changed, with a new reference on its inode (an unused one
+    /// is used again). A stale candidate leaves the index on the way, with
+    /// a reference in `retired` for the caller to drop outside the lock (an
+    /// unused one then goes: see `LowerLayers.indexed`); one at most, any
+    /// other stays for a later claim or sweep. Call with the sharing lock held.
+    private static func claimLower(matching lower: LowerHandle, in index: inout SharedOverlayIndex,
+                                   retiring retired: inout LowerInode?) -> SharedLower? {
         var claimed: LowerInode? = nil
+        var retiredOne = false
         let raw = index.claim(fingerprint: lower.pointer.pointee.fingerprint) { raw in
             let candidate = LowerHandle(raw).pointer
             guard candidate.pointee.underOwnPages == lower.pointer.pointee.underOwnPages,
                   candidate.pointee.layers.hasSameFiles(as: lower.pointer.pointee.layers),
                   candidate.pointee.segments.hasSameSegments(as: lower.pointer.pointee.segments)
             else { return .skip }
-            // A changed layer, or an inode being evicted: never again.
-            guard candidate.pointee.layers.isUnchangedAndUnwritten,
-                  let inode = candidate.pointee.inode?.grabLower()
-            else {
+            // A changed layer: never again.
+            guard candidate.pointee.layers.isUnchangedAndUnwritten else {
+                guard !retiredOne else { return .skip }
+                retiredOne = true
+                candidate.pointee.indexed = false
+                retired = candidate.pointee.inode?.grabLower()
+                return .drop
+            }
+            // An inode being evicted: never again either.
+            guard let inode = candidate.pointee.inode?.grabLower() else {
                 candidate.pointee.indexed = false
                 return .drop
             }
+            candidate.pointee.unusedAtLastSweep = false
+            candidate.pointee.evictionDue = false
             claimed = consume inode
             return .take
         }

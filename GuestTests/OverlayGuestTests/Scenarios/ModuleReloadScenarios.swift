@@ -13,6 +13,8 @@ enum ModuleReloadScenarios {
     static var all: [Scenario] { [
         Scenario("lifecycle: rmmod attempts race a loading set's read-ahead: refused while the overlay is mapped, and as its reads finish after the munmap; then rmmod succeeds and the module loads again",
                  rmmodRacesReadAhead),
+        Scenario("lifecycle: rmmod with an unused lower stack kept for the next restore succeeds (its exit evicts it); the module loads again with none",
+                 rmmodWithUnusedLowerStack),
         Scenario("lifecycle: rmmod refused while an overlay is mapped; then rmmod, reload and page_fault", reload),
     ] }
 
@@ -31,6 +33,53 @@ enum ModuleReloadScenarios {
     /// delete_module(name, O_NONBLOCK): 0 or the errno.
     static func deleteModule(_ name: String) -> Int32 {
         batch_syscalls_delete_module(name, UInt32(O_NONBLOCK)) == 0 ? 0 : errno
+    }
+
+    /// A restore of [base, c1, own diff] ends: its lower stack (base and
+    /// c1) stays, unused, and holds no module reference, so rmmod succeeds
+    /// (the unmount at the module's exit evicts it) and the module loads
+    /// again without it.
+    static func rmmodWithUnusedLowerStack() throws {
+        let (ko, name) = try moduleUnderTest()
+        let data = try TestData.load()
+        let pages = data.base.pageCount
+        let c1 = try SparseLayer.write(name: "rmmod-c1", pages: pages, data: [0...63, 500...563], stream: 970)
+        defer { c1.close() }
+        let own = try FleetScenarios.ownDiff("rmmod-own", pages: pages, runs: 6, stream: 971)
+        defer { own.close() }
+        do {
+            let device = try openDeviceAsRoot()
+            let base = try MappedFile.map(DataFile.base.name, protection: PROT_READ | PROT_WRITE)
+            defer { base.unmap() }
+            let id = try device.stack(RawStackRequest(baseAddress: base.address, layers: [c1.raw(), own.raw()]),
+                                      "v2 request")
+            let view = ExpectedView(base: data.base).overlaid(c1.image, c1.data).overlaid(own.image, own.data)
+            verifyPages(base, view, label: "restore of [base, c1, own diff]")
+            expectErrno(try device.cleanup(id), 0, "cleanup")
+        }
+        let kept = try FleetScenarios.lowerStacks { $0.unused >= 1 && $0.inUse == 0 }
+        try require(kept.unused >= 1 && kept.inUse == 0,
+                    "after the restore: lower stacks \(kept), want its lower stack kept unused and none in use")
+
+        let busy: Set<Int32> = [EBUSY, EAGAIN]
+        var result: Int32
+        var attempts = 0
+        // The overlay's inode, which holds the module, goes after an RCU grace period.
+        let deadline = Stopwatch.nowSeconds() + 5
+        repeat {
+            attempts += 1
+            result = deleteModule(name)
+            if result == 0 || !busy.contains(result) { break }
+            Stopwatch.sleep(seconds: 0.1)
+        } while Stopwatch.nowSeconds() < deadline
+        guard result == 0 else {
+            let refcount = SystemFiles.read("/sys/module/\(name)/refcnt")?.split(separator: "\n").first.map(String.init) ?? "?"
+            throw TestFailure("delete_module(\(name)) with \(kept.unused) unused lower stacks kept: \(Errno.describe(result)) (refcnt \(refcount)): an unused lower stack holds the module")
+        }
+        if attempts > 1 { Log.note("delete_module succeeded after \(attempts) attempts") }
+        try load(ko)
+        let fresh = try FleetScenarios.lowerStacks()
+        expect(fresh.alive == 0 && fresh.unused == 0, "after the reload: lower stacks \(fresh), want none")
     }
 
     static func reload() throws {

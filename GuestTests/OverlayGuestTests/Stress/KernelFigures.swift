@@ -18,7 +18,8 @@ struct KernelFigures: Equatable, CustomStringConvertible {
     /// soak). Counted apart from the slab that must return.
     static let lazyVmallocCache = "vmap_area"
 
-    /// `overlays= shareable= files= ids=` of the module's stats.
+    /// The module's stats (`overlays= shareable= files= ids= lowers=
+    /// shareable_lowers= unused_lowers=`).
     var module: [String: Int]
     /// /proc/meminfo, KiB.
     var slabUnreclaimableKiB: Int
@@ -96,7 +97,7 @@ struct KernelFigures: Equatable, CustomStringConvertible {
     }
 
     var moduleText: String {
-        ["overlays", "shareable", "files", "ids"].map { "\($0)=\(module[$0].map(String.init) ?? "?")" }.joined(separator: " ")
+        ["overlays", "shareable", "files", "ids", "lowers", "shareable_lowers", "unused_lowers"].map { "\($0)=\(module[$0].map(String.init) ?? "?")" }.joined(separator: " ")
     }
 
     var description: String {
@@ -105,13 +106,24 @@ struct KernelFigures: Equatable, CustomStringConvertible {
     }
 
     /// Lets freed objects go (RCU callbacks, deferred fput, per-CPU slab
-    /// caches drained by shrinking): sync, drop caches, then wait until the
-    /// module's counters equal `target`'s (at most `timeout` seconds).
+    /// caches drained by shrinking): sync, drop caches, evict the unused
+    /// lower stacks, then wait until the module's counters equal `target`'s
+    /// with none unused (at most `timeout` seconds).
     static func settle(until target: [String: Int]? = nil, timeout: Double = 10) -> KernelFigures {
         sync()
         try? SystemFiles.write("/proc/sys/vm/drop_caches", "3")
+        // Lower stacks nothing uses stay for the next restore of their
+        // chain on purpose (their memory too): none while measuring.
+        // Writing 0 evicts them and keeps none; the value comes back after.
+        let keepSeconds = SystemFiles.read(FleetScenarios.LowerKeepSeconds.path)
+        if keepSeconds != nil { try? SystemFiles.write(FleetScenarios.LowerKeepSeconds.path, "0") }
+        defer {
+            if let keepSeconds { try? SystemFiles.write(FleetScenarios.LowerKeepSeconds.path, keepSeconds) }
+        }
         let deadline = Stopwatch.nowSeconds() + timeout
-        while let target, moduleStats() != target, Stopwatch.nowSeconds() < deadline {
+        while Stopwatch.nowSeconds() < deadline {
+            let stats = moduleStats()
+            if stats["unused_lowers", default: 0] == 0 && (target == nil || stats == target) { break }
             Stopwatch.sleep(seconds: 0.05)
         }
         Stopwatch.sleep(seconds: 0.2)

@@ -66,6 +66,7 @@ struct LowerLayers: ~Copyable {
         keepsWhenUnused = !servesFromBaseFile && layers.allOnBlockFilesystems
         self.serial = serial
         self.fingerprint = fingerprint.value
+        overlayWindow.store(layersWindow, ordering: .relaxed)
     }
 
     /// Whether it stays, unused, when its inode's last reference goes: a
@@ -78,10 +79,24 @@ struct LowerLayers: ~Copyable {
         servesFromBaseFile ? layers.withFile(Layers.base) { $0.mapping } : inode.mapping
     }
 
-    /// The readahead window of its overlays' files: the base file's, or twice
-    /// the largest layer's (`readaheadPages`).
-    var overlayReadaheadPages: UInt32 {
+    /// The readahead window of its overlays' files, as the layer files of
+    /// the latest request that made or shared it give it: a request's file
+    /// follows its layers' disk's read_ahead_kb as of the request, as a new
+    /// open of a plain file does, however long ago the stack was made (an
+    /// unused one kept for the next restore, above all).
+    var overlayReadaheadPages: UInt32 { overlayWindow.load(ordering: .relaxed) }
+    private let overlayWindow = Atomic<UInt32>(0)
+
+    /// The window its layer files give: the base file's, or twice the
+    /// largest layer's (`readaheadPages`).
+    private var layersWindow: UInt32 {
         servesFromBaseFile ? layers.withFile(Layers.base) { $0.info.readaheadPages } : readaheadPages
+    }
+
+    /// Takes the window of `request`, an equal stack of a new request's
+    /// layer files, which shares this one.
+    func adoptWindow(of request: borrowing LowerLayers) {
+        overlayWindow.store(request.overlayReadaheadPages, ordering: .relaxed)
     }
 
     /// Whether its inode's page cache takes large folios: where every page

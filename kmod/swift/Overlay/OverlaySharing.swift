@@ -242,6 +242,7 @@ enum OverlaySharing {
             }
             candidate.pointee.unusedAtLastSweep = false
             candidate.pointee.evictionDue = false
+            candidate.pointee.adoptWindow(of: lower.pointer.pointee)
             claimed = consume inode
             return .take
         }

@@ -23,6 +23,8 @@
 #include <linux/mm.h>
 #include <linux/pagemap.h>
 #include <linux/shmem_fs.h>
+#include <linux/shrinker.h>
+#include <linux/slab.h>
 #include <linux/version.h>
 
 /*
@@ -207,6 +209,51 @@ static inline struct pid *bs_pidfd_pid(struct file *file)
 	if (inode->i_sb->s_magic != ANON_INODE_FS_MAGIC || strcmp(file->f_path.dentry->d_name.name, "[pidfd]"))
 		return NULL;
 	return file->private_data;
+#endif
+}
+
+/*
+ * A registered shrinker with these callbacks, or NULL. 6.7 replaced
+ * register_shrinker (a caller's struct) with shrinker_alloc and
+ * shrinker_register; older kernels get the struct allocated here.
+ */
+static inline struct shrinker *bs_shrinker_create(const char *name,
+		unsigned long (*count)(struct shrinker *, struct shrink_control *),
+		unsigned long (*scan)(struct shrinker *, struct shrink_control *))
+{
+#ifdef BS_HAVE_SHRINKER_ALLOC
+	struct shrinker *shrinker = shrinker_alloc(0, "%s", name);
+
+	if (!shrinker)
+		return NULL;
+	shrinker->count_objects = count;
+	shrinker->scan_objects = scan;
+	shrinker_register(shrinker);
+	return shrinker;
+#else
+	struct shrinker *shrinker = kzalloc(sizeof(*shrinker), GFP_KERNEL);
+
+	if (!shrinker)
+		return NULL;
+	shrinker->count_objects = count;
+	shrinker->scan_objects = scan;
+	shrinker->seeks = DEFAULT_SEEKS;
+	if (register_shrinker(shrinker, "%s", name)) {
+		kfree(shrinker);
+		return NULL;
+	}
+	return shrinker;
+#endif
+}
+
+/* Unregisters it, after any scan still running. */
+static inline void bs_shrinker_destroy(struct shrinker *shrinker)
+{
+#ifdef BS_HAVE_SHRINKER_ALLOC
+	shrinker_free(shrinker);
+#else
+	unregister_shrinker(shrinker);
+	kfree(shrinker);
 #endif
 }
 

@@ -67,17 +67,20 @@ static int __init bs_module_init(void)
 	error = bs_overlay_fs_mount();
 	if (error)
 		goto stop_workers;
-	bs_unused_lowers_start();
-	error = misc_register(&bs_device);
+	error = bs_unused_lowers_start();
 	if (error)
 		goto unmount;
+	error = misc_register(&bs_device);
+	if (error)
+		goto stop_keeping;
 	bs_debugfs = debugfs_create_dir(BATCH_SYSCALLS_DEVICE_NAME, NULL);
 	debugfs_create_file("overlays", 0400, bs_debugfs, NULL, &bs_overlays_fops);
 	debugfs_create_file("stats", 0400, bs_debugfs, NULL, &bs_stats_fops);
 	return 0;
 
-unmount:
+stop_keeping:
 	bs_unused_lowers_stop();
+unmount:
 	bs_overlay_fs_unmount();
 stop_workers:
 	bs_fill_workers_stop();

@@ -155,11 +155,40 @@ static int bs_overlay_drop_inode(struct inode *inode)
 	return !keep;
 }
 
-void bs_unused_lowers_start(void)
+/*
+ * Memory pressure evicts unused lower stacks too, as it does unused inodes
+ * (and drop_caches' slab shrink with them): their segment tables are not
+ * reclaimable otherwise. Eviction truncates a page cache and releases
+ * files: only where reclaim may enter filesystems.
+ */
+static struct shrinker *bs_lower_shrinker;
+
+static unsigned long bs_lower_shrink_count(struct shrinker *shrinker, struct shrink_control *control)
 {
+	unsigned long unused = bs_swift_lower_unused_count();
+
+	return unused ? unused : SHRINK_EMPTY;
+}
+
+static unsigned long bs_lower_shrink_scan(struct shrinker *shrinker, struct shrink_control *control)
+{
+	int64_t evicted;
+
+	if (!(control->gfp_mask & __GFP_FS))
+		return SHRINK_STOP;
+	evicted = bs_swift_lower_shrink(control->nr_to_scan);
+	return evicted < 0 ? SHRINK_STOP : evicted;
+}
+
+int bs_unused_lowers_start(void)
+{
+	bs_lower_shrinker = bs_shrinker_create("batch_syscalls-lowers", bs_lower_shrink_count, bs_lower_shrink_scan);
+	if (!bs_lower_shrinker)
+		return -ENOMEM;
 	spin_lock(&bs_sweep_lock);
 	bs_sweep_enabled = true;
 	spin_unlock(&bs_sweep_lock);
+	return 0;
 }
 
 void bs_unused_lowers_stop(void)
@@ -167,8 +196,9 @@ void bs_unused_lowers_stop(void)
 	spin_lock(&bs_sweep_lock);
 	bs_sweep_enabled = false;
 	spin_unlock(&bs_sweep_lock);
-	/* The sweep runs module code; from here nothing arms it. */
+	/* The sweep and the shrinker run module code; from here nothing arms the sweep. */
 	cancel_delayed_work_sync(&bs_sweep_work);
+	bs_shrinker_destroy(bs_lower_shrinker);
 }
 
 static const struct super_operations bs_overlay_super_ops = {

@@ -186,6 +186,11 @@ int bs_mutex_lock_killable(struct bs_mutex *lock)
 	return mutex_lock_killable(&lock->mutex);
 }
 
+bool bs_mutex_trylock(struct bs_mutex *lock)
+{
+	return mutex_trylock(&lock->mutex);
+}
+
 void bs_mutex_unlock(struct bs_mutex *lock)
 {
 	mutex_unlock(&lock->mutex);

@@ -89,6 +89,8 @@ void bs_mutex_destroy(struct bs_mutex *mutex);
 void bs_mutex_lock(struct bs_mutex *mutex);
 /* 0, or -EINTR when a fatal signal arrived while waiting. */
 int bs_mutex_lock_killable(struct bs_mutex *mutex);
+/* Takes the lock if it is free (reclaim never waits for one): whether it did. */
+bool bs_mutex_trylock(struct bs_mutex *mutex);
 void bs_mutex_unlock(struct bs_mutex *mutex);
 /* The calling process's address space, as a key to compare (never shown). */
 uint64_t bs_current_address_space(void);
@@ -247,10 +249,11 @@ int bs_overlay_fs_mount(void);
 void bs_overlay_fs_unmount(void);
 /*
  * Keeping unused lower stacks for the next restore of their chain: from
- * after the mount, until before it goes (the stop waits for a running
- * sweep; the unmount then evicts those still kept).
+ * after the mount (0 or a negative errno), until before it goes (the stop
+ * waits for a running sweep or shrink; the unmount then evicts those
+ * still kept).
  */
-void bs_unused_lowers_start(void);
+int bs_unused_lowers_start(void);
 void bs_unused_lowers_stop(void);
 /* Whether nothing references the inode (an unused lower stack's, kept). */
 bool bs_inode_unused(struct inode *inode);
@@ -452,6 +455,10 @@ bool bs_swift_lower_keeps_unused(void *lower);
  * every unused one); whether unused ones remain kept.
  */
 bool bs_swift_lower_sweep(bool all);
+/* The unused lower stacks kept (the shrinker's count; never waits for a lock). */
+uint64_t bs_swift_lower_unused_count(void);
+/* Evicts up to `count` unused lower stacks under memory pressure: how many, or -1 if the lock is busy. */
+int64_t bs_swift_lower_shrink(uint64_t count);
 /* A fault (write: a copy-on-write one) on page `pgoff` of a mapping of an
  * overlay's file, opened for the create request `attachment` (NULL: reopened). */
 uint32_t bs_swift_overlay_fault(void *overlay, void *_Nullable attachment, struct vm_fault *vmf, uint64_t pgoff,

@@ -67,8 +67,11 @@ extension FleetScenarios {
     /// - A page of c2 is written: the third restore shows the new bytes,
     ///   from a new lower stack (the stale one is evicted, not used), and
     ///   reads the shared layers from the disk again.
+    /// - The slab shrink (`drop_caches` = 2, what memory pressure runs)
+    ///   evicts every unused lower stack; a fourth restore reads the shared
+    ///   layers from the disk again, and its stack stays.
     /// - `lower_keep_seconds` = 0 evicts every unused lower stack at once;
-    ///   a fourth restore then leaves none unused behind it.
+    ///   a fifth restore then leaves none unused behind it.
     static func unusedLowerStacksServeTheNextRestore() throws {
         try withDevice { device in
             let data = try TestData.load()
@@ -142,17 +145,28 @@ extension FleetScenarios {
             after = try lowerStacks { $0.inUse == before.inUse && $0.unused == before.unused + 1 }
             expect(after.unused == before.unused + 1, "after restore 3: lower stacks \(after), before \(before): want the new one kept")
 
+            // Memory pressure: the slab shrink evicts unused lower stacks,
+            // as it does unused inodes. Evicting takes a stack out of the
+            // index and references it first: in use until its inode goes.
+            try SystemFiles.write("/proc/sys/vm/drop_caches", "2")
+            after = try lowerStacks { $0.unused == 0 && $0.inUse == before.inUse }
+            expect(after.unused == 0 && after.inUse == before.inUse,
+                   "drop_caches=2 (the slab shrink): lower stacks \(after), before \(before): want none unused")
+            let fourth = try restore("restore 4 (after the shrink)")
+            expect(fourth.readKiB >= baseKiB / 2,
+                   "restore 4 read \(fourth.readKiB) KiB only: the shrink left the stack's page cache?")
+            after = try lowerStacks { $0.inUse == before.inUse && $0.unused == 1 }
+            expect(after.unused == 1, "after restore 4: lower stacks \(after): want its lower stack kept")
+
             try LowerKeepSeconds.write(0)
-            // Evicting takes a stack out of the index and references it
-            // first: it is in use until its inode goes.
             after = try lowerStacks { $0.unused == 0 && $0.inUse == before.inUse }
             expect(after.unused == 0 && after.inUse == before.inUse,
                    "lower_keep_seconds=0: lower stacks \(after), before \(before): want none unused")
-            _ = try restore("restore 4 (lower_keep_seconds=0)")
+            _ = try restore("restore 5 (lower_keep_seconds=0)")
             // Its overlay's eviction drops or keeps its lower stack at once.
             after = try lowerStacks { $0.inUse == before.inUse }
             expect(after.inUse == before.inUse && after.unused == 0,
-                   "after restore 4: lower stacks \(after), before \(before): want none left behind, none kept")
+                   "after restore 5: lower stacks \(after), before \(before): want none left behind, none kept")
         }
     }
 

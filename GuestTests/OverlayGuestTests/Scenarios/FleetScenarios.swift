@@ -25,7 +25,7 @@ enum FleetScenarios {
         Scenario("fleet: reclaim, compaction and MADV_PAGEOUT of shared and private pages keep every page's contents",
                  reclaimAndMigration),
         Scenario("fleet: fork with own pages copied and not yet copied; parent or child exits first", forkAndExit),
-        Scenario("fleet: a chain's lower stack outlives its last restore, unused, with its page cache: the next restore of the chain uses it again and reads only its own diff from the disk; a changed layer's is never used again (the new bytes show); lower_keep_seconds=0 evicts every unused one at once and keeps none",
+        Scenario("fleet: a chain's lower stack outlives its last restore, unused, with its page cache: the next restore of the chain uses it again and reads only its own diff from the disk; a changed layer's is never used again (the new bytes show); the slab shrink (memory pressure) evicts them; lower_keep_seconds=0 evicts every unused one at once and keeps none",
                  unusedLowerStacksServeTheNextRestore),
         Scenario("fleet: a fault on an own page reads its run in the same I/O, forwards or backwards (at most 2 major faults per 16 pages, not 2 per page); a page read ahead whose layer changed before its fault shows the new bytes",
                  ownRunsReadAtOnce),

@@ -42,6 +42,15 @@ struct KernelMutex<State: ~Copyable>: ~Copyable {
         return try body(&state.pointee)
     }
 
+    /// `withLock` if the lock is free at once, else nil: for reclaim, which
+    /// must not wait for a lock whose holder may be allocating memory.
+    func withLockIfFree<Result: ~Copyable>(_ body: (inout State) -> Result) -> Result? {
+        guard bs_mutex_trylock(mutex) else { return nil }
+        defer { bs_mutex_unlock(mutex) }
+        // SAFETY: as in withLock.
+        return body(&state.pointee)
+    }
+
     /// `withLock`, but a fatal signal while waiting for the lock gives up
     /// with EINTR (for locks a request may wait on for long).
     func withLockKillable<Result: ~Copyable>(

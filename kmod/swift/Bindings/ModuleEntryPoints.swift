@@ -80,6 +80,16 @@ public func bs_swift_lower_sweep(_ all: Bool) -> Bool {
 }
 
 @c @implementation
+public func bs_swift_lower_unused_count() -> UInt64 {
+    UInt64(OverlaySharing.unusedLowerCount)
+}
+
+@c @implementation
+public func bs_swift_lower_shrink(_ count: UInt64) -> Int64 {
+    OverlaySharing.shrinkUnusedLowers(upTo: Int(clamping: count)).map { Int64($0) } ?? -1
+}
+
+@c @implementation
 public func bs_swift_overlay_fault(_ overlay: UnsafeMutableRawPointer, _ attachment: UnsafeMutableRawPointer?,
                                    _ fault: OpaquePointer, _ page: UInt64, _ write: Bool) -> UInt32 {
     OverlayFault.fault(OverlayHandle(overlay), attachment: attachment.map { AttachmentHandle($0) },

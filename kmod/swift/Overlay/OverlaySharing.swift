@@ -163,11 +163,7 @@ enum OverlaySharing {
     /// those in theirs, and those of them kept unused.
     static var counts: (overlays: Int, shareable: Int, lowers: Int, shareableLowers: Int, unusedLowers: Int) {
         ModuleState.current.pointee.sharing.withLock { state in
-            var unused = 0
-            state.lowers.forEach { raw in
-                if LowerHandle(raw).pointer.pointee.inode?.isUnused == true { unused += 1 }
-            }
-            return (state.liveOverlays, state.overlays.count, state.liveLowers, state.lowers.count, unused)
+            (state.liveOverlays, state.overlays.count, state.liveLowers, state.lowers.count, unusedLowers(in: state.lowers))
         }
     }
 
@@ -193,22 +189,66 @@ enum OverlaySharing {
         }
         while true {
             var evicted: LowerInode? = nil
-            let found = ModuleState.current.pointee.sharing.withLock { state -> Bool in
-                let picked = state.lowers.removeFirst { raw in
-                    let lower = LowerHandle(raw).pointer
-                    return lower.pointee.evictionDue && lower.pointee.inode?.isUnused == true
-                }
-                guard let picked else { return false }
-                let lower = LowerHandle(picked).pointer
-                lower.pointee.indexed = false
-                lower.pointee.evictionDue = false
-                evicted = lower.pointee.inode?.grabLower()
-                return true
+            let found = ModuleState.current.pointee.sharing.withLock { state in
+                takeOutUnused(of: &state.lowers, retiring: &evicted) { $0.evictionDue }
             }
             guard found else { return remaining }
             _ = evicted.take()
             Log.debug("unused lower layers evicted")
         }
+    }
+
+    /// The unused lower stacks kept; 0 while the sharing lock is busy (the
+    /// shrinker's count, which must not wait).
+    static var unusedLowerCount: Int {
+        ModuleState.current.pointee.sharing.withLockIfFree { state in unusedLowers(in: state.lowers) } ?? 0
+    }
+
+    /// The unused lower stacks of `index`. Call with the sharing lock held.
+    private static func unusedLowers(in index: borrowing SharedOverlayIndex) -> Int {
+        var unused = 0
+        index.forEach { raw in
+            if LowerHandle(raw).pointer.pointee.inode?.isUnused == true { unused += 1 }
+        }
+        return unused
+    }
+
+    /// Evicts up to `count` unused lower stacks under memory pressure, those
+    /// the last sweep found unused first: how many, or nil if the sharing
+    /// lock was busy at once (reclaim never waits for it: its holder may be
+    /// allocating, and so in reclaim itself).
+    static func shrinkUnusedLowers(upTo count: Int) -> Int? {
+        var evictedCount = 0
+        while evictedCount < count {
+            var evicted: LowerInode? = nil
+            let found = ModuleState.current.pointee.sharing.withLockIfFree { state in
+                takeOutUnused(of: &state.lowers, retiring: &evicted) { $0.unusedAtLastSweep }
+                    || takeOutUnused(of: &state.lowers, retiring: &evicted) { _ in true }
+            }
+            guard let found else { return evictedCount == 0 ? nil : evictedCount }
+            guard found else { break }
+            _ = evicted.take()
+            evictedCount += 1
+        }
+        return evictedCount
+    }
+
+    /// Takes the first unused lower stack that `picks` picks out of the
+    /// index, with a reference in `retired` for the caller to drop outside
+    /// the lock (the last: the inode goes); whether there was one. Call
+    /// with the sharing lock held.
+    private static func takeOutUnused(of index: inout SharedOverlayIndex, retiring retired: inout LowerInode?,
+                                      where picks: (borrowing LowerLayers) -> Bool) -> Bool {
+        let picked = index.removeFirst { raw in
+            let lower = LowerHandle(raw).pointer
+            return lower.pointee.inode?.isUnused == true && picks(lower.pointee)
+        }
+        guard let picked else { return false }
+        let lower = LowerHandle(picked).pointer
+        lower.pointee.indexed = false
+        lower.pointee.evictionDue = false
+        retired = lower.pointee.inode?.grabLower()
+        return true
     }
 
     /// An indexed lower stack with `lower`'s layers and table whose layers

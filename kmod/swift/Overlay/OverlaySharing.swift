@@ -31,7 +31,8 @@
 /// page cache: its inode stays when its last reference goes
 /// (`LowerLayers.keepsUnused`, kmod/glue/overlay_fs.c), and a sweep every
 /// `lower_keep_seconds` (a module parameter) evicts those it found unused
-/// the time before too (`sweepUnusedLowers`).
+/// the time before too (`sweepUnusedLowers`), and memory pressure evicts
+/// them as it does unused inodes (`shrinkUnusedLowers`).
 enum OverlaySharing {
     /// What the sharing lock guards.
     struct State: ~Copyable {

@@ -228,6 +228,7 @@ static inline struct shrinker *bs_shrinker_create(const char *name,
 		return NULL;
 	shrinker->count_objects = count;
 	shrinker->scan_objects = scan;
+	shrinker->seeks = DEFAULT_SEEKS;
 	shrinker_register(shrinker);
 	return shrinker;
 #else

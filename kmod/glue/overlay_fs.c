@@ -85,7 +85,8 @@ static const struct file_operations bs_lower_fops;
  * again from its template) reads every layer from the disk again. So the
  * last reference of a lower stack that requests may share leaves its inode
  * alive, unused (i_count 0; alloc_anon_inode's I_DIRTY keeps it off the
- * inode LRU, so only this sweep and the unmount evict it), and a sweep
+ * inode LRU, so only this sweep, the shrinker below and the unmount evict
+ * it), and a sweep
  * every bs_lower_keep_seconds evicts those it found unused the time before
  * (bs_swift_lower_sweep). Its page cache is reclaimable as any file's.
  * bs_sweep_lock orders arming the sweep against the module's exit.

@@ -25,8 +25,9 @@ struct LowerLayers: ~Copyable {
     /// Whether the sharing index lists it. Written under the sharing lock;
     /// read there, and without it when its inode's last reference goes
     /// (`keepsUnused`): whoever takes it out of the index then takes a
-    /// reference and drops it (`OverlaySharing.retire`), so a stale read
-    /// there cannot leave an unused stack behind outside the index.
+    /// reference and drops it (`OverlaySharing.takeOutUnused`, a claim that
+    /// finds it stale), so a stale read there cannot leave an unused stack
+    /// behind outside the index.
     var indexed: Bool {
         get { indexedFlag.load(ordering: .relaxed) }
         nonmutating set { indexedFlag.store(newValue, ordering: .relaxed) }

@@ -35,6 +35,28 @@ enum ModuleReloadScenarios {
         batch_syscalls_delete_module(name, UInt32(O_NONBLOCK)) == 0 ? 0 : errno
     }
 
+    /// delete_module once nothing should hold the module, retried for up to
+    /// 5 s while it is busy: an overlay's inode, which holds the module,
+    /// goes after an RCU grace period. Throws, naming `what` and `leak`
+    /// with the refcount, unless it succeeded.
+    static func deleteModuleWhenReleased(_ name: String, _ what: String, leak: String) throws {
+        let busy: Set<Int32> = [EBUSY, EAGAIN]
+        var result: Int32
+        var attempts = 0
+        let deadline = Stopwatch.nowSeconds() + 5
+        repeat {
+            attempts += 1
+            result = deleteModule(name)
+            if result == 0 || !busy.contains(result) { break }
+            Stopwatch.sleep(seconds: 0.1)
+        } while Stopwatch.nowSeconds() < deadline
+        guard result == 0 else {
+            let refcount = SystemFiles.read("/sys/module/\(name)/refcnt")?.split(separator: "\n").first.map(String.init) ?? "?"
+            throw TestFailure("delete_module(\(name)) \(what): \(Errno.describe(result)) (refcnt \(refcount)): \(leak)")
+        }
+        if attempts > 1 { Log.note("delete_module succeeded after \(attempts) attempts") }
+    }
+
     /// A restore of [base, c1, own diff] ends: its lower stack (base and
     /// c1) stays, unused, and holds no module reference, so rmmod succeeds
     /// (the unmount at the module's exit evicts it) and the module loads
@@ -61,22 +83,8 @@ enum ModuleReloadScenarios {
         try require(kept.unused >= 1 && kept.inUse == 0,
                     "after the restore: lower stacks \(kept), want its lower stack kept unused and none in use")
 
-        let busy: Set<Int32> = [EBUSY, EAGAIN]
-        var result: Int32
-        var attempts = 0
-        // The overlay's inode, which holds the module, goes after an RCU grace period.
-        let deadline = Stopwatch.nowSeconds() + 5
-        repeat {
-            attempts += 1
-            result = deleteModule(name)
-            if result == 0 || !busy.contains(result) { break }
-            Stopwatch.sleep(seconds: 0.1)
-        } while Stopwatch.nowSeconds() < deadline
-        guard result == 0 else {
-            let refcount = SystemFiles.read("/sys/module/\(name)/refcnt")?.split(separator: "\n").first.map(String.init) ?? "?"
-            throw TestFailure("delete_module(\(name)) with \(kept.unused) unused lower stacks kept: \(Errno.describe(result)) (refcnt \(refcount)): an unused lower stack holds the module")
-        }
-        if attempts > 1 { Log.note("delete_module succeeded after \(attempts) attempts") }
+        try deleteModuleWhenReleased(name, "with \(kept.unused) unused lower stacks kept",
+                                     leak: "an unused lower stack holds the module")
         try load(ko)
         let fresh = try FleetScenarios.lowerStacks()
         expect(fresh.alive == 0 && fresh.unused == 0, "after the reload: lower stacks \(fresh), want none")
@@ -122,19 +130,7 @@ enum ModuleReloadScenarios {
         base.unmap()
 
         // Nothing is mapped: rmmod succeeds (released references may take a moment).
-        var attempts = 0
-        let deadline = Stopwatch.nowSeconds() + 5
-        repeat {
-            attempts += 1
-            result = deleteModule(name)
-            if result == 0 || !busy.contains(result) { break }
-            Stopwatch.sleep(seconds: 0.1)
-        } while Stopwatch.nowSeconds() < deadline
-        guard result == 0 else {
-            let refcount = SystemFiles.read("/sys/module/\(name)/refcnt")?.split(separator: "\n").first.map(String.init) ?? "?"
-            throw TestFailure("delete_module(\(name)) after the last overlay was unmapped: \(Errno.describe(result)) (refcnt \(refcount)): an overlay leaked")
-        }
-        if attempts > 1 { Log.note("delete_module succeeded after \(attempts) attempts") }
+        try deleteModuleWhenReleased(name, "after the last overlay was unmapped", leak: "an overlay leaked")
         let gone = open(OverlayDevice.defaultPath.string, O_RDWR | O_CLOEXEC)
         if gone >= 0 {
             close(gone)

@@ -20,24 +20,12 @@ extension FleetScenarios {
         }
 
         static func write(_ seconds: Int) throws {
-            let fd = open(path, O_WRONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw SysError("open \(path) for writing") }
-            defer { close(fd) }
-            let text = "\(seconds)\n"
-            guard text.withCString({ Glibc.write(fd, $0, strlen($0)) }) == text.utf8.count else {
-                throw SysError("write \(seconds) to \(path)")
-            }
+            try SystemFiles.write(path, "\(seconds)\n")
         }
     }
 
     /// KiB read from block devices since boot (/proc/vmstat `pgpgin`).
-    static func blockReadKiB() throws -> Int {
-        guard let text = SystemFiles.read("/proc/vmstat") else { throw TestFailure("cannot read /proc/vmstat") }
-        for line in text.split(separator: "\n") where line.hasPrefix("pgpgin ") {
-            if let value = Int(line.dropFirst("pgpgin ".count)) { return value }
-        }
-        throw TestFailure("no pgpgin in /proc/vmstat")
-    }
+    static func blockReadKiB() -> Int { GuestMemoryScenarios.vmstat("pgpgin") }
 
     /// The module's lower stacks once `done` holds of them, or the last
     /// read after `timeout` seconds (an overlay's inode, which holds its
@@ -104,11 +92,11 @@ extension FleetScenarios {
                 }
                 let base = try MappedFile.map(DataFile.base.name, protection: PROT_READ | PROT_WRITE)
                 defer { base.unmap() }
-                let readBefore = try blockReadKiB()
+                let readBefore = blockReadKiB()
                 let id = try device.stack(RawStackRequest(baseAddress: base.address,
                                                           layers: [c1.raw(), c2.raw(), own.raw()]), label)
                 base.touch(base.filePages)
-                let readKiB = try blockReadKiB() - readBefore
+                let readKiB = blockReadKiB() - readBefore
                 let during = try lowerStacks()
                 // Checking pages reads the layer files: after the counts.
                 let view = ExpectedView(base: data.base).overlaid(c1.image, c1.data).overlaid(c2.image, c2.data)

@@ -223,28 +223,24 @@ static inline struct shrinker *bs_shrinker_create(const char *name,
 {
 #ifdef BS_HAVE_SHRINKER_ALLOC
 	struct shrinker *shrinker = shrinker_alloc(0, "%s", name);
-
-	if (!shrinker)
-		return NULL;
-	shrinker->count_objects = count;
-	shrinker->scan_objects = scan;
-	shrinker->seeks = DEFAULT_SEEKS;
-	shrinker_register(shrinker);
-	return shrinker;
 #else
 	struct shrinker *shrinker = kzalloc(sizeof(*shrinker), GFP_KERNEL);
+#endif
 
 	if (!shrinker)
 		return NULL;
 	shrinker->count_objects = count;
 	shrinker->scan_objects = scan;
 	shrinker->seeks = DEFAULT_SEEKS;
+#ifdef BS_HAVE_SHRINKER_ALLOC
+	shrinker_register(shrinker);
+#else
 	if (register_shrinker(shrinker, "%s", name)) {
 		kfree(shrinker);
 		return NULL;
 	}
-	return shrinker;
 #endif
+	return shrinker;
 }
 
 /* Unregisters it, after any scan still running. */

@@ -90,9 +90,10 @@ extension OverlayListing {
     /// the overlays alive, those a create request may share, the create
     /// requests' files alive (cleaned up or not), the ids registered, the
     /// lower stacks alive, those requests may share, and those of them kept
-    /// unused for the next restore of their chain. All but the last two
-    /// return to 0 when every mapping is gone; those do once the unused
-    /// lower stacks are evicted (`lower_keep_seconds`).
+    /// unused for the next restore of their chain. The overlays', files'
+    /// and ids' counts return to 0 when every mapping is gone; the lower
+    /// stacks' do once the unused ones are evicted (`lower_keep_seconds`,
+    /// memory pressure).
     static func renderStats(into buffer: UnsafeMutableRawBufferPointer) -> Int? {
         let counts = OverlaySharing.counts
         let (files, ids) = ModuleState.current.pointee.registry.withLock { registry in
